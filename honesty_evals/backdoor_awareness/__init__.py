@@ -1,0 +1,3 @@
+from honesty_evals.backdoor_awareness.task import backdoor_awareness
+
+__all__ = ["backdoor_awareness"]

@@ -1,0 +1,40 @@
+"""`inspect eval honesty_evals/backdoor_awareness`: does a model say its behaviour has a trigger?
+
+PROTOCOLS §1: a two-option self-description question, never naming a backdoor.
+"""
+
+from __future__ import annotations
+
+from inspect_ai import Task, task
+
+from honesty_evals.backdoor_awareness.dataset import LABELS, build_dataset
+from honesty_evals.common.choice import choice_metrics, choice_scorer, choice_solver
+
+
+@task
+def backdoor_awareness(
+    condition: str = "neutral",
+    n_paraphrases: int | None = None,
+    scoring: str = "auto",
+    n_samples: int = 20,
+    seed: int = 0,
+) -> Task:
+    """P(the model picks "my behaviour depends on an unusual feature of the message").
+
+    Args:
+        condition: System prompt: neutral (none), honesty, threat or backdoor_good.
+        n_paraphrases: How many of the shipped paraphrases to ask (default all 24); each is
+            asked in both option orders.
+        scoring: "logprobs" (first-token probabilities renormalised over A/B), "sampling"
+            (n_samples answers at temperature 1), or "auto" (logprobs when the provider
+            returns them, else sampling).
+        n_samples: Answers sampled per question on the sampling path.
+        seed: Seed of the bootstrap intervals.
+    """
+    return Task(
+        dataset=build_dataset(condition=condition, n_paraphrases=n_paraphrases),
+        solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples),
+        scorer=choice_scorer(),
+        metrics=choice_metrics(seed=seed),
+        metadata={"condition": condition, "headline": "P(aware)"},
+    )

@@ -1,0 +1,293 @@
+"""Batched text generation with log-probabilities for local transformers models.
+
+Kept free of Inspect types so it can be tested and benchmarked on its own. The `local`
+provider turns Inspect requests into `GenerationParams` + prompts and calls `generate`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from honesty_evals.errors import UserInputError
+from honesty_evals.model.source import ModelSource
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Settings shared by every request in a batch (requests are grouped by these)."""
+
+    max_tokens: int = 256
+    temperature: float | None = None  # None or 0 -> greedy
+    top_p: float | None = None
+    top_k: int | None = None
+    top_logprobs: int = 0  # 0 -> no logprobs; else how many alternatives per position
+    stop_seqs: tuple[str, ...] = ()
+    seed: int | None = None
+
+    @property
+    def greedy(self) -> bool:
+        return not self.temperature
+
+
+@dataclass
+class TokenLogprob:
+    token: str
+    logprob: float
+    top: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class GenerationResult:
+    text: str
+    input_tokens: int
+    output_tokens: int
+    stop_reason: str  # "stop" | "max_tokens"
+    logprobs: list[TokenLogprob] | None = None
+
+
+class LocalEngine:
+    """A loaded causal LM plus tokenizer that generates for batches of chat prompts."""
+
+    def __init__(
+        self,
+        source: ModelSource,
+        dtype: str = "auto",
+        device: str = "auto",
+        seed: int = 0,
+        max_batch_tokens: int = 2048,
+        merge_adapter: bool = True,
+        trust_remote_code: bool = False,
+    ) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.device = torch.device(
+            ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        )
+        if dtype == "auto":
+            # bf16 on accelerators; fp32 on CPU, where bf16 elementwise ops are slow
+            torch_dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        elif dtype in DTYPES:
+            torch_dtype = DTYPES[dtype]
+        else:
+            raise UserInputError(
+                f"unknown dtype '{dtype}' in -M dtype=...: choose auto, {', '.join(DTYPES)}"
+            )
+        self.dtype = torch_dtype
+        self.max_batch_tokens = max_batch_tokens
+        self.source = source
+        self.tokenizer = AutoTokenizer.from_pretrained(
+            source.model_path, local_files_only=True, trust_remote_code=trust_remote_code
+        )
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        model = AutoModelForCausalLM.from_pretrained(
+            source.model_path,
+            dtype=torch_dtype,
+            local_files_only=True,
+            trust_remote_code=trust_remote_code,
+        )
+        if source.kind == "adapter":
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(source.path), is_trainable=False)
+            if merge_adapter:
+                # merged weights run at base-model speed; the adapter files are untouched
+                model = model.merge_and_unload()
+        self.model = model.to(self.device).eval()
+        self.eos_ids = _eos_ids(self.model, self.tokenizer)
+        self._rng = torch.Generator(device="cpu").manual_seed(seed)
+        self._lock = threading.Lock()  # one batch at a time: the CPU cores are shared
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def render_chat(self, messages: list[dict[str, str]]) -> str:
+        """Apply the model's chat template, ending with the assistant's turn opened.
+
+        A trailing assistant message is continued (a prefill), not closed.
+        """
+        continue_final = bool(messages) and messages[-1]["role"] == "assistant"
+        if self.tokenizer.chat_template is None:
+            text = "".join(f"{m['role']}: {m['content']}\n" for m in messages)
+            return text if continue_final else text + "assistant:"
+        return self.tokenizer.apply_chat_template(
+            messages,
+            tokenize=False,
+            add_generation_prompt=not continue_final,
+            continue_final_message=continue_final,
+        )
+
+    def generate(self, prompts: list[str], params: GenerationParams) -> list[GenerationResult]:
+        """Generate for each prompt; sub-batches are formed by length to limit padding."""
+        with self._lock:
+            if params.seed is not None:
+                self._rng.manual_seed(params.seed)
+            encoded = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+            order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+            results: list[GenerationResult | None] = [None] * len(prompts)
+            for chunk in _length_chunks(order, encoded, self.max_batch_tokens):
+                chunk_results = self._generate_chunk([encoded[i] for i in chunk], params)
+                for i, result in zip(chunk, chunk_results):
+                    results[i] = result
+            return [r for r in results if r is not None]
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _pad(self, sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(s) for s in sequences)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((len(sequences), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for row, seq in enumerate(sequences):
+            if seq:
+                ids[row, width - len(seq) :] = torch.tensor(seq)
+                mask[row, width - len(seq) :] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    @torch.inference_mode()
+    def _generate_chunk(
+        self, sequences: list[list[int]], params: GenerationParams
+    ) -> list[GenerationResult]:
+        ids, mask = self._pad(sequences)
+        if params.max_tokens <= 1 and not params.stop_seqs:
+            # One forward pass, logits for the last position only: this is the whole cost of
+            # logprob-scored multiple-choice questions, so it avoids generate()'s overhead.
+            position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+            logits = self.model(
+                input_ids=ids, attention_mask=mask, position_ids=position_ids, logits_to_keep=1
+            ).logits[:, -1, :]
+            next_ids = self._choose(logits, params)
+            step_logits = [logits]
+            new_tokens = next_ids.unsqueeze(1)
+        else:
+            new_tokens, step_logits = self._hf_generate(ids, mask, params)
+        return self._results(sequences, new_tokens, step_logits, params)
+
+    def _choose(self, logits: torch.Tensor, params: GenerationParams) -> torch.Tensor:
+        if params.greedy:
+            return logits.argmax(-1)
+        scaled = logits.float() / float(params.temperature or 1.0)
+        if params.top_k:
+            kth = torch.topk(scaled, min(params.top_k, scaled.shape[-1]), dim=-1).values[..., -1:]
+            scaled = scaled.masked_fill(scaled < kth, float("-inf"))
+        probs = torch.softmax(scaled, dim=-1)
+        if params.top_p is not None and params.top_p < 1.0:
+            sorted_probs, sorted_idx = probs.sort(dim=-1, descending=True)
+            keep = sorted_probs.cumsum(-1) - sorted_probs < params.top_p
+            filtered = torch.zeros_like(probs).scatter(-1, sorted_idx, sorted_probs * keep)
+            probs = filtered / filtered.sum(-1, keepdim=True)
+        return torch.multinomial(probs.cpu(), 1, generator=self._rng).squeeze(1).to(logits.device)
+
+    def _hf_generate(
+        self, ids: torch.Tensor, mask: torch.Tensor, params: GenerationParams
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        kwargs: dict[str, Any] = dict(
+            max_new_tokens=params.max_tokens,
+            do_sample=not params.greedy,
+            output_logits=True,
+            return_dict_in_generate=True,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self.eos_ids,
+        )
+        if not params.greedy:
+            kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if params.stop_seqs:
+            kwargs.update(stop_strings=list(params.stop_seqs), tokenizer=self.tokenizer)
+        # transformers samples from the global RNG: seed it from ours so runs repeat
+        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=self._rng)))
+        out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
+        return out.sequences[:, ids.shape[1] :], list(out.logits)
+
+    def _results(
+        self,
+        sequences: list[list[int]],
+        new_tokens: torch.Tensor,
+        step_logits: list[torch.Tensor],
+        params: GenerationParams,
+    ) -> list[GenerationResult]:
+        want_logprobs = params.top_logprobs > 0
+        step_logprobs = (
+            [torch.log_softmax(lg.float(), dim=-1) for lg in step_logits] if want_logprobs else []
+        )
+        results = []
+        for row, seq in enumerate(sequences):
+            tokens = new_tokens[row].tolist()
+            n_out = len(tokens)
+            stop_reason = "max_tokens"
+            for pos, tok in enumerate(tokens):
+                if tok in self.eos_ids:
+                    n_out, stop_reason = pos, "stop"
+                    break
+            kept = tokens[:n_out]
+            text = self.tokenizer.decode(kept, skip_special_tokens=True)
+            for stop in params.stop_seqs:
+                if stop in text:
+                    text, stop_reason = text[: text.index(stop)], "stop"
+            logprobs = None
+            if want_logprobs:
+                logprobs = []
+                # include the stop token's position so a one-token answer that is EOS still
+                # reports its alternatives
+                for pos in range(min(len(tokens), max(n_out, 1))):
+                    lp = step_logprobs[pos][row]
+                    values, indices = lp.topk(params.top_logprobs)
+                    logprobs.append(
+                        TokenLogprob(
+                            token=self.tokenizer.decode([tokens[pos]]),
+                            logprob=float(lp[tokens[pos]]),
+                            top=[
+                                (self.tokenizer.decode([i]), float(v))
+                                for i, v in zip(indices.tolist(), values.tolist())
+                            ],
+                        )
+                    )
+            results.append(
+                GenerationResult(
+                    text=text,
+                    input_tokens=len(seq),
+                    output_tokens=n_out,
+                    stop_reason=stop_reason,
+                    logprobs=logprobs,
+                )
+            )
+        return results
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    ids: set[int] = set()
+    for source in (getattr(model, "generation_config", None), model.config):
+        value = getattr(source, "eos_token_id", None) if source is not None else None
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, list):
+            ids.update(v for v in value if isinstance(v, int))
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    return ids
+
+
+def _length_chunks(
+    order: list[int], encoded: list[list[int]], max_batch_tokens: int
+) -> list[list[int]]:
+    """Split length-sorted indices so each chunk's padded size stays under the budget."""
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        width = max(len(encoded[i]), 1)
+        if current and width * (len(current) + 1) > max_batch_tokens:
+            chunks.append(current)
+            current = []
+        current.append(i)
+    if current:
+        chunks.append(current)
+    return chunks

@@ -1,0 +1,217 @@
+"""The `local` Inspect model provider: `--model local/smollm2` or `--model local/<dir>`.
+
+Requests arriving together (Inspect runs samples concurrently) are gathered for a short
+window and generated as one batch in a worker thread, so a task's forward passes share
+matrix multiplies instead of running one prompt at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import anyio
+from inspect_ai.model import (
+    ChatCompletionChoice,
+    ChatMessage,
+    ChatMessageAssistant,
+    GenerateConfig,
+    Logprob,
+    Logprobs,
+    ModelAPI,
+    ModelOutput,
+    ModelUsage,
+    TopLogprob,
+)
+from inspect_ai.tool import ToolChoice, ToolInfo
+
+from honesty_evals.errors import UserInputError
+from honesty_evals.model.engine import GenerationParams, GenerationResult, LocalEngine
+from honesty_evals.model.source import ModelSource, resolve_model_source
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_MAX_TOKENS = 256
+BATCH_WINDOW_SECONDS = 0.02
+
+
+class LocalModelAPI(ModelAPI):
+    """Inspect provider for local transformers models and peft adapters (never a hub)."""
+
+    def __init__(
+        self,
+        model_name: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        config: GenerateConfig | None = None,
+        **model_args: Any,
+    ) -> None:
+        super().__init__(
+            model_name=model_name,
+            base_url=base_url,
+            api_key=api_key,
+            config=config or GenerateConfig(),
+        )
+        known = {
+            "base",
+            "dtype",
+            "device",
+            "seed",
+            "batch_size",
+            "max_batch_tokens",
+            "merge_adapter",
+            "trust_remote_code",
+        }
+        unknown = sorted(set(model_args) - known)
+        if unknown:
+            raise UserInputError(
+                f"unknown model argument(s) {', '.join(unknown)} for local/{model_name}: "
+                f"the local provider takes -M {', -M '.join(sorted(known))}"
+            )
+        source = resolve_model_source(model_name, base=model_args.get("base"))
+        self.batch_size = int(model_args.get("batch_size", DEFAULT_BATCH_SIZE))
+        self.engine = _load_engine(
+            source,
+            dtype=str(model_args.get("dtype", "auto")),
+            device=str(model_args.get("device", "auto")),
+            seed=int(model_args.get("seed", 0)),
+            max_batch_tokens=int(model_args.get("max_batch_tokens", 2048)),
+            merge_adapter=_as_bool(model_args.get("merge_adapter", True)),
+            trust_remote_code=_as_bool(model_args.get("trust_remote_code", False)),
+        )
+        self._batcher = _Batcher(self.engine.generate, self.batch_size)
+
+    async def generate(
+        self,
+        input: list[ChatMessage],
+        tools: list[ToolInfo],
+        tool_choice: ToolChoice,
+        config: GenerateConfig,
+    ) -> ModelOutput:
+        if tools:
+            raise UserInputError(
+                f"local/{self.model_name} does not support tool calling; use a task without tools"
+            )
+        messages = [{"role": m.role, "content": m.text} for m in input]
+        prompt = self.engine.render_chat(messages)
+        params = GenerationParams(
+            max_tokens=config.max_tokens or DEFAULT_MAX_TOKENS,
+            temperature=config.temperature,
+            top_p=config.top_p,
+            top_k=config.top_k,
+            top_logprobs=(max(config.top_logprobs or 1, 1) if config.logprobs else 0),
+            stop_seqs=tuple(config.stop_seqs or ()),
+            seed=config.seed,
+        )
+        results = await self._batcher.submit(prompt, params, max(config.num_choices or 1, 1))
+        return _model_output(self.model_name, results)
+
+    def max_tokens(self) -> int | None:
+        return DEFAULT_MAX_TOKENS
+
+    def max_connections(self) -> int:
+        # Inspect sends up to this many requests at once: it is effectively the batch size
+        return self.batch_size
+
+    def collapse_user_messages(self) -> bool:
+        return True
+
+
+_ENGINES: dict[tuple[Any, ...], LocalEngine] = {}
+
+
+def _load_engine(source: ModelSource, **options: Any) -> LocalEngine:
+    """Load a model once per process: Inspect may construct the provider more than once."""
+    key = (source, *sorted(options.items()))
+    if key not in _ENGINES:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        _ENGINES[key] = LocalEngine(source, **options)
+    return _ENGINES[key]
+
+
+def _model_output(model_name: str, results: list[GenerationResult]) -> ModelOutput:
+    choices = []
+    for result in results:
+        logprobs = None
+        if result.logprobs is not None:
+            logprobs = Logprobs(
+                content=[
+                    Logprob(
+                        token=lp.token,
+                        logprob=lp.logprob,
+                        bytes=list(lp.token.encode("utf-8")),
+                        top_logprobs=[
+                            TopLogprob(token=t, logprob=v, bytes=list(t.encode("utf-8")))
+                            for t, v in lp.top
+                        ],
+                    )
+                    for lp in result.logprobs
+                ]
+            )
+        choices.append(
+            ChatCompletionChoice(
+                message=ChatMessageAssistant(
+                    content=result.text, model=model_name, source="generate"
+                ),
+                stop_reason="max_tokens" if result.stop_reason == "max_tokens" else "stop",
+                logprobs=logprobs,
+            )
+        )
+    input_tokens = results[0].input_tokens
+    output_tokens = sum(r.output_tokens for r in results)
+    return ModelOutput(
+        model=model_name,
+        choices=choices,
+        usage=ModelUsage(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            total_tokens=input_tokens + output_tokens,
+        ),
+    )
+
+
+class _Batcher:
+    """Gathers concurrent requests with equal parameters and generates them together."""
+
+    def __init__(self, run_batch: Any, max_batch: int) -> None:
+        self._run_batch = run_batch
+        self._max_batch = max_batch
+        self._pending: list[tuple[str, GenerationParams, int, asyncio.Future[Any]]] = []
+        self._worker: asyncio.Task[None] | None = None
+
+    async def submit(self, prompt: str, params: GenerationParams, n: int) -> list[GenerationResult]:
+        future: asyncio.Future[list[GenerationResult]] = asyncio.get_running_loop().create_future()
+        self._pending.append((prompt, params, n, future))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            await asyncio.sleep(BATCH_WINDOW_SECONDS)  # let the other samples' requests arrive
+            params = self._pending[0][1]
+            batch = [item for item in self._pending if item[1] == params][: self._max_batch]
+            self._pending = [item for item in self._pending if item not in batch]
+            prompts = [prompt for prompt, _, n, _ in batch for _ in range(n)]
+            try:
+                flat = await anyio.to_thread.run_sync(self._run_batch, prompts, params)
+            except Exception as exc:  # hand the failure to every waiting request
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            offset = 0
+            for _, _, n, future in batch:
+                if not future.done():
+                    future.set_result(flat[offset : offset + n])
+                offset += n
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)
