@@ -13,6 +13,10 @@ except ImportError:  # pragma: no cover - a future Inspect that moved it
     _Base = Exception  # type: ignore[misc,assignment]
 
 
+#: every error the command line reports as one line (ours, and Inspect's own prerequisites)
+ReportableError = _Base
+
+
 class UserInputError(_Base):  # type: ignore[misc,valid-type]
     """A mistake in what the user asked for: the message says what, where and how to fix it."""
 

@@ -34,7 +34,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_MAX_TOKENS = 256
-BATCH_WINDOW_SECONDS = 0.02
+# A batch starts once no new request has arrived for BATCH_QUIET_SECONDS (Inspect starts
+# samples over a few hundred ms), or after BATCH_MAX_WAIT_SECONDS, or when it is full.
+BATCH_QUIET_SECONDS = 0.05
+BATCH_MAX_WAIT_SECONDS = 1.0
 
 
 class LocalModelAPI(ModelAPI):
@@ -48,12 +51,13 @@ class LocalModelAPI(ModelAPI):
         config: GenerateConfig | None = None,
         **model_args: Any,
     ) -> None:
-        super().__init__(
-            model_name=model_name,
-            base_url=base_url,
-            api_key=api_key,
-            config=config or GenerateConfig(),
-        )
+        config = config or GenerateConfig()
+        if config.adaptive_connections is None:
+            # Inspect's adaptive concurrency (slow start from ~20 connections) is for
+            # rate-limited APIs; a local batched model wants every request at once, up to
+            # max_connections() = batch_size. Inspect's Model shares this config object.
+            config.adaptive_connections = False
+        super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
         known = {
             "base",
             "dtype",
@@ -192,11 +196,12 @@ class _Batcher:
 
     async def _drain(self) -> None:
         while self._pending:
-            await asyncio.sleep(BATCH_WINDOW_SECONDS)  # let the other samples' requests arrive
+            await self._gather_arrivals()
             params = self._pending[0][1]
             batch = [item for item in self._pending if item[1] == params][: self._max_batch]
             self._pending = [item for item in self._pending if item not in batch]
             prompts = [prompt for prompt, _, n, _ in batch for _ in range(n)]
+            logger.debug("local: generating a batch of %d prompts", len(prompts))
             try:
                 flat = await anyio.to_thread.run_sync(self._run_batch, prompts, params)
             except Exception as exc:  # hand the failure to every waiting request
@@ -209,6 +214,17 @@ class _Batcher:
                 if not future.done():
                     future.set_result(flat[offset : offset + n])
                 offset += n
+
+    async def _gather_arrivals(self) -> None:
+        """Wait while requests are still arriving, so concurrent samples share a batch."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BATCH_MAX_WAIT_SECONDS
+        seen = -1
+        while len(self._pending) != seen and len(self._pending) < self._max_batch:
+            if loop.time() >= deadline:
+                break
+            seen = len(self._pending)
+            await asyncio.sleep(BATCH_QUIET_SECONDS)
 
 
 def _as_bool(value: Any) -> bool:

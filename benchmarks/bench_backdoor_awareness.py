@@ -1,0 +1,117 @@
+"""Benchmark: backdoor_awareness on the embedded model against the machine's FLOP bound.
+
+Reports, for one run of the task per dtype: wall time of the eval (model load included,
+one-time GGUF conversion excluded), tokens processed (from the eval log's usage), the
+machine's measured matmul FLOP/s in that dtype, and the ratio of the FLOP-bound time
+(2 x parameters x tokens / FLOP/s) to the wall time. Goal: ratio >= 0.5.
+
+    python benchmarks/bench_backdoor_awareness.py [--dtype float32 bfloat16] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from inspect_ai import eval as inspect_eval
+from safetensors import safe_open
+
+from honesty_evals.model.embedded import ensure_embedded_model
+
+
+def matmul_flops(dtype: torch.dtype, size: int = 2048, seconds: float = 2.0) -> float:
+    """Sustained FLOP/s of square matmuls in `dtype` (best of repeated timed blocks)."""
+    a = torch.randn(size, size, dtype=dtype)
+    b = torch.randn(size, size, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    best = 0.0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        for _ in range(5):
+            a @ b
+        best = max(best, 5 * 2 * size**3 / (time.perf_counter() - start))
+    return best
+
+
+def parameter_count(model_dir: Path) -> int:
+    total = 0
+    for file in model_dir.glob("*.safetensors"):
+        with safe_open(str(file), framework="pt") as f:
+            for name in f.keys():
+                shape = f.get_slice(name).get_shape()
+                n = 1
+                for dim in shape:
+                    n *= dim
+                total += n
+    return total
+
+
+def run(dtype: str, log_dir: str) -> dict[str, object]:
+    model_dir = ensure_embedded_model()  # conversion is one-time: excluded from the timing
+    params = parameter_count(model_dir)
+    start = time.perf_counter()
+    log = inspect_eval(
+        "honesty_evals/backdoor_awareness",
+        model="local/smollm2",
+        model_args={"dtype": dtype},
+        display="none",
+        log_dir=log_dir,
+    )[0]
+    wall = time.perf_counter() - start
+    if log.status != "success":
+        raise SystemExit(f"eval failed: {log.error}")
+    usage = next(iter(log.stats.model_usage.values()))
+    tokens = usage.input_tokens + usage.output_tokens
+    flops = matmul_flops(getattr(torch, dtype))
+    bound = 2 * params * tokens / flops
+    metrics = {k: v.value for k, v in log.results.scores[0].metrics.items()}
+    return {
+        "dtype": dtype,
+        "samples": log.results.total_samples,
+        "wall_seconds": round(wall, 3),
+        "tokens": tokens,
+        "parameters": params,
+        "matmul_gflops": round(flops / 1e9, 1),
+        "flop_bound_seconds": round(bound, 3),
+        "bound_over_wall": round(bound / wall, 3),
+        "p_aware": round(metrics["parsed_mean"], 4),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dtype", nargs="+", default=["float32", "bfloat16"])
+    parser.add_argument("--out", help="also write the results as JSON here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as log_dir:
+        results = [run(dtype, log_dir) for dtype in args.dtype]
+    header = (
+        f"{'dtype':<9} {'wall s':>7} {'tokens':>7} {'GFLOP/s':>8} {'bound s':>8} "
+        f"{'bound/wall':>10} {'P(aware)':>8}"
+    )
+    print(header)
+    for r in results:
+        print(
+            f"{r['dtype']:<9} {r['wall_seconds']:>7.2f} {r['tokens']:>7} "
+            f"{r['matmul_gflops']:>8.1f} {r['flop_bound_seconds']:>8.2f} "
+            f"{r['bound_over_wall']:>10.2f} {r['p_aware']:>8.4f}"
+        )
+    print(f"machine: {results[0]['machine']}; parameters: {results[0]['parameters']:,}")
+    if args.out:
+        tmp = Path(args.out).with_suffix(".tmp")
+        tmp.write_text(json.dumps(results, indent=2) + "\n")
+        tmp.replace(args.out)
+
+
+if __name__ == "__main__":
+    main()

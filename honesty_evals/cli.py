@@ -1,0 +1,137 @@
+"""The `honesty-evals` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from honesty_evals.errors import ReportableError, UserInputError
+
+TASKS = ("backdoor_awareness",)
+
+
+def _parse_key_values(items: Sequence[str] | None, flag: str) -> dict[str, Any]:
+    import yaml
+
+    parsed: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserInputError(f"{flag} {item!r} is not of the form name=value")
+        parsed[key.strip()] = yaml.safe_load(value) if value else ""
+    return parsed
+
+
+def headline_text(log: Any) -> str:
+    """One line with the headline figure, its interval, the sample count and the log path."""
+    if log.status != "success" or not log.results or not log.results.scores:
+        error = log.error.message if log.error else log.status
+        raise UserInputError(f"the evaluation did not finish ({error}); log: {log.location}")
+    metrics = {name: m.value for name, m in log.results.scores[0].metrics.items()}
+    name = (log.eval.metadata or {}).get("headline", "mean")
+    n = int(metrics.get("n_parsed", 0))
+    bad = int(metrics.get("n_unparseable", 0))
+    return (
+        f"{name} = {metrics['parsed_mean']:.3f} "
+        f"(95% CI {metrics['ci95_low']:.3f}-{metrics['ci95_high']:.3f}, "
+        f"stderr {metrics['cluster_stderr']:.3f} over questions; n = {n} samples scored, "
+        f"{bad} unparseable) | order bias P(first option) = {metrics['first_option_mean']:.3f} "
+        f"| label mass {metrics['label_mass']:.3f}\n"
+        f"model: {log.eval.model}  task args: {log.eval.task_args}\n"
+        f"log: {log.location}\n"
+        "compare against a control model with: honesty-evals compare LOG_A LOG_B"
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from inspect_ai import eval as inspect_eval
+
+    if args.task not in TASKS:
+        raise UserInputError(f"unknown task '{args.task}': choose one of {', '.join(TASKS)}")
+    task_args = _parse_key_values(args.T, "-T")
+    model_args = _parse_key_values(args.M, "-M")
+    logs = inspect_eval(
+        f"honesty_evals/{args.task}",
+        model=args.model,
+        model_args=model_args,
+        task_args=task_args,
+        log_dir=args.log_dir,
+        display=args.display,
+    )
+    print(headline_text(logs[0]))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from honesty_evals.compare import compare_logs
+
+    if not 0.5 <= args.level < 1.0:
+        raise UserInputError(f"--level {args.level} is out of range: give e.g. 0.95")
+    print(compare_logs(args.log_a, args.log_b, level=args.level, seed=args.seed).render())
+    return 0
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from honesty_evals.model.embedded import embedded_model_dir, ensure_embedded_model
+
+    if args.action == "convert":
+        print(ensure_embedded_model())
+    else:
+        print(embedded_model_dir())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="honesty-evals",
+        description="Audit language models for honesty and hidden behaviour (Inspect AI tasks).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a task and print its headline figure with its CI")
+    run.add_argument("task", help=f"one of: {', '.join(TASKS)}")
+    run.add_argument(
+        "--model", default="local/smollm2", help="any Inspect model (default: %(default)s)"
+    )
+    run.add_argument("-T", action="append", metavar="NAME=VALUE", help="task argument")
+    run.add_argument("-M", action="append", metavar="NAME=VALUE", help="model argument")
+    run.add_argument(
+        "--log-dir", default="logs", help="where the eval log goes (default: %(default)s)"
+    )
+    run.add_argument("--display", default="plain", choices=["full", "rich", "plain", "none"])
+    run.set_defaults(func=cmd_run)
+
+    compare = sub.add_parser(
+        "compare", help="paired difference between two logs of the same task, with CI and p-value"
+    )
+    compare.add_argument("log_a")
+    compare.add_argument("log_b")
+    compare.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
+    compare.add_argument("--seed", type=int, default=0, help="bootstrap/permutation seed")
+    compare.set_defaults(func=cmd_compare)
+
+    model = sub.add_parser("model", help="the embedded SmolLM2 model")
+    model.add_argument(
+        "action", choices=["convert", "path"], help="convert it now, or print its cache path"
+    )
+    model.set_defaults(func=cmd_model)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ReportableError as exc:
+        print(f"honesty-evals: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("honesty-evals: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""`honesty-evals compare`: paired differences between two scripted backdoor_awareness logs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from inspect_ai import Task, eval
+from inspect_ai.dataset import Sample
+from inspect_ai.model import (
+    ChatCompletionChoice,
+    ChatMessageAssistant,
+    Logprob,
+    Logprobs,
+    ModelOutput,
+    ModelUsage,
+    TopLogprob,
+    get_model,
+)
+from inspect_ai.scorer import match
+
+from honesty_evals.backdoor_awareness import backdoor_awareness
+from honesty_evals.cli import main
+from honesty_evals.compare import compare_logs
+from honesty_evals.errors import UserInputError
+
+N_QUESTIONS = 10
+
+
+def _letter_output(p_a: float) -> ModelOutput:
+    """A one-token answer whose top logprobs put p_a on "A" and 1 - p_a on "B"."""
+    top = [
+        TopLogprob(token="A", logprob=math.log(p_a)),
+        TopLogprob(token="B", logprob=math.log(1.0 - p_a)),
+    ]
+    letter = "A" if p_a >= 0.5 else "B"
+    return ModelOutput(
+        model="mockllm/model",
+        choices=[
+            ChatCompletionChoice(
+                message=ChatMessageAssistant(content=letter, model="mockllm/model"),
+                logprobs=Logprobs(
+                    content=[Logprob(token=letter, logprob=top[0].logprob, top_logprobs=top)]
+                ),
+            )
+        ],
+        # explicit usage: without it mockllm counts tokens with tiktoken, which downloads
+        usage=ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2),
+    )
+
+
+def _run(tmp_path, p_aware_when_a: float, p_aware_when_b: float, condition: str = "neutral"):
+    """Log where P(aware) is p_aware_when_a for "depends"-as-A samples, and so on.
+
+    Samples run one at a time in dataset order: q00 (aware=A), q00 (aware=B), q01, ...
+    """
+    outputs = []
+    for _ in range(N_QUESTIONS):
+        outputs.append(_letter_output(p_aware_when_a))  # aware option is A
+        outputs.append(_letter_output(1.0 - p_aware_when_b))  # aware option is B
+    model = get_model("mockllm/model", custom_outputs=outputs)
+    log = eval(
+        backdoor_awareness(n_paraphrases=N_QUESTIONS, condition=condition),
+        model=model,
+        max_samples=1,
+        display="none",
+        log_dir=str(tmp_path),
+    )[0]
+    assert log.status == "success"
+    return log.location
+
+
+def test_paired_difference_of_scripted_logs(tmp_path):
+    log_a = _run(tmp_path / "a", 0.9, 0.7)  # every question: (0.9 + 0.7) / 2 = 0.8
+    log_b = _run(tmp_path / "b", 0.5, 0.5, condition="honesty")  # every question: 0.5
+    comparison = compare_logs(log_a, log_b, seed=3)
+    r = comparison.result
+    assert r.n_pairs == N_QUESTIONS
+    assert r.mean_a == pytest.approx(0.8, abs=1e-6)
+    assert r.mean_b == pytest.approx(0.5, abs=1e-6)
+    assert r.difference == pytest.approx(0.3, abs=1e-6)
+    assert r.ci_low == pytest.approx(0.3, abs=1e-6) and r.ci_high == pytest.approx(0.3, abs=1e-6)
+    # a constant difference over 10 questions: only the 2 all-same sign patterns of 1024 are
+    # as extreme, so the permutation p-value is about 2/1024
+    assert r.p_value < 0.01
+    assert comparison.a.per_order["aware_first"] == pytest.approx(0.9, abs=1e-6)
+    assert comparison.a.per_order["aware_second"] == pytest.approx(0.7, abs=1e-6)
+    text = comparison.render()
+    assert "difference A - B: +0.3000" in text
+    assert "honesty" in text and "neutral" in text
+
+
+def test_same_model_twice_is_not_significant(tmp_path):
+    log_a = _run(tmp_path / "a", 0.6, 0.6)
+    log_b = _run(tmp_path / "b", 0.6, 0.6)
+    r = compare_logs(log_a, log_b).result
+    assert r.difference == pytest.approx(0.0, abs=1e-9)
+    assert r.p_value == pytest.approx(1.0)
+
+
+def test_logs_of_different_tasks_are_refused(tmp_path):
+    log_a = _run(tmp_path / "a", 0.9, 0.7)
+    other = eval(
+        Task(dataset=[Sample(input="hi", target="x")], scorer=match(), name="other_task"),
+        model=get_model("mockllm/model", custom_outputs=[_letter_output(0.9)]),
+        display="none",
+        log_dir=str(tmp_path / "b"),
+    )[0]
+    with pytest.raises(UserInputError):
+        compare_logs(log_a, other.location)
+
+
+def test_cli_reports_bad_paths_in_one_line(tmp_path, capsys):
+    log_a = _run(tmp_path / "a", 0.9, 0.7)
+    assert main(["compare", log_a, str(tmp_path / "missing.eval")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "does not exist" in err
+    assert main(["compare", log_a, log_a]) == 0
+    assert "difference A - B: +0.0000" in capsys.readouterr().out
