@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from inspect_ai.model import GenerateConfig, ModelOutput
+from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput
 from inspect_ai.scorer import NOANSWER, Score, Scorer, Target, scorer
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
@@ -105,7 +105,8 @@ def parse_label(text: str, labels: Sequence[str]) -> str | None:
     is unparseable.
     """
     alternation = "|".join(re.escape(label) for label in labels)
-    stripped = text.strip().lstrip("*#>`\"' ")
+    # markdown and quotes around the answer ("**B**", "`A`") are not part of it
+    stripped = text.strip().lstrip("*#>`\"' ").rstrip("*`\"' ")
     leading = re.match(rf"^\(?({alternation})(?:\)|\.|:|,)?(?=\s|$)", stripped)
     if leading:
         return leading.group(1)
@@ -163,6 +164,8 @@ def choice_solver(
     labels = tuple(labels)
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
+        # the question as asked: the logprob probe appends its one-token answer to the state
+        question = list(state.messages)
         distribution: ChoiceDistribution | None = None
         if method in ("auto", "logprobs"):
             state = await generate(
@@ -179,7 +182,7 @@ def choice_solver(
                     "-T scoring=sampling (or scoring=auto)"
                 )
         if distribution is None:
-            outputs = await _sample_answers(state, n_samples, sample_max_tokens)
+            outputs = await _sample_answers(question, n_samples, sample_max_tokens)
             distribution = distribution_from_samples(outputs, labels)
         state.store.set(STORE_KEY, asdict(distribution))
         return state
@@ -187,14 +190,14 @@ def choice_solver(
     return solve
 
 
-async def _sample_answers(state: TaskState, n: int, max_tokens: int) -> list[str]:
+async def _sample_answers(messages: list[ChatMessage], n: int, max_tokens: int) -> list[str]:
     import asyncio
 
     from inspect_ai.model import get_model
 
     model = get_model()
     config = GenerateConfig(temperature=1.0, max_tokens=max_tokens)
-    requests = (model.generate(state.messages, config=config) for _ in range(n))
+    requests = (model.generate(messages, config=config) for _ in range(n))
     outputs = await asyncio.gather(*requests)
     return [o.completion for o in outputs]
 

