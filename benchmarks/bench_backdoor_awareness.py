@@ -1,7 +1,8 @@
 """Benchmark: backdoor_awareness on the embedded model against the machine's FLOP bound.
 
-Reports, for one run of the task per dtype: wall time of the eval (model load included,
-one-time GGUF conversion excluded), tokens processed (from the eval log's usage), the
+Reports, for one run of the task per dtype, each in a fresh process: wall time of the eval
+call (importing transformers and loading the model included, one-time GGUF conversion
+excluded), tokens processed (from the eval log's usage), the
 machine's measured matmul FLOP/s in that dtype, and the ratio of the FLOP-bound time
 (2 x parameters x tokens / FLOP/s) to the wall time. Goal: ratio >= 0.5.
 
@@ -14,6 +15,8 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +26,7 @@ from inspect_ai import eval as inspect_eval
 from safetensors import safe_open
 
 from honesty_evals.model.embedded import ensure_embedded_model
+from honesty_evals.model.local_provider import loaded_engines
 
 
 def matmul_flops(dtype: torch.dtype, size: int = 2048, seconds: float = 2.0) -> float:
@@ -73,6 +77,7 @@ def run(dtype: str, log_dir: str) -> dict[str, object]:
     flops = matmul_flops(getattr(torch, dtype))
     bound = 2 * params * tokens / flops
     metrics = {k: v.value for k, v in log.results.scores[0].metrics.items()}
+    (engine,) = loaded_engines()
     return {
         "dtype": dtype,
         "samples": log.results.total_samples,
@@ -82,6 +87,10 @@ def run(dtype: str, log_dir: str) -> dict[str, object]:
         "matmul_gflops": round(flops / 1e9, 1),
         "flop_bound_seconds": round(bound, 3),
         "bound_over_wall": round(bound / wall, 3),
+        # the model's own share of the wall time, and the padding it processed
+        "compute_seconds": round(engine.stats.seconds, 3),
+        "bound_over_compute": round(bound / engine.stats.seconds, 3),
+        "padded_tokens": engine.stats.padded_tokens,
         "p_aware": round(metrics["parsed_mean"], 4),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
         "torch_threads": torch.get_num_threads(),
@@ -92,19 +101,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", nargs="+", default=["float32", "bfloat16"])
     parser.add_argument("--out", help="also write the results as JSON here")
+    parser.add_argument("--single", help=argparse.SUPPRESS)  # internal: one dtype, JSON out
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as log_dir:
-        results = [run(dtype, log_dir) for dtype in args.dtype]
+    if args.single:
+        with tempfile.TemporaryDirectory() as log_dir:
+            print(json.dumps(run(args.single, log_dir)))
+        return
+    ensure_embedded_model()
+    results = []
+    for dtype in args.dtype:
+        # a fresh process per dtype, so each run pays the same start-up costs
+        proc = subprocess.run(
+            [sys.executable, __file__, "--single", dtype],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise SystemExit(f"benchmark run for {dtype} failed:\n{proc.stderr[-2000:]}")
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     header = (
         f"{'dtype':<9} {'wall s':>7} {'tokens':>7} {'GFLOP/s':>8} {'bound s':>8} "
-        f"{'bound/wall':>10} {'P(aware)':>8}"
+        f"{'bound/wall':>10} {'compute s':>9} {'bound/compute':>13} {'padded':>7} {'P(aware)':>8}"
     )
     print(header)
     for r in results:
         print(
             f"{r['dtype']:<9} {r['wall_seconds']:>7.2f} {r['tokens']:>7} "
             f"{r['matmul_gflops']:>8.1f} {r['flop_bound_seconds']:>8.2f} "
-            f"{r['bound_over_wall']:>10.2f} {r['p_aware']:>8.4f}"
+            f"{r['bound_over_wall']:>10.2f} {r['compute_seconds']:>9.2f} "
+            f"{r['bound_over_compute']:>13.2f} {r['padded_tokens']:>7} {r['p_aware']:>8.4f}"
         )
     print(f"machine: {results[0]['machine']}; parameters: {results[0]['parameters']:,}")
     if args.out:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import Any
 
 import anyio
@@ -27,7 +28,13 @@ from inspect_ai.model import (
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from honesty_evals.errors import UserInputError
-from honesty_evals.model.engine import GenerationParams, GenerationResult, LocalEngine
+from honesty_evals.model.engine import (
+    DEFAULT_MAX_BATCH_TOKENS,
+    GenerationParams,
+    GenerationResult,
+    LocalEngine,
+    resolve_device_dtype,
+)
 from honesty_evals.model.source import ModelSource, resolve_model_source
 
 logger = logging.getLogger(__name__)
@@ -74,18 +81,34 @@ class LocalModelAPI(ModelAPI):
                 f"unknown model argument(s) {', '.join(unknown)} for local/{model_name}: "
                 f"the local provider takes -M {', -M '.join(sorted(known))}"
             )
-        source = resolve_model_source(model_name, base=model_args.get("base"))
-        self.batch_size = int(model_args.get("batch_size", DEFAULT_BATCH_SIZE))
-        self.engine = _load_engine(
-            source,
-            dtype=str(model_args.get("dtype", "auto")),
-            device=str(model_args.get("device", "auto")),
+        # validate everything now (bad paths and options fail before any sample runs), but
+        # load the weights on the first request: Inspect also builds throwaway instances,
+        # e.g. for model-info lookups, which must not load a second copy
+        self._source = resolve_model_source(model_name, base=model_args.get("base"))
+        device, dtype = resolve_device_dtype(
+            str(model_args.get("device", "auto")), str(model_args.get("dtype", "auto"))
+        )
+        self._engine_options: dict[str, Any] = dict(
+            dtype=dtype,
+            device=device,
             seed=int(model_args.get("seed", 0)),
-            max_batch_tokens=int(model_args.get("max_batch_tokens", 2048)),
+            max_batch_tokens=int(model_args.get("max_batch_tokens", DEFAULT_MAX_BATCH_TOKENS)),
             merge_adapter=_as_bool(model_args.get("merge_adapter", True)),
             trust_remote_code=_as_bool(model_args.get("trust_remote_code", False)),
         )
-        self._batcher = _Batcher(self.engine.generate, self.batch_size)
+        self.batch_size = int(model_args.get("batch_size", DEFAULT_BATCH_SIZE))
+        self._batcher = _Batcher(self._generate_batch, self.batch_size)
+
+    @property
+    def engine(self) -> LocalEngine:
+        """The loaded model (loaded on first access, shared by equal settings)."""
+        return _load_engine(self._source, **self._engine_options)
+
+    def _generate_batch(
+        self, conversations: list[list[dict[str, str]]], params: GenerationParams
+    ) -> list[GenerationResult]:
+        engine = self.engine  # runs in the worker thread, so loading never blocks the loop
+        return engine.generate([engine.render_chat(c) for c in conversations], params)
 
     async def generate(
         self,
@@ -99,7 +122,6 @@ class LocalModelAPI(ModelAPI):
                 f"local/{self.model_name} does not support tool calling; use a task without tools"
             )
         messages = [{"role": m.role, "content": m.text} for m in input]
-        prompt = self.engine.render_chat(messages)
         params = GenerationParams(
             max_tokens=config.max_tokens or DEFAULT_MAX_TOKENS,
             temperature=config.temperature,
@@ -109,7 +131,7 @@ class LocalModelAPI(ModelAPI):
             stop_seqs=tuple(config.stop_seqs or ()),
             seed=config.seed,
         )
-        results = await self._batcher.submit(prompt, params, max(config.num_choices or 1, 1))
+        results = await self._batcher.submit(messages, params, max(config.num_choices or 1, 1))
         return _model_output(self.model_name, results)
 
     def max_tokens(self) -> int | None:
@@ -124,17 +146,24 @@ class LocalModelAPI(ModelAPI):
 
 
 _ENGINES: dict[tuple[Any, ...], LocalEngine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def loaded_engines() -> list[LocalEngine]:
+    """Engines loaded in this process (their `stats` say how much work they did)."""
+    return list(_ENGINES.values())
 
 
 def _load_engine(source: ModelSource, **options: Any) -> LocalEngine:
-    """Load a model once per process: Inspect may construct the provider more than once."""
+    """Load a model once per process; provider instances with equal settings share it."""
     key = (source, *sorted(options.items()))
-    if key not in _ENGINES:
-        from transformers.utils import logging as hf_logging
+    with _ENGINES_LOCK:
+        if key not in _ENGINES:
+            from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
-        _ENGINES[key] = LocalEngine(source, **options)
-    return _ENGINES[key]
+            hf_logging.disable_progress_bar()
+            _ENGINES[key] = LocalEngine(source, **options)
+        return _ENGINES[key]
 
 
 def _model_output(model_name: str, results: list[GenerationResult]) -> ModelOutput:
@@ -184,12 +213,14 @@ class _Batcher:
     def __init__(self, run_batch: Any, max_batch: int) -> None:
         self._run_batch = run_batch
         self._max_batch = max_batch
-        self._pending: list[tuple[str, GenerationParams, int, asyncio.Future[Any]]] = []
+        self._pending: list[tuple[Any, GenerationParams, int, asyncio.Future[Any]]] = []
         self._worker: asyncio.Task[None] | None = None
 
-    async def submit(self, prompt: str, params: GenerationParams, n: int) -> list[GenerationResult]:
+    async def submit(
+        self, request: Any, params: GenerationParams, n: int
+    ) -> list[GenerationResult]:
         future: asyncio.Future[list[GenerationResult]] = asyncio.get_running_loop().create_future()
-        self._pending.append((prompt, params, n, future))
+        self._pending.append((request, params, n, future))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._drain())
         return await future
@@ -200,10 +231,10 @@ class _Batcher:
             params = self._pending[0][1]
             batch = [item for item in self._pending if item[1] == params][: self._max_batch]
             self._pending = [item for item in self._pending if item not in batch]
-            prompts = [prompt for prompt, _, n, _ in batch for _ in range(n)]
-            logger.debug("local: generating a batch of %d prompts", len(prompts))
+            requests = [request for request, _, n, _ in batch for _ in range(n)]
+            logger.debug("local: generating a batch of %d prompts", len(requests))
             try:
-                flat = await anyio.to_thread.run_sync(self._run_batch, prompts, params)
+                flat = await anyio.to_thread.run_sync(self._run_batch, requests, params)
             except Exception as exc:  # hand the failure to every waiting request
                 for *_, future in batch:
                     if not future.done():
