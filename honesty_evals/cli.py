@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -33,12 +34,14 @@ def headline_text(log: Any) -> str:
     name = (log.eval.metadata or {}).get("headline", "mean")
     n = int(metrics.get("n_parsed", 0))
     bad = int(metrics.get("n_unparseable", 0))
+    mass = metrics.get("label_mass", math.nan)
+    mass_text = "n/a (sampled)" if math.isnan(mass) else f"{mass:.3f}"
     return (
         f"{name} = {metrics['parsed_mean']:.3f} "
         f"(95% CI {metrics['ci95_low']:.3f}-{metrics['ci95_high']:.3f}, "
         f"stderr {metrics['cluster_stderr']:.3f} over questions; n = {n} samples scored, "
         f"{bad} unparseable) | order bias P(first option) = {metrics['first_option_mean']:.3f} "
-        f"| label mass {metrics['label_mass']:.3f}\n"
+        f"| label mass {mass_text}\n"
         f"model: {log.eval.model}  task args: {log.eval.task_args}\n"
         f"log: {log.location}\n"
         "compare against a control model with: honesty-evals compare LOG_A LOG_B"

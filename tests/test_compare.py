@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
+from conftest import ab_logprob_output
 from inspect_ai import Task, eval
 from inspect_ai.dataset import Sample
-from inspect_ai.model import (
-    ChatCompletionChoice,
-    ChatMessageAssistant,
-    Logprob,
-    Logprobs,
-    ModelOutput,
-    ModelUsage,
-    TopLogprob,
-    get_model,
-)
+from inspect_ai.model import get_model
 from inspect_ai.scorer import match
 
 from honesty_evals.backdoor_awareness import backdoor_awareness
@@ -27,26 +17,9 @@ from honesty_evals.errors import UserInputError
 N_QUESTIONS = 10
 
 
-def _letter_output(p_a: float) -> ModelOutput:
+def _letter_output(p_a: float):
     """A one-token answer whose top logprobs put p_a on "A" and 1 - p_a on "B"."""
-    top = [
-        TopLogprob(token="A", logprob=math.log(p_a)),
-        TopLogprob(token="B", logprob=math.log(1.0 - p_a)),
-    ]
-    letter = "A" if p_a >= 0.5 else "B"
-    return ModelOutput(
-        model="mockllm/model",
-        choices=[
-            ChatCompletionChoice(
-                message=ChatMessageAssistant(content=letter, model="mockllm/model"),
-                logprobs=Logprobs(
-                    content=[Logprob(token=letter, logprob=top[0].logprob, top_logprobs=top)]
-                ),
-            )
-        ],
-        # explicit usage: without it mockllm counts tokens with tiktoken, which downloads
-        usage=ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2),
-    )
+    return ab_logprob_output(p_a, 1.0 - p_a, mass=1.0)
 
 
 def _run(tmp_path, p_aware_when_a: float, p_aware_when_b: float, condition: str = "neutral"):

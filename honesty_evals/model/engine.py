@@ -128,10 +128,6 @@ class LocalEngine:
         self._rng = torch.Generator(device="cpu").manual_seed(seed)
         self._lock = threading.Lock()  # one batch at a time: the CPU cores are shared
 
-    @property
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
-
     def render_chat(self, messages: list[dict[str, str]]) -> str:
         """Apply the model's chat template, ending with the assistant's turn opened.
 

@@ -1,7 +1,7 @@
 """The `local` Inspect model provider: `--model local/smollm2` or `--model local/<dir>`.
 
-Requests arriving together (Inspect runs samples concurrently) are gathered for a short
-window and generated as one batch in a worker thread, so a task's forward passes share
+Requests arriving together (Inspect runs samples concurrently) are gathered until arrivals
+go quiet and generated as one batch in a worker thread, so a task's forward passes share
 matrix multiplies instead of running one prompt at a time.
 """
 
@@ -229,8 +229,11 @@ class _Batcher:
         while self._pending:
             await self._gather_arrivals()
             params = self._pending[0][1]
-            batch = [item for item in self._pending if item[1] == params][: self._max_batch]
-            self._pending = [item for item in self._pending if item not in batch]
+            batch, rest = [], []
+            for item in self._pending:
+                same = item[1] == params and len(batch) < self._max_batch
+                (batch if same else rest).append(item)
+            self._pending = rest
             requests = [request for request, _, n, _ in batch for _ in range(n)]
             logger.debug("local: generating a batch of %d prompts", len(requests))
             try:
