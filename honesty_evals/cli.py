@@ -27,9 +27,6 @@ def _parse_key_values(items: Sequence[str] | None, flag: str) -> dict[str, Any]:
 
 def headline_text(log: Any) -> str:
     """One line with the headline figure, its interval, the sample count and the log path."""
-    if log.status != "success" or not log.results or not log.results.scores:
-        error = log.error.message if log.error else log.status
-        raise UserInputError(f"the evaluation did not finish ({error}); log: {log.location}")
     metrics = {name: m.value for name, m in log.results.scores[0].metrics.items()}
     name = (log.eval.metadata or {}).get("headline", "mean")
     n = int(metrics.get("n_parsed", 0))
@@ -63,7 +60,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         log_dir=args.log_dir,
         display=args.display,
     )
-    print(headline_text(logs[0]))
+    log = logs[0]
+    if log.status != "success" or not log.results or not log.results.scores:
+        error = log.error.message if log.error else log.status
+        print(
+            f"honesty-evals: the evaluation did not finish ({error}); log: {log.location}",
+            file=sys.stderr,
+        )
+        return 1
+    print(headline_text(log))
     return 0
 
 

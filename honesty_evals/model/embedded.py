@@ -102,6 +102,7 @@ def convert_gguf(gguf_path: Path, model_dir: Path) -> None:
         model.is_quantized = False
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
+        staging.chmod(0o755)  # mkdtemp makes it private; the finished cache is an ordinary dir
         (staging / _COMPLETE_MARKER).write_text(
             f"converted from {gguf_path.name} ({gguf_path.stat().st_size} bytes)\n"
         )
