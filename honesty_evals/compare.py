@@ -8,6 +8,7 @@ difference gets a cluster bootstrap interval and a sign-flip permutation p-value
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,13 +17,12 @@ import pandas as pd
 from honesty_evals.common.stats import PairedDifference, paired_difference
 from honesty_evals.errors import UserInputError
 
-HEADLINES = {"backdoor_awareness": "P(aware)"}
-
 
 @dataclass
 class LogSummary:
     path: Path
     task: str
+    headline: str  # the task's name for its figure, from its metadata ("P(aware)")
     model: str
     task_args: dict[str, object]
     per_question: pd.Series  # question id -> mean P(target) over parsed samples
@@ -54,6 +54,7 @@ def load_choice_log(path: str | Path) -> LogSummary:
             "(it needs one score per sample and a question_id in sample metadata)"
         )
     row = evals.iloc[0]
+    metadata = json.loads(row["metadata"]) if isinstance(row.get("metadata"), str) else {}
     # unparseable samples carry the NOANSWER string: to_numeric turns them into NaN
     values = pd.to_numeric(samples[score_columns[0]].astype("object"), errors="coerce")
     frame = pd.DataFrame(
@@ -72,6 +73,7 @@ def load_choice_log(path: str | Path) -> LogSummary:
     return LogSummary(
         path=log_path,
         task=str(row["task_name"]),
+        headline=str(metadata.get("headline", "P(target)")),
         model=str(row["model"]),
         task_args=task_args,
         per_question=parsed.groupby("question", sort=True)["p"].mean(),
@@ -90,7 +92,7 @@ class Comparison:
 
     @property
     def headline(self) -> str:
-        return HEADLINES.get(self.a.task, "P(target)")
+        return self.a.headline
 
     def table(self) -> pd.DataFrame:
         orders = sorted(set(self.a.per_order) | set(self.b.per_order))

@@ -64,11 +64,8 @@ class TokenLogprob:
 
 @dataclass
 class EngineStats:
-    """Work done so far: for benchmarks and for `--log-level debug` diagnostics."""
+    """Work done so far, for benchmarks (see benchmarks/bench_backdoor_awareness.py)."""
 
-    batches: int = 0
-    prompts: int = 0
-    prompt_tokens: int = 0  # unpadded
     padded_tokens: int = 0  # what the forward passes actually processed
     seconds: float = 0.0  # inside generate(), tokenisation included
 
@@ -158,9 +155,6 @@ class LocalEngine:
                 for i, result in zip(chunk, chunk_results):
                     results[i] = result
                 self.stats.padded_tokens += len(chunk) * max(len(encoded[i]) for i in chunk)
-            self.stats.batches += 1
-            self.stats.prompts += len(prompts)
-            self.stats.prompt_tokens += sum(len(e) for e in encoded)
             self.stats.seconds += time.perf_counter() - start
             return [r for r in results if r is not None]
 
