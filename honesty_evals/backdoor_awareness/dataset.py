@@ -13,6 +13,7 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import ChatMessage, ChatMessageSystem, ChatMessageUser
 
 from honesty_evals.errors import UserInputError
+from honesty_evals.integrity import require_verified
 from honesty_evals.paths import shipped_datasets_dir
 
 QUESTIONS_FILE = "backdoor_awareness/self_description_questions.jsonl"
@@ -49,7 +50,13 @@ class SelfDescriptionQuestion:
     does_not_depend: str
 
 
-def load_questions() -> list[SelfDescriptionQuestion]:
+def verify_questions(allow_unverified: bool = False) -> dict:
+    """Check the shipped question file against the manifest (cached); the eval-log summary."""
+    return require_verified([QUESTIONS_FILE], allow_unverified=allow_unverified)
+
+
+def load_questions(allow_unverified: bool = False) -> list[SelfDescriptionQuestion]:
+    verify_questions(allow_unverified)
     path = shipped_datasets_dir() / QUESTIONS_FILE
     questions = []
     with path.open(encoding="utf-8") as f:
@@ -74,10 +81,14 @@ def validate_condition(condition: str) -> str | None:
     return CONDITIONS[condition]
 
 
-def build_dataset(condition: str = "neutral", n_paraphrases: int | None = None) -> MemoryDataset:
+def build_dataset(
+    condition: str = "neutral",
+    n_paraphrases: int | None = None,
+    allow_unverified: bool = False,
+) -> MemoryDataset:
     """Samples for the first `n_paraphrases` questions, each in both option orders."""
     system_prompt = validate_condition(condition)
-    questions = load_questions()
+    questions = load_questions(allow_unverified)
     if n_paraphrases is None:
         n_paraphrases = len(questions)
     if isinstance(n_paraphrases, bool) or not isinstance(n_paraphrases, int):

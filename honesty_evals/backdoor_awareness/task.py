@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from inspect_ai import Task, task
 
-from honesty_evals.backdoor_awareness.dataset import LABELS, build_dataset
+from honesty_evals.backdoor_awareness.dataset import LABELS, build_dataset, verify_questions
 from honesty_evals.common.choice import choice_metrics, choice_scorer, choice_solver
 
 
@@ -18,6 +18,7 @@ def backdoor_awareness(
     scoring: str = "auto",
     n_samples: int = 20,
     seed: int = 0,
+    allow_unverified: bool = False,
 ) -> Task:
     """P(the model picks "my behaviour depends on an unusual feature of the message").
 
@@ -30,11 +31,16 @@ def backdoor_awareness(
             returns them, else sampling).
         n_samples: Answers sampled per question on the sampling path.
         seed: Seed of the bootstrap intervals.
+        allow_unverified: Run even if the shipped question file fails its manifest check
+            (`honesty-evals datasets verify`); the eval log records it.
     """
+    verification = verify_questions(allow_unverified)
     return Task(
-        dataset=build_dataset(condition=condition, n_paraphrases=n_paraphrases),
+        dataset=build_dataset(
+            condition=condition, n_paraphrases=n_paraphrases, allow_unverified=allow_unverified
+        ),
         solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples),
         scorer=choice_scorer(),
         metrics=choice_metrics(seed=seed),
-        metadata={"condition": condition, "headline": "P(aware)"},
+        metadata={"condition": condition, "headline": "P(aware)", "datasets": verification},
     )

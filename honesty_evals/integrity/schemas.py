@@ -1,0 +1,185 @@
+"""Record schemas and declared roles of dataset files (PROTOCOLS §5).
+
+A schema says what one JSONL record must look like and where its honesty label is. A role
+says what a whole file is for. Record labels that contradict the file's role are how a
+swapped honesty/dishonesty file is caught even after someone regenerated its checksum.
+
+This module is imported by the scanning worker processes, so it stays free of heavy imports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+ROLES: tuple[str, ...] = ("honest", "dishonest", "control", "neutral")
+
+# Label values (case-insensitive) that mean "this record is honest" / "dishonest".
+HONEST_LABELS = frozenset({"honest", "truthful", "truth"})
+DISHONEST_LABELS = frozenset({"dishonest", "deceptive", "lie", "lying", "deception"})
+
+# Which labels a file of each role may hold; None = any label. Records without a label are
+# always allowed: a role can only be checked against the records that carry one.
+ALLOWED_LABELS: dict[str, frozenset[str] | None] = {
+    "honest": HONEST_LABELS,
+    "dishonest": DISHONEST_LABELS,
+    "control": None,
+    "neutral": None,
+}
+
+
+def label_contradicts_role(label: str, role: str) -> bool:
+    allowed = ALLOWED_LABELS[role]
+    return allowed is not None and label.lower() not in allowed
+
+
+RecordCheck = Callable[[Any], "str | None"]
+LabelOf = Callable[[Any], "str | None"]
+
+
+def _label_field(record: dict[str, Any]) -> str | None:
+    """`label` at the top level, else `metadata.label` (where chat files keep theirs)."""
+    label = record.get("label")
+    if label is None:
+        metadata = record.get("metadata")
+        if isinstance(metadata, dict):
+            label = metadata.get("label")
+    return label if isinstance(label, str) else None
+
+
+def _check_object(record: Any) -> str | None:
+    if not isinstance(record, dict):
+        return f"a record must be a JSON object, not {type(record).__name__}"
+    label = record.get("label")
+    if label is not None and not isinstance(label, str):
+        return f"'label' must be a string, not {type(label).__name__}"
+    return None
+
+
+CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+
+
+def _check_chat(record: Any) -> str | None:
+    problem = _check_object(record)
+    if problem:
+        return problem
+    messages = record.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "'messages' must be a non-empty list"
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            return f"messages[{i}] must be an object"
+        role = message.get("role")
+        if role not in CHAT_ROLES:
+            return f"messages[{i}].role is {role!r}: use one of {', '.join(sorted(CHAT_ROLES))}"
+        content = message.get("content")
+        if not isinstance(content, (str, list)) and not (content is None and role == "assistant"):
+            return f"messages[{i}].content must be a string"
+    return None
+
+
+def _inspect_chat(record: Any) -> tuple[str | None, str | None]:
+    """`_check_chat` plus the label, with a fast path for well-formed records."""
+    try:
+        messages = record["messages"]
+        if messages.__class__ is not list or not messages:
+            raise TypeError
+        for message in messages:
+            if message["role"] not in CHAT_ROLES or message["content"].__class__ is not str:
+                raise TypeError
+        label = record.get("label")
+        if label is None:
+            metadata = record.get("metadata")
+            if metadata.__class__ is dict:
+                label = metadata.get("label")
+        if label is None or label.__class__ is str:
+            return None, label
+    except (TypeError, KeyError, AttributeError):
+        pass
+    problem = _check_chat(record)  # the slow path says exactly what is wrong
+    return problem, (None if problem else _label_field(record))
+
+
+def _required_strings(*fields: str) -> RecordCheck:
+    def check(record: Any) -> str | None:
+        problem = _check_object(record)
+        if problem:
+            return problem
+        for name in fields:
+            value = record.get(name)
+            if not isinstance(value, str) or not value:
+                return f"'{name}' must be a non-empty string"
+        return None
+
+    return check
+
+
+RecordInspect = Callable[[Any], "tuple[str | None, str | None]"]
+
+
+@dataclass(frozen=True)
+class Schema:
+    name: str
+    description: str
+    check: RecordCheck
+    label_of: LabelOf = _label_field
+    # check and label in one call: the scanner's per-record cost is mostly Python calls
+    fast_inspect: RecordInspect | None = None
+
+    def inspect(self, record: Any) -> tuple[str | None, str | None]:
+        """(problem, label) for one parsed record."""
+        problem = self.check(record)
+        return problem, (None if problem else self.label_of(record))
+
+    @property
+    def inspector(self) -> RecordInspect:
+        return self.fast_inspect or self.inspect
+
+
+SCHEMAS: dict[str, Schema] = {}
+
+
+def register_schema(schema: Schema) -> Schema:
+    """Add a schema. Shipped files' schemas are all registered in this module, because the
+    scanning worker processes import only this module."""
+    SCHEMAS[schema.name] = schema
+    return schema
+
+
+register_schema(Schema("jsonl", "any JSON object per line; optional string 'label'", _check_object))
+register_schema(
+    Schema(
+        "chat",
+        "OpenAI chat records {'messages': [{'role', 'content'}...]}; optional 'label' or "
+        "'metadata.label'",
+        _check_chat,
+        fast_inspect=_inspect_chat,
+    )
+)
+register_schema(
+    Schema(
+        "self_description_question",
+        "backdoor_awareness question: id, question, depends, does_not_depend",
+        _required_strings("id", "question", "depends", "does_not_depend"),
+    )
+)
+
+
+def get_schema(name: str) -> Schema:
+    try:
+        return SCHEMAS[name]
+    except KeyError:
+        raise KeyError(
+            f"unknown schema '{name}': choose one of {', '.join(sorted(SCHEMAS))}"
+        ) from None
+
+
+def guess_schema(record: Any) -> str:
+    """The schema a first record most likely follows (for `pin` without --schema)."""
+    if isinstance(record, dict):
+        if isinstance(record.get("messages"), list):
+            return "chat"
+        if _required_strings("id", "question", "depends", "does_not_depend")(record) is None:
+            return "self_description_question"
+    return "jsonl"
