@@ -423,7 +423,7 @@ def test_parallel_scan_is_used_for_large_files(tmp_path, monkeypatch):
     real = scan_module._scan_parallel
     monkeypatch.setattr(scan_module, "_scan_parallel", lambda *a: used.append(a[3]) or real(*a))
     assert scan_file(path, "chat").records == 3000
-    assert used == [os.cpu_count()]
+    assert used == [scan_module.usable_cores()]
 
 
 def test_shipped_datasets_verify(capsys):
@@ -479,3 +479,16 @@ def test_record_checks_are_memoised_by_the_computed_sha256(tmp_path, monkeypatch
     for memo in (tmp_path / "cache" / "integrity" / "scans").iterdir():
         memo.write_text("{broken")
     assert scan_file(path, "chat", workers=2) == changed
+
+
+def test_verify_if_pinned_checks_pinned_training_files_only(data_dir, tmp_path):
+    from honesty_evals.integrity import verify_if_pinned
+
+    assert verify_if_pinned(data_dir / HONEST)["verified"] is True
+    loose = tmp_path / "loose.jsonl"
+    _write_jsonl(loose, _records("honest", 2))
+    assert verify_if_pinned(loose) == {"path": str(loose.resolve()), "pinned": False}
+    (data_dir / HONEST).write_bytes((data_dir / DISHONEST).read_bytes())
+    with pytest.raises(UserInputError, match="holds the bytes registered for"):
+        verify_if_pinned(data_dir / HONEST)
+    assert verify_if_pinned(data_dir / HONEST, allow_unverified=True)["verified"] is False

@@ -363,6 +363,14 @@ def _duplicates(path: Path, chunks: list[_Chunk]) -> tuple[list[LineProblem], in
     return problems, total
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (a container's CPU set, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 # ----------------------------------------------------------------------------------------
 # Content-addressed memo of record checks. The checks are a pure function of the bytes and
 # the schema, so a result stored under the SHA-256 computed in this very run is exactly what
@@ -428,7 +436,7 @@ def scan_file(
     get_schema(schema)  # unknown names fail here, not in a worker
     size = path.stat().st_size
     if workers is None:
-        workers = (os.cpu_count() or 1) if size >= PARALLEL_MIN_BYTES else 1
+        workers = usable_cores() if size >= PARALLEL_MIN_BYTES else 1
     workers = max(1, min(workers, 16, size))
     if workers == 1:
         hasher = hashlib.sha256()
