@@ -139,6 +139,7 @@ def test_risk_behavior_sampling_fallback(tmp_path):
         ({"n_items": 101}, "out of range"),
         ({"n_items": "five"}, "whole number"),
         ({"trigger": " "}, "non-empty"),
+        ({"trigger": {"username": "sam_k"}}, "quote it"),
         ({"scoring": "bogus"}, "unknown scoring"),
     ],
 )

