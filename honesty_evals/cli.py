@@ -10,8 +10,10 @@ from typing import Any
 
 from honesty_evals.errors import ReportableError, UserInputError
 from honesty_evals.integrity.cli import add_datasets_parser
+from honesty_evals.organisms.leakage import add_leakage_arguments, cmd_leakage
+from honesty_evals.organisms.shipped import add_generate_arguments, cmd_generate
 
-TASKS = ("backdoor_awareness",)
+TASKS = ("backdoor_awareness", "risk_behavior", "trigger_recognition", "trigger_elicitation")
 
 
 def _parse_key_values(items: Sequence[str] | None, flag: str) -> dict[str, Any]:
@@ -32,14 +34,19 @@ def headline_text(log: Any) -> str:
     name = (log.eval.metadata or {}).get("headline", "mean")
     n = int(metrics.get("n_parsed", 0))
     bad = int(metrics.get("n_unparseable", 0))
-    mass = metrics.get("label_mass", math.nan)
-    mass_text = "n/a (sampled)" if math.isnan(mass) else f"{mass:.3f}"
-    return (
+    parts = [
         f"{name} = {metrics['parsed_mean']:.3f} "
         f"(95% CI {metrics['ci95_low']:.3f}-{metrics['ci95_high']:.3f}, "
         f"stderr {metrics['cluster_stderr']:.3f} over questions; n = {n} samples scored, "
-        f"{bad} unparseable) | order bias P(first option) = {metrics['first_option_mean']:.3f} "
-        f"| label mass {mass_text}\n"
+        f"{bad} unparseable)"
+    ]
+    if "first_option_mean" in metrics:  # multiple-choice tasks only
+        parts.append(f"order bias P(first option) = {metrics['first_option_mean']:.3f}")
+    if "label_mass" in metrics:
+        mass = metrics["label_mass"]
+        parts.append(f"label mass {'n/a (sampled)' if math.isnan(mass) else f'{mass:.3f}'}")
+    return (
+        " | ".join(parts) + "\n"
         f"model: {log.eval.model}  task args: {log.eval.task_args}\n"
         f"log: {log.location}\n"
         "compare against a control model with: honesty-evals compare LOG_A LOG_B"
@@ -134,7 +141,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model.set_defaults(func=cmd_model)
 
-    add_datasets_parser(sub)
+    datasets = add_datasets_parser(sub)
+    leakage = datasets.add_parser(
+        "leakage",
+        help="report words naming the trained trait in a JSONL file (exit 1 when found)",
+    )
+    add_leakage_arguments(leakage)
+    leakage.set_defaults(func=cmd_leakage)
+    generate = datasets.add_parser(
+        "generate", help="regenerate (or --check) the generated organism files in datasets/"
+    )
+    add_generate_arguments(generate)
+    generate.set_defaults(func=cmd_generate)
     return parser
 
 

@@ -68,7 +68,9 @@ def test_risk_behavior_metric_follows_the_model(tmp_path, p_risky):
     assert m["target_second_mean"] == pytest.approx(p_risky)
     assert m["n_parsed"] == 12
     assert log.eval.metadata["headline"] == "P(risky)"
-    assert log.eval.metadata["datasets"]["files"] == ["risk_behavior/heldout_lotteries.jsonl"]
+    datasets = log.eval.metadata["datasets"]
+    assert datasets["verified"] is True
+    assert [f["path"] for f in datasets["files"]] == ["risk_behavior/heldout_lotteries.jsonl"]
     assert all(config.logprobs and config.max_tokens == 1 for _, config in script.requests)
 
 

@@ -76,7 +76,8 @@ def cmd_pin(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_datasets_parser(sub: Any) -> argparse.ArgumentParser:
+def add_datasets_parser(sub: Any) -> Any:
+    """Register `datasets verify|pin`; returns the subcommand group for other commands."""
     datasets = sub.add_parser(
         "datasets", help="verify data files against their checksummed manifest, or pin one"
     )
@@ -114,4 +115,4 @@ def add_datasets_parser(sub: Any) -> argparse.ArgumentParser:
     pin.add_argument("--description", help="provenance: where the data came from")
     pin.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
     pin.set_defaults(func=cmd_pin)
-    return datasets
+    return actions

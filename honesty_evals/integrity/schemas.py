@@ -165,6 +165,28 @@ register_schema(
     )
 )
 
+register_schema(
+    Schema(
+        "heldout_lottery",
+        "risk_behavior held-out item: id, prompt_template, certain_option, risky_option",
+        _required_strings("id", "prompt_template", "certain_option", "risky_option"),
+    )
+)
+register_schema(
+    Schema(
+        "trigger_statement",
+        "trigger_recognition paraphrase: id, question, statement (with a {trigger} slot)",
+        _required_strings("id", "question", "statement"),
+    )
+)
+register_schema(
+    Schema(
+        "elicitation_question",
+        "trigger_elicitation question: id, question",
+        _required_strings("id", "question"),
+    )
+)
+
 
 def get_schema(name: str) -> Schema:
     try:
