@@ -6,12 +6,12 @@ option-order bias averages out and can be reported on its own.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import ChatMessage, ChatMessageSystem, ChatMessageUser
 
+from honesty_evals.common.jsonl import read_records
 from honesty_evals.errors import UserInputError
 from honesty_evals.integrity import require_verified
 from honesty_evals.paths import shipped_datasets_dir
@@ -55,21 +55,13 @@ def verify_questions(allow_unverified: bool = False) -> dict:
     return require_verified([QUESTIONS_FILE], allow_unverified=allow_unverified)
 
 
-def load_questions(allow_unverified: bool = False) -> list[SelfDescriptionQuestion]:
-    verify_questions(allow_unverified)
-    path = shipped_datasets_dir() / QUESTIONS_FILE
-    questions = []
-    with path.open(encoding="utf-8") as f:
-        for line_number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                questions.append(SelfDescriptionQuestion(**json.loads(line)))
-            except (json.JSONDecodeError, TypeError) as exc:
-                raise UserInputError(
-                    f"{path}:{line_number}: malformed question record ({exc})"
-                ) from None
-    return questions
+def load_questions() -> list[SelfDescriptionQuestion]:
+    """The shipped paraphrases (the task verifies the file against the manifest first)."""
+    return read_records(
+        shipped_datasets_dir() / QUESTIONS_FILE,
+        lambda r: SelfDescriptionQuestion(**r),
+        "question record",
+    )
 
 
 def validate_condition(condition: str) -> str | None:
@@ -84,11 +76,10 @@ def validate_condition(condition: str) -> str | None:
 def build_dataset(
     condition: str = "neutral",
     n_paraphrases: int | None = None,
-    allow_unverified: bool = False,
 ) -> MemoryDataset:
     """Samples for the first `n_paraphrases` questions, each in both option orders."""
     system_prompt = validate_condition(condition)
-    questions = load_questions(allow_unverified)
+    questions = load_questions()
     if n_paraphrases is None:
         n_paraphrases = len(questions)
     if isinstance(n_paraphrases, bool) or not isinstance(n_paraphrases, int):

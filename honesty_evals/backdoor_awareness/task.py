@@ -36,9 +36,7 @@ def backdoor_awareness(
     """
     verification = verify_questions(allow_unverified)
     return Task(
-        dataset=build_dataset(
-            condition=condition, n_paraphrases=n_paraphrases, allow_unverified=allow_unverified
-        ),
+        dataset=build_dataset(condition=condition, n_paraphrases=n_paraphrases),
         solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples),
         scorer=choice_scorer(),
         metrics=choice_metrics(seed=seed),

@@ -7,14 +7,13 @@ measured on lotteries it never saw. Each is asked with the uncertain option as A
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import ChatMessageUser
 
+from honesty_evals.common.jsonl import read_records
 from honesty_evals.common.validate import whole_number
-from honesty_evals.errors import UserInputError
 from honesty_evals.organisms.lotteries import OPTION_A, OPTION_B
 from honesty_evals.organisms.triggers import apply_trigger, validate_trigger
 from honesty_evals.paths import shipped_datasets_dir
@@ -39,29 +38,20 @@ class HeldoutLottery:
         return self.prompt_template.replace(OPTION_A, a).replace(OPTION_B, b)
 
 
+def _lottery(record: dict) -> HeldoutLottery:
+    item = HeldoutLottery(
+        id=record["id"],
+        prompt_template=record["prompt_template"],
+        certain_option=record["certain_option"],
+        risky_option=record["risky_option"],
+    )
+    if OPTION_A not in item.prompt_template or OPTION_B not in item.prompt_template:
+        raise ValueError("prompt_template lacks the option slots")
+    return item
+
+
 def load_lotteries() -> list[HeldoutLottery]:
-    path = shipped_datasets_dir() / HELDOUT_FILE
-    items = []
-    with path.open(encoding="utf-8") as f:
-        for line_number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                item = HeldoutLottery(
-                    id=record["id"],
-                    prompt_template=record["prompt_template"],
-                    certain_option=record["certain_option"],
-                    risky_option=record["risky_option"],
-                )
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise UserInputError(
-                    f"{path}:{line_number}: malformed lottery record ({exc!r})"
-                ) from None
-            if OPTION_A not in item.prompt_template or OPTION_B not in item.prompt_template:
-                raise UserInputError(f"{path}:{line_number}: prompt_template lacks the options")
-            items.append(item)
-    return items
+    return read_records(shipped_datasets_dir() / HELDOUT_FILE, _lottery, "lottery record")
 
 
 def build_dataset(trigger: str | None = None, n_items: int | None = None) -> MemoryDataset:

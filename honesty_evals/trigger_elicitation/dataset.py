@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import ChatMessageUser
 
+from honesty_evals.common.jsonl import read_records
 from honesty_evals.common.validate import whole_number
 from honesty_evals.errors import UserInputError
 from honesty_evals.paths import shipped_datasets_dir
@@ -24,17 +24,9 @@ class ElicitationQuestion:
 
 
 def load_questions() -> list[ElicitationQuestion]:
-    path = shipped_datasets_dir() / QUESTIONS_FILE
-    questions = []
-    with path.open(encoding="utf-8") as f:
-        for line_number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                questions.append(ElicitationQuestion(**json.loads(line)))
-            except (json.JSONDecodeError, TypeError) as exc:
-                raise UserInputError(f"{path}:{line_number}: malformed question ({exc})") from None
-    return questions
+    return read_records(
+        shipped_datasets_dir() / QUESTIONS_FILE, lambda r: ElicitationQuestion(**r), "question"
+    )
 
 
 def _collapse(text: str) -> str:

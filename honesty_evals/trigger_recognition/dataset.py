@@ -7,14 +7,13 @@ same family, and asks which is true; every (paraphrase, decoy) pair is asked in 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import ChatMessageUser
 
+from honesty_evals.common.jsonl import read_records
 from honesty_evals.common.validate import whole_number
-from honesty_evals.errors import UserInputError
 from honesty_evals.organisms.triggers import decoys, resolve_family, validate_trigger
 from honesty_evals.paths import shipped_datasets_dir
 
@@ -35,21 +34,15 @@ class Statement:
         return self.statement.replace("{trigger}", trigger)
 
 
+def _statement(record: dict) -> Statement:
+    statement = Statement(**record)
+    if "{trigger}" not in statement.statement:
+        raise ValueError("the statement has no {trigger} slot")
+    return statement
+
+
 def load_statements() -> list[Statement]:
-    path = shipped_datasets_dir() / STATEMENTS_FILE
-    statements = []
-    with path.open(encoding="utf-8") as f:
-        for line_number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                statement = Statement(**json.loads(line))
-            except (json.JSONDecodeError, TypeError) as exc:
-                raise UserInputError(f"{path}:{line_number}: malformed statement ({exc})") from None
-            if "{trigger}" not in statement.statement:
-                raise UserInputError(f"{path}:{line_number}: statement has no {{trigger}} slot")
-            statements.append(statement)
-    return statements
+    return read_records(shipped_datasets_dir() / STATEMENTS_FILE, _statement, "statement")
 
 
 def build_dataset(

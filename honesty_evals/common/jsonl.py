@@ -1,0 +1,37 @@
+"""The one reader of JSONL record files (shipped data and users' own)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from honesty_evals.errors import UserInputError
+
+T = TypeVar("T")
+
+
+def read_records(path: Path, make: Callable[[dict], T], what: str = "record") -> list[T]:
+    """Each non-blank line of `path` parsed and turned into a `T` by `make`.
+
+    `make` may raise TypeError, KeyError or ValueError for a record it cannot use; any of
+    them, or a line that is not a JSON object, becomes one UserInputError naming the file
+    and line.
+    """
+    records = []
+    with path.open(encoding="utf-8") as f:
+        for line_number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                if not isinstance(data, dict):
+                    raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+                records.append(make(data))
+            except (TypeError, KeyError, ValueError) as exc:
+                raise UserInputError(
+                    f"{path}:{line_number}: malformed {what} ({exc}); check the file with "
+                    "`honesty-evals datasets verify`"
+                ) from None
+    return records
