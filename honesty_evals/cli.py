@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from honesty_evals.errors import ReportableError, UserInputError
+from honesty_evals.training.cli import add_organism_parser
 
 TASKS = ("backdoor_awareness",)
 
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         "action", choices=["convert", "path"], help="convert it now, or print its cache path"
     )
     model.set_defaults(func=cmd_model)
+    add_organism_parser(sub)
     return parser
 
 
