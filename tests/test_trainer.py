@@ -369,3 +369,28 @@ def test_distributed_launch_is_refused(monkeypatch, data_file, tmp_path):
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(UserInputError, match="single-process"):
         train(TrainConfig(data=str(data_file), out=str(tmp_path / "o")), print_fn=_quiet)
+
+
+def test_loss_at_target_positions_matches_the_full_forward(tiny_llama_dir):
+    """Computing the head only where there is a target gives the ordinary masked LM loss."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.float32)
+    examples = [
+        encode_conversation(tok, Conversation(i, r["messages"]), end_token_ids=[tok.eos_token_id])
+        for i, r in enumerate(_records(5) + [{"messages": CHAT}])
+    ]
+    loss, n = trainer_module.micro_batch_loss(
+        model, examples, tok.pad_token_id, torch.device("cpu")
+    )
+    total, count = 0.0, 0
+    for ex in examples:  # one unpadded sequence at a time, labels -100 off the mask
+        ids = torch.tensor([ex.input_ids])
+        labels = torch.where(torch.tensor([ex.loss_mask]), ids, torch.tensor(-100))
+        out = model(input_ids=ids, labels=labels)
+        k = ex.n_loss_tokens
+        total += out.loss.item() * k
+        count += k
+    assert n == count == sum(e.n_loss_tokens for e in examples)
+    assert loss.item() == pytest.approx(total, rel=1e-5)

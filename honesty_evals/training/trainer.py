@@ -254,17 +254,34 @@ def _split_model(model: Any) -> tuple[Any, Any]:
     return decoder, head
 
 
+def float32_head_weight(model: Any) -> torch.Tensor | None:
+    """A float32 copy of the frozen output head's weight, made once per run (None if split
+    is impossible); micro_batch_loss would otherwise cast 28M weights every micro-batch."""
+    _, head = _split_model(model)
+    return None if head is None else head.weight.detach().float()
+
+
 def micro_batch_loss(
-    model: Any, examples: list[EncodedExample], pad_id: int, device: torch.device
+    model: Any,
+    examples: list[EncodedExample],
+    pad_id: int,
+    device: torch.device,
+    head_weight: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, int]:
-    """Summed cross-entropy over the loss tokens of a micro-batch, and their count."""
+    """Summed cross-entropy over the loss tokens of a micro-batch, and their count.
+
+    `head_weight`: the output head's weight in float32 (see `float32_head_weight`).
+    """
     ids, attention, targets = _collate(examples, pad_id, device)
     rows, cols = targets.nonzero(as_tuple=True)
     decoder, head = _split_model(model)
     if decoder is not None:
         hidden = decoder(input_ids=ids, attention_mask=attention, use_cache=False)[0]
-        # the hidden state at t-1 predicts token t: apply the head at target positions only
-        logits = head(hidden[rows, cols - 1])
+        # the hidden state at t-1 predicts token t: apply the head at target positions only,
+        # in float32 (bf16 logits of size ~20 carry errors of ~0.1); few rows, so it is cheap
+        weight = head_weight if head_weight is not None else head.weight
+        bias = head.bias.float() if getattr(head, "bias", None) is not None else None
+        logits = torch.nn.functional.linear(hidden[rows, cols - 1].float(), weight.float(), bias)
     else:  # a model we cannot split: full logits, then select
         logits = model(input_ids=ids, attention_mask=attention, use_cache=False).logits
         logits = logits[rows, cols - 1]
@@ -481,6 +498,7 @@ def _train(
         resumed_from = start_step
         print_fn(f"resuming from {checkpoint} (step {start_step} of {total_steps})")
 
+    head_weight = float32_head_weight(model)
     lengths = [len(e.input_ids) for e in examples]
     plans: dict[int, list[list[int]]] = {}
     bar = tqdm(
@@ -502,7 +520,7 @@ def _train(
         n_targets = sum(e.n_loss_tokens for b in batches for e in b)
         step_loss = 0.0
         for batch in batches:
-            loss_sum, _ = micro_batch_loss(model, batch, pad_id, device)
+            loss_sum, _ = micro_batch_loss(model, batch, pad_id, device, head_weight)
             # normalise by the whole step's target count: accumulation == one big batch
             (loss_sum / n_targets).backward()
             step_loss += loss_sum.item()
