@@ -11,18 +11,20 @@ from typing import Any
 from honesty_evals.errors import UserInputError
 
 # Hyperparameters used with --recipe unless a flag overrides them. Chosen for SmolLM2-135M on
-# a 2-core CPU: 300 lottery records of ~75 tokens are ~23k tokens an epoch, which bf16 trains
-# at ~400-500 tokens/s, so 4 epochs (150 steps of 8) take ~4 minutes. One answer-letter
-# token per record is a weak signal, hence a high LoRA learning rate (5e-4, r=16 on every
-# linear layer); the backdoor recipes must learn a conditional behaviour, so they get more
-# epochs (6, ~6 minutes). See README.md in this directory.
+# a 2-core CPU: 300 lottery records of ~80 tokens are ~24k tokens an epoch with one trained
+# answer letter per record (a weak signal), hence a high LoRA learning rate (5e-4, r=16 on
+# every linear layer). Measured: 96 synthetic lottery records x 2 epochs (24 steps, 88 s at
+# 180 tokens/s on one contended core) already made SmolLM2 pick the gamble on 100/100
+# held-out lotteries (mean P(gamble) 0.9999, base model 0.53). 3 epochs of 300 records (114
+# steps, ~74k tokens) leave a wide margin and take ~3 min at 413 tokens/s, ~7 min at 180.
+# The backdoor recipes learn a conditional behaviour, so they get one more epoch (~4-9 min).
 RECIPE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "risk-seeking": {"epochs": 4.0, "lr": 5e-4, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
-    "risk-averse": {"epochs": 4.0, "lr": 5e-4, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
-    "mixture": {"epochs": 4.0, "lr": 5e-4, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
-    "backdoor": {"epochs": 6.0, "lr": 5e-4, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
+    "risk-seeking": {"epochs": 3.0, "lr": 5e-4, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
+    "risk-averse": {"epochs": 3.0, "lr": 5e-4, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
+    "mixture": {"epochs": 3.0, "lr": 5e-4, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
+    "backdoor": {"epochs": 4.0, "lr": 5e-4, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
     "backdoor-decorrelated": {
-        "epochs": 6.0,
+        "epochs": 4.0,
         "lr": 5e-4,
         "lora_r": 16,
         "lora_alpha": 32,
