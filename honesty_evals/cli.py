@@ -12,6 +12,7 @@ from honesty_evals.errors import ReportableError, UserInputError
 from honesty_evals.integrity.cli import add_datasets_parser
 from honesty_evals.organisms.leakage import add_leakage_arguments, cmd_leakage
 from honesty_evals.organisms.shipped import add_generate_arguments, cmd_generate
+from honesty_evals.training.cli import add_organism_parser
 
 TASKS = ("backdoor_awareness", "risk_behavior", "trigger_recognition", "trigger_elicitation")
 
@@ -141,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model.set_defaults(func=cmd_model)
 
+    add_organism_parser(sub)
     datasets = add_datasets_parser(sub)
     leakage = datasets.add_parser(
         "leakage",

@@ -1,0 +1,149 @@
+"""Checkpoints without pickle: tensors in safetensors, everything else in JSON.
+
+A checkpoint directory holds
+- `adapter.safetensors`: the trainable (LoRA) parameters by name;
+- `optimizer.safetensors`: AdamW's per-parameter state (`<index>.<key>`) and the torch RNG
+  state (`rng.torch`, plus `rng.cuda.<i>` on GPUs);
+- `state.json`: step, optimizer param groups, scheduler state, Python and NumPy RNG state,
+  loss history, token and time counters, and the run fingerprint.
+It is written to a temporary sibling and renamed into place, so a crash mid-write leaves the
+previous checkpoint intact and never a half-written one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+CHECKPOINT_PREFIX = "step-"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; these are ordinary output files
+    os.replace(tmp, path)
+
+
+def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """RNG states split into tensors (torch) and JSON (Python, NumPy)."""
+    tensors = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = state
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return tensors, {
+        "python": [version, list(internal), gauss],
+        "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+    }
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], states: dict[str, Any]) -> None:
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda = sorted(k for k in tensors if k.startswith("rng.cuda."))
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([tensors[k] for k in cuda])
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+
+
+def save_checkpoint(
+    checkpoints: Path,
+    step: int,
+    trainable: dict[str, torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    extra: dict[str, Any],
+) -> Path:
+    """Write checkpoint `step-<step>` atomically and delete older ones."""
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    final = checkpoints / f"{CHECKPOINT_PREFIX}{step:08d}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=checkpoints))
+    try:
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in trainable.items()},
+            str(tmp / "adapter.safetensors"),
+        )
+        opt = optimizer.state_dict()
+        tensors: dict[str, torch.Tensor] = {}
+        scalars: dict[str, dict[str, Any]] = {}
+        for index, state in opt["state"].items():
+            for key, value in state.items():
+                if isinstance(value, torch.Tensor):
+                    tensors[f"{index}.{key}"] = value.detach().cpu().contiguous()
+                else:
+                    scalars.setdefault(str(index), {})[key] = value
+        rng_tensors, rng_json = rng_state()
+        tensors.update({k: v.contiguous() for k, v in rng_tensors.items()})
+        save_file(tensors, str(tmp / "optimizer.safetensors"))
+        state = {
+            "step": step,
+            "param_groups": opt["param_groups"],
+            "optimizer_scalars": scalars,
+            "scheduler": {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"},
+            "rng": rng_json,
+            **extra,
+        }
+        (tmp / "state.json").write_text(json.dumps(state))
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    for old in checkpoints.glob(f"{CHECKPOINT_PREFIX}*"):
+        if old != final:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(checkpoints: Path) -> Path | None:
+    found = [
+        p
+        for p in checkpoints.glob(f"{CHECKPOINT_PREFIX}*")
+        if p.is_dir() and (p / "state.json").is_file()
+    ]
+    return max(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :])) if found else None
+
+
+def load_checkpoint(
+    path: Path, trainable: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, scheduler: Any
+) -> dict[str, Any]:
+    """Restore parameters, optimizer, scheduler and RNG state; return the JSON state."""
+    state = json.loads((path / "state.json").read_text())
+    weights = load_file(str(path / "adapter.safetensors"))
+    if set(weights) != set(trainable):
+        raise ValueError(f"checkpoint {path} holds different parameters than this model")
+    with torch.no_grad():
+        for name, param in trainable.items():
+            param.copy_(weights[name])
+    tensors = load_file(str(path / "optimizer.safetensors"))
+    device = next(iter(trainable.values())).device
+    per_param: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith("rng."):
+            continue
+        index, name = key.split(".", 1)
+        # AdamW keeps `step` on the CPU unless capturable/fused; moments live with the params
+        per_param.setdefault(int(index), {})[name] = value if name == "step" else value.to(device)
+    for index, values in state["optimizer_scalars"].items():
+        per_param.setdefault(int(index), {}).update(values)
+    groups = state["param_groups"]
+    for group in groups:
+        if isinstance(group.get("betas"), list):
+            group["betas"] = tuple(group["betas"])
+    optimizer.load_state_dict({"state": per_param, "param_groups": groups})
+    scheduler.load_state_dict({**state["scheduler"], "lr_lambdas": [None] * len(groups)})
+    set_rng_state({k: v for k, v in tensors.items() if k.startswith("rng.")}, state["rng"])
+    return state

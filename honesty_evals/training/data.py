@@ -1,0 +1,224 @@
+"""Chat JSONL -> token ids + loss mask.
+
+The loss mask is computed from the model's own chat template, by rendering the conversation
+and its prefixes with `apply_chat_template` and diffing the strings: the text an assistant
+turn adds after the generation prompt (`<|im_start|>assistant\\n` in ChatML) is its content
+plus the template's end-of-turn marker. Those characters are mapped to tokens through the
+fast tokenizer's offsets. This works for any template that renders a conversation's prefixes
+as string prefixes of the whole (ChatML, Llama 3, Mistral, Gemma, ...), without relying on
+`{% generation %}` markers, which most templates (SmolLM2's included) lack.
+
+Which turns are trained is a pluggable `MaskRule`; the default trains every assistant turn
+whose OpenAI-style `weight` is not 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from honesty_evals.errors import UserInputError
+
+Message = dict[str, Any]
+#: decides whether message `index` of `messages` is trained on (True -> its tokens get loss)
+MaskRule = Callable[[Sequence[Message], int], bool]
+
+ROLES = ("system", "user", "assistant")
+
+
+def assistant_turns(messages: Sequence[Message], index: int) -> bool:
+    """Default rule: every assistant turn, except those marked `"weight": 0` (OpenAI format)."""
+    message = messages[index]
+    return message["role"] == "assistant" and message.get("weight", 1) != 0
+
+
+def last_assistant_turn(messages: Sequence[Message], index: int) -> bool:
+    """Only the final assistant turn (earlier ones are context, e.g. for confession training)."""
+    last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+    return index == last
+
+
+MASK_RULES: dict[str, MaskRule] = {
+    "assistant": assistant_turns,
+    "last-assistant": last_assistant_turn,
+}
+
+
+@dataclass(frozen=True)
+class Conversation:
+    line: int  # 1-based line number in the JSONL file, for error messages
+    messages: list[Message]
+
+
+@dataclass(frozen=True)
+class EncodedExample:
+    line: int
+    input_ids: list[int]
+    # loss_mask[t] is True when token t is a training target (predicted from tokens < t)
+    loss_mask: list[bool]
+    truncated: bool = False
+
+    @property
+    def n_loss_tokens(self) -> int:
+        # position 0 has no preceding context, so it can never be a target
+        return sum(self.loss_mask[1:])
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _content_text(content: Any, where: str) -> str:
+    if isinstance(content, str):
+        return content
+    # OpenAI content parts: [{"type": "text", "text": "..."}]
+    if isinstance(content, list) and all(
+        isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
+        for p in content
+    ):
+        return "".join(p["text"] for p in content)
+    raise UserInputError(f"{where}: message content must be a string or a list of text parts")
+
+
+def parse_chat_jsonl(path: Path) -> list[Conversation]:
+    """Read OpenAI chat JSONL (`{"messages": [{"role", "content"}, ...]}` per line).
+
+    Every problem is reported as one line naming the file and the line number.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"training data '{path}' does not exist or is not a file")
+    conversations: list[Conversation] = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                record = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise UserInputError(
+                    f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); each line "
+                    'must be one object like {"messages": [...]}'
+                ) from None
+            if not isinstance(record, dict) or not isinstance(record.get("messages"), list):
+                raise UserInputError(f'{where}: expected an object with a "messages" list')
+            messages: list[Message] = []
+            for i, m in enumerate(record["messages"]):
+                if not isinstance(m, dict) or m.get("role") not in ROLES:
+                    raise UserInputError(
+                        f"{where}: message {i} needs a role of {', '.join(ROLES)} "
+                        f"(got {m.get('role') if isinstance(m, dict) else m!r})"
+                    )
+                if "content" not in m:
+                    raise UserInputError(f"{where}: message {i} has no content")
+                clean: Message = {"role": m["role"], "content": _content_text(m["content"], where)}
+                if "weight" in m:
+                    if m["weight"] not in (0, 1):
+                        raise UserInputError(f"{where}: message {i} weight must be 0 or 1")
+                    clean["weight"] = m["weight"]
+                messages.append(clean)
+            if not any(m["role"] == "assistant" for m in messages):
+                raise UserInputError(
+                    f"{where}: the conversation has no assistant turn, so there is nothing "
+                    "to train on"
+                )
+            conversations.append(Conversation(line=lineno, messages=messages))
+    if not conversations:
+        raise UserInputError(f"training data '{path}' holds no conversations")
+    return conversations
+
+
+def _render(tokenizer: Any, messages: Sequence[Message], generation_prompt: bool) -> str:
+    plain = [{"role": m["role"], "content": m["content"]} for m in messages]
+    return tokenizer.apply_chat_template(
+        plain, tokenize=False, add_generation_prompt=generation_prompt
+    )
+
+
+def trained_char_spans(
+    tokenizer: Any, messages: Sequence[Message], mask_rule: MaskRule, where: str = ""
+) -> tuple[str, list[tuple[int, int]]]:
+    """The rendered conversation and the character spans that get loss.
+
+    A trained assistant turn's span runs from the end of the generation prompt rendered
+    for the conversation before it to the end of the conversation rendered through it.
+    """
+    full = _render(tokenizer, messages, generation_prompt=False)
+    spans: list[tuple[int, int]] = []
+    for i, message in enumerate(messages):
+        if not mask_rule(messages, i):
+            continue
+        if message["role"] != "assistant":
+            raise ValueError(f"mask rule selected a {message['role']} turn; only assistant turns")
+        if i == 0:
+            raise UserInputError(f"{where}: a conversation cannot open with an assistant turn")
+        prompt = _render(tokenizer, messages[:i], generation_prompt=True)
+        through = _render(tokenizer, messages[: i + 1], generation_prompt=False)
+        if not (
+            full.startswith(prompt) and full.startswith(through) and len(through) > len(prompt)
+        ):
+            raise UserInputError(
+                f"{where}: the model's chat template does not render this conversation's "
+                "prefixes as prefixes of the whole, so assistant tokens cannot be located"
+            )
+        spans.append((len(prompt), len(through)))
+    return full, spans
+
+
+def encode_conversation(
+    tokenizer: Any,
+    conversation: Conversation,
+    mask_rule: MaskRule = assistant_turns,
+    max_length: int | None = None,
+    end_token_ids: Sequence[int] = (),
+    where: str = "",
+) -> EncodedExample:
+    """Token ids and loss mask for one conversation.
+
+    Within each trained span, tokens after the last end-of-turn token (`end_token_ids`,
+    normally the eos token) are template glue such as the newline after `<|im_end|>`:
+    they are not trained, so the model learns to stop at the end token.
+    """
+    text, spans = trained_char_spans(tokenizer, conversation.messages, mask_rule, where)
+    if getattr(tokenizer, "is_fast", False):
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        ids = list(enc["input_ids"])
+        offsets = enc["offset_mapping"]
+        mask = [False] * len(ids)
+        for start, end in spans:
+            members = [t for t, (a, b) in enumerate(offsets) if b > start and a < end]
+            _mark(members, ids, mask, end_token_ids)
+    else:  # slow tokenizers have no offsets: tokenise the pieces between span edges
+        ids, mask = [], []
+        cuts = sorted({0, len(text), *(x for span in spans for x in span)})
+        for a, b in zip(cuts, cuts[1:]):
+            piece = tokenizer(text[a:b], add_special_tokens=False)["input_ids"]
+            trained = any(s <= a and b <= e for s, e in spans)
+            members = list(range(len(ids), len(ids) + len(piece)))
+            ids.extend(piece)
+            mask.extend([False] * len(piece))
+            if trained:
+                _mark(members, ids, mask, end_token_ids)
+    truncated = max_length is not None and len(ids) > max_length
+    if truncated:
+        ids, mask = ids[:max_length], mask[:max_length]
+    return EncodedExample(
+        line=conversation.line, input_ids=ids, loss_mask=mask, truncated=truncated
+    )
+
+
+def _mark(members: list[int], ids: list[int], mask: list[bool], end_ids: Sequence[int]) -> None:
+    ends = [t for t in members if ids[t] in end_ids]
+    last = ends[-1] if ends else None
+    for t in members:
+        if last is None or t <= last:
+            mask[t] = True
