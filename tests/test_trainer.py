@@ -394,3 +394,26 @@ def test_loss_at_target_positions_matches_the_full_forward(tiny_llama_dir):
         count += k
     assert n == count == sum(e.n_loss_tokens for e in examples)
     assert loss.item() == pytest.approx(total, rel=1e-5)
+
+
+def test_pinned_training_data_is_verified_first(tiny_llama_dir, tmp_path, monkeypatch):
+    """A data file pinned in a manifest must match it; a tampered one is refused."""
+    from honesty_evals.integrity.pin import pin_file
+
+    monkeypatch.setenv("HONESTY_EVALS_CACHE", str(tmp_path / "cache"))
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    data = _write_jsonl(data_dir / "train.jsonl", _records(8))
+    pin_file(data, "neutral", directory=data_dir)
+    out = tmp_path / "run"
+    result = train(_config(tiny_llama_dir, data, out, steps=1), print_fn=_quiet)
+    assert result.card["data"]["verification"]["verified"] is True
+    data.write_text(data.read_text().replace('"A"', '"B"', 1))
+    with pytest.raises(UserInputError, match="dataset verification failed: .*content changed"):
+        train(_config(tiny_llama_dir, data, tmp_path / "run2", steps=1), print_fn=_quiet)
+    assert not (tmp_path / "run2").exists() and not partial_dir(tmp_path / "run2").exists()
+    allowed = train(
+        _config(tiny_llama_dir, data, tmp_path / "run3", steps=1, allow_unverified=True),
+        print_fn=_quiet,
+    )
+    assert allowed.card["data"]["verification"]["verified"] is False

@@ -128,6 +128,12 @@ def add_organism_parser(subparsers: Any) -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     run.add_argument("--trust-remote-code", action="store_true", help="allow model code")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="train on a pinned data file even if it fails its manifest check (recorded in "
+        "the training card)",
+    )
     p.set_defaults(func=cmd_organism_train)
     return p
 
@@ -195,6 +201,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         overwrite=args.overwrite,
         trust_remote_code=args.trust_remote_code,
         progress=not args.no_progress,
+        allow_unverified=args.allow_unverified,
         **values,
     )
 

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from honesty_evals.errors import UserInputError
+from honesty_evals.integrity import verify_if_pinned
 from honesty_evals.model.embedded import EMBEDDED_MODEL_NAME, ensure_embedded_model
 from honesty_evals.model.source import is_embedded_alias
 from honesty_evals.training.checkpoint import (
@@ -115,6 +116,7 @@ class TrainConfig:
     resume: bool = field(default=False, metadata={"run": False})
     overwrite: bool = field(default=False, metadata={"run": False})
     progress: bool = field(default=True, metadata={"run": False})
+    allow_unverified: bool = field(default=False, metadata={"run": False})
 
     def run_settings(self) -> dict[str, Any]:
         """The fields that determine the trained weights (they go into the fingerprint)."""
@@ -395,6 +397,12 @@ def _train(
     else:
         data_path = Path(config.data).expanduser()
         data_label = str(data_path.resolve())
+    # a file pinned in a manifest above it (the shipped organism data, say) must match it
+    verification = (
+        verify_if_pinned(data_path, allow_unverified=config.allow_unverified)
+        if records is None and data_path.is_file()
+        else {"pinned": False, "generated": True}
+    )
     conversations = parse_chat_jsonl(data_path)
     data_sha = file_sha256(data_path)
     settings = config.run_settings()
@@ -573,6 +581,7 @@ def _train(
             "truncated_records": truncated,
             "tokens": sum(lengths),
             "loss_tokens": sum(e.n_loss_tokens for e in examples),
+            "verification": verification,
         },
         "hyperparameters": settings,
         "seed": config.seed,
