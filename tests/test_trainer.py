@@ -365,10 +365,30 @@ def test_no_pickle_in_the_trainer():
             assert banned not in text, f"{file.name} uses {banned}"
 
 
-def test_distributed_launch_is_refused(monkeypatch, data_file, tmp_path):
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    with pytest.raises(UserInputError, match="single-process"):
-        train(TrainConfig(data=str(data_file), out=str(tmp_path / "o")), print_fn=_quiet)
+def test_data_parallel_run_equals_the_single_process_run(tiny_llama_dir, data_file, tmp_path):
+    """Two ranks under torchrun (gloo on CPU; accelerate launch sets the same environment)
+    each take half of every batch and sum gradients: the weights match one process."""
+    import subprocess
+
+    single = train(_config(tiny_llama_dir, data_file, tmp_path / "one", steps=3), print_fn=_quiet)
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "honesty_evals.cli", "organism", "train", "--data", str(data_file),
+        "--base", str(tiny_llama_dir), "--out", str(tmp_path / "two"), "--steps", "3",
+        "--batch-size", "4", "--lr", "5e-3", "--dtype", "float32", "--checkpoint-every", "2",
+        "--threads", "1", "--no-progress",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    card = json.loads((tmp_path / "two" / CARD_NAME).read_text())
+    assert card["processes"] == 2 and card["steps"] == single.card["steps"] == 3
+    assert card["final_loss"] == pytest.approx(single.card["final_loss"], rel=1e-4)
+    one = load_file(str(tmp_path / "one" / "adapter_model.safetensors"))
+    two = load_file(str(tmp_path / "two" / "adapter_model.safetensors"))
+    assert one.keys() == two.keys()
+    for name in one:
+        torch.testing.assert_close(two[name], one[name], rtol=1e-4, atol=1e-5)
+    assert not partial_dir(tmp_path / "two").exists()
 
 
 def test_loss_at_target_positions_matches_the_full_forward(tiny_llama_dir):

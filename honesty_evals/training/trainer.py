@@ -317,6 +317,89 @@ def _loss_summary(losses: list[float], points: int = 50) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Distributed:
+    """This process's place in a data-parallel run (`accelerate launch`, `torchrun`).
+
+    Every rank holds the whole model and walks the same deterministic batch plan; each
+    computes gradients on its share of every micro-batch, the shares are summed across
+    ranks, and all ranks take the same optimizer step. The result is the single-process run
+    with the same batch size (up to float summation order). Rank 0 alone writes files.
+    """
+
+    rank: int = 0
+    world: int = 1
+    owns_group: bool = False  # we started the process group, so we end it
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def share(self, batch: list[Any]) -> list[Any]:
+        return batch[self.rank :: self.world]
+
+    def on_main(self, fn: Any) -> Any:
+        """Run `fn` on rank 0; every rank gets its result, or raises its UserInputError."""
+        box: list[Any] = [None]
+        if self.is_main:
+            try:
+                box = [("ok", fn())]
+            except UserInputError as exc:
+                box = [("error", str(exc))]
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.broadcast_object_list(box, src=0)  # between our own processes only
+        status, value = box[0]
+        if status == "error":
+            raise UserInputError(value)
+        return value
+
+    def sum_gradients(self, params: list[torch.Tensor]) -> None:
+        if self.world == 1:
+            return
+        import torch.distributed as dist
+
+        grads = []
+        for p in params:
+            if p.grad is None:  # this rank's share was empty
+                p.grad = torch.zeros_like(p)
+            grads.append(p.grad)
+        flat = torch.cat([g.reshape(-1) for g in grads])  # one collective, not hundreds
+        dist.all_reduce(flat)
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+    def sum(self, value: float, device: torch.device) -> float:
+        if self.world == 1:
+            return value
+        import torch.distributed as dist
+
+        total = torch.tensor([value], dtype=torch.float64, device=device)
+        dist.all_reduce(total)
+        return float(total.item())
+
+
+def distributed_setup(device: torch.device) -> tuple[Distributed, torch.device]:
+    """Join the process group a launcher described in the environment, if any."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Distributed(), device
+    import torch.distributed as dist
+
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", str(rank)))
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    owns_group = not dist.is_initialized()
+    if owns_group:
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return Distributed(rank=rank, world=world, owns_group=owns_group), device
+
+
 def partial_dir(out: Path) -> Path:
     return out.with_name(out.name + ".partial")
 
@@ -352,36 +435,50 @@ def train(
 ) -> TrainResult:
     """Train a LoRA adapter; with `records`, they are written to `<out>/train.jsonl` first."""
     print_fn = print_fn or (lambda msg: print(msg, file=sys.stderr))
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        # under `accelerate launch`/torchrun every process would train its own copy and
-        # race on the same output directory: refuse rather than pretend to be distributed
-        raise UserInputError(
-            "the trainer is single-process: run one `organism train` per GPU (--device "
-            "cuda:N, its own --seed and --out) instead of accelerate launch/torchrun"
-        )
     _validate(config)
     out = Path(config.out).expanduser().resolve()
     device, dtype = resolve_device_dtype(config.device, config.dtype)
+    ctx, device = distributed_setup(device)
+    if not ctx.is_main:
+        print_fn = _silent
     model_dir, base_name = resolve_base(config.base)
-    partial, may_resume = _prepare_dirs(config, out, print_fn)
+    partial, may_resume = ctx.on_main(lambda: _prepare_dirs(config, out, print_fn))
     threads = torch.get_num_threads()
     try:
         if config.threads:
             torch.set_num_threads(config.threads)
         return _train(
-            config, records, out, partial, may_resume, device, dtype, model_dir, base_name, print_fn
+            config,
+            records,
+            out,
+            partial,
+            may_resume,
+            device,
+            dtype,
+            model_dir,
+            base_name,
+            print_fn,
+            ctx,
         )
     except BaseException:
         # keep checkpoints for --resume; drop a partial dir that holds nothing resumable
-        if not latest_checkpoint(partial / "checkpoints"):
+        if ctx.is_main and not latest_checkpoint(partial / "checkpoints"):
             shutil.rmtree(partial, ignore_errors=True)
         raise
     finally:
         torch.set_num_threads(threads)  # the setting is process-wide: give it back
+        if ctx.owns_group:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _silent(_msg: str) -> None:
+    pass
 
 
 def _train(
-    config, records, out, partial, may_resume, device, dtype, model_dir, base_name, print_fn
+    config, records, out, partial, may_resume, device, dtype, model_dir, base_name, print_fn, ctx
 ) -> TrainResult:
     from peft import LoraConfig, get_peft_model
     from tqdm import tqdm
@@ -392,7 +489,7 @@ def _train(
     if records is not None:
         data_path = partial / "train.jsonl"
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        atomic_write_text(data_path, text)
+        ctx.on_main(lambda: atomic_write_text(data_path, text))
         data_label = "train.jsonl"  # relative to the output directory
     else:
         data_path = Path(config.data).expanduser()
@@ -409,18 +506,24 @@ def _train(
     run_id = fingerprint(settings, data_sha, base_name)
 
     run_file = partial / RUN_FILE
-    checkpoint = None
-    if may_resume and run_file.is_file():
-        previous = json.loads(run_file.read_text())
-        if previous.get("fingerprint") != run_id:
-            raise UserInputError(
-                f"--resume: the interrupted run in {partial} used different data or settings; "
-                "rerun with the same ones, or pass --overwrite (without --resume) to start over"
-            )
-        checkpoint = latest_checkpoint(partial / "checkpoints")
-    if may_resume and checkpoint is None:
-        print_fn(f"--resume: no checkpoint in {partial}, starting from the beginning")
-    atomic_write_text(run_file, json.dumps({"fingerprint": run_id, "settings": settings}))
+
+    def find_checkpoint() -> Path | None:
+        checkpoint = None
+        if may_resume and run_file.is_file():
+            previous = json.loads(run_file.read_text())
+            if previous.get("fingerprint") != run_id:
+                raise UserInputError(
+                    f"--resume: the interrupted run in {partial} used different data or "
+                    "settings; rerun with the same ones, or pass --overwrite (without --resume) "
+                    "to start over"
+                )
+            checkpoint = latest_checkpoint(partial / "checkpoints")
+        if may_resume and checkpoint is None:
+            print_fn(f"--resume: no checkpoint in {partial}, starting from the beginning")
+        atomic_write_text(run_file, json.dumps({"fingerprint": run_id, "settings": settings}))
+        return checkpoint
+
+    checkpoint = ctx.on_main(find_checkpoint)
 
     seed_everything(config.seed)
     tokenizer = AutoTokenizer.from_pretrained(
@@ -512,7 +615,7 @@ def _train(
     bar = tqdm(
         total=total_steps,
         initial=start_step,
-        disable=not config.progress,
+        disable=not config.progress or not ctx.is_main,
         unit="step",
         dynamic_ncols=True,
         desc="train",
@@ -528,11 +631,17 @@ def _train(
         n_targets = sum(e.n_loss_tokens for b in batches for e in b)
         step_loss = 0.0
         for batch in batches:
-            loss_sum, _ = micro_batch_loss(model, batch, pad_id, device, head_weight)
-            # normalise by the whole step's target count: accumulation == one big batch
+            tokens_run += sum(len(e.input_ids) for e in batch)  # the whole job's tokens
+            share = ctx.share(batch)
+            if not share:
+                continue
+            loss_sum, _ = micro_batch_loss(model, share, pad_id, device, head_weight)
+            # normalise by the whole step's target count: accumulation (and the ranks'
+            # shares) add up to one big batch
             (loss_sum / n_targets).backward()
             step_loss += loss_sum.item()
-            tokens_run += sum(len(e.input_ids) for e in batch)
+        ctx.sum_gradients(list(trainable.values()))
+        step_loss = ctx.sum(step_loss, device)
         if config.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(trainable.values(), config.max_grad_norm)
         optimizer.step()
@@ -543,7 +652,12 @@ def _train(
         bar.update(1)
         bar.set_postfix(loss=f"{losses[-1]:.4f}", tok_s=f"{tokens_run / max(elapsed, 1e-9):.0f}")
         done = step + 1
-        if config.checkpoint_every and done % config.checkpoint_every == 0 and done < total_steps:
+        if (
+            ctx.is_main
+            and config.checkpoint_every
+            and done % config.checkpoint_every == 0
+            and done < total_steps
+        ):
             save_checkpoint(
                 partial / "checkpoints",
                 done,
@@ -563,6 +677,9 @@ def _train(
     total_tokens = tokens_done + tokens_run
 
     # -- write the adapter and the card into the partial dir, then rename it into place --
+    if not ctx.is_main:
+        card = ctx.on_main(lambda: None)  # wait for rank 0 to publish, then share its card
+        return TrainResult(out=out, card=card, resumed_from=resumed_from)
     model.save_pretrained(str(partial), safe_serialization=True)
     adapter_config_path = partial / "adapter_config.json"
     adapter_config = json.loads(adapter_config_path.read_text())
@@ -603,12 +720,14 @@ def _train(
         "fingerprint": run_id,
         "versions": _package_versions(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "processes": ctx.world,  # data-parallel ranks; tokens_per_second is for all of them
     }
     atomic_write_text(partial / CARD_NAME, json.dumps(card, indent=2) + "\n")
     atomic_write_text(partial / "README.md", _readme(card))
     shutil.rmtree(partial / "checkpoints", ignore_errors=True)
     run_file.unlink(missing_ok=True)
     _publish(partial, out)
+    ctx.on_main(lambda: card)
     print_fn(
         f"trained {total_steps} steps in {total_seconds:.0f} s "
         f"({card['tokens_per_second']:.0f} tokens/s), final loss {losses[-1]:.4f} -> {out}"
