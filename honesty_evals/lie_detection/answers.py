@@ -59,8 +59,10 @@ def _words_to_numbers(tokens: list[str]) -> list[str]:
                 current *= 100
             elif t == "thousand" and (current or total):
                 total, current = (total + current) * 1000, 0
-            elif t == "and" and j + 1 < len(tokens) and (
-                tokens[j + 1] in _UNITS or tokens[j + 1] in _TENS
+            elif (
+                t == "and"
+                and j + 1 < len(tokens)
+                and (tokens[j + 1] in _UNITS or tokens[j + 1] in _TENS)
             ):
                 pass  # "one hundred and five"
             else:
