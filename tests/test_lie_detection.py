@@ -360,6 +360,17 @@ def test_probe_on_activations_separable_and_not(tiny_llama_dir):
     # the same rows read one by one agree with the batched read (padding does not leak)
     single = np.vstack([reader.read([c]) for c in conversations[:3]])
     assert np.allclose(single, X[:3], atol=1e-5)
+    # stopping after the wanted layer gives what the full pass reports for it
+    full = ActivationReader(str(tiny_llama_dir), layer=2)  # the last layer: full pass
+    assert not full._stops_early and reader._stops_early
+    import torch
+
+    ids, start = reader.encode(conversations[0])
+    with torch.inference_mode():
+        states = reader.engine.model.get_decoder()(
+            input_ids=torch.tensor([ids]), output_hidden_states=True
+        ).hidden_states[1]
+    assert np.allclose(states[0, start:].mean(0).numpy(), X[0], atol=1e-5)
     noise = np.random.default_rng(1).integers(0, 2, 160)
     for labels, separable in ((colours, True), (noise, False)):
         probe = LinearDetector().fit(
@@ -396,3 +407,21 @@ def test_lie_detection_on_embedded_model(tmp_path):
         meta = sample.scores["lie_detection_scorer"].metadata
         assert meta["feature_kind"] == "logprobs" and len(meta["features"]) == 3
         assert all(math.isfinite(v) for v in meta["features"])
+
+
+def test_probe_cli_train_and_eval_on_tiny_model(tiny_llama_dir, tmp_path, capsys):
+    out = tmp_path / "probe.json"
+    args = ["--model", str(tiny_llama_dir), "--layer", "1"]
+    assert main(["probe", "train", *args, "--out", str(out), "--topics", "capitals,colours",
+                 "--n-per-topic", "6", "--n-control-per-topic", "2"]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert "held-out contrast pairs" in text and "tokens/s" in text
+    stored = json.loads(out.read_text())
+    assert stored["feature_set"] == {
+        "kind": "activations", "model": str(tiny_llama_dir), "layer": 1, "hidden_size": 32
+    }  # fmt: skip
+    assert main(["probe", "eval", str(out), "--topics", "opposites", "--n-per-topic", "4"]) == 0
+    assert "instructed lies on opposites" in capsys.readouterr().out
+    # the probe is tied to its layer: reading another one is refused in one line
+    assert main(["probe", "eval", str(out), "--layer", "2", "--topics", "opposites"]) == 2
+    assert "layer = 1" in capsys.readouterr().err

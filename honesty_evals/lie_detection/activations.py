@@ -38,6 +38,10 @@ class ExtractionStats:
         return self.tokens / self.seconds if self.seconds else float("nan")
 
 
+class _StopForward(Exception):
+    """Raised by a forward hook once the wanted layer has run: the rest is not needed."""
+
+
 class ActivationReader:
     """Mean residual-stream activation over the response tokens, at one layer."""
 
@@ -79,11 +83,43 @@ class ActivationReader:
 
     @property
     def matmul_parameters(self) -> int:
-        """Parameters a forward pass multiplies with: the decoder without its embedding table
-        (a lookup) and without the LM head (never computed here)."""
+        """Parameters a read multiplies with: the decoder layers it runs (up to `layer`),
+        not the embedding table (a lookup) nor the LM head (never computed here)."""
         decoder = self.engine.model.get_decoder()
+        if self._stops_early:
+            layers = decoder.layers[: self.layer]
+            return sum(p.numel() for layer in layers for p in layer.parameters())
         embedding = decoder.get_input_embeddings().weight.numel()
         return sum(p.numel() for p in decoder.parameters()) - embedding
+
+    @property
+    def _stops_early(self) -> bool:
+        # hidden_states[L] for 1 <= L < n_layers is the output of decoder layer L-1, so the
+        # layers above it need not run; the last entry has the final norm applied, so it
+        # takes the full pass
+        decoder = self.engine.model.get_decoder()
+        return 1 <= self.layer < self.n_layers and hasattr(decoder, "layers")
+
+    def _hidden(self, decoder: Any, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Hidden states at `layer` for a batch (batch x tokens x hidden)."""
+        if not self._stops_early:
+            return decoder(
+                input_ids=ids, attention_mask=mask, output_hidden_states=True
+            ).hidden_states[self.layer]
+        captured: list[torch.Tensor] = []
+
+        def grab(module: Any, args: Any, output: Any) -> None:
+            captured.append(output[0] if isinstance(output, tuple) else output)
+            raise _StopForward
+
+        handle = decoder.layers[self.layer - 1].register_forward_hook(grab)
+        try:
+            decoder(input_ids=ids, attention_mask=mask)
+        except _StopForward:
+            pass
+        finally:
+            handle.remove()
+        return captured[0]
 
     @property
     def feature_set(self) -> dict[str, Any]:
@@ -147,11 +183,7 @@ class ActivationReader:
                 ids[row, : len(seq)] = torch.tensor(seq)  # right padding: positions are 0..n-1
                 mask[row, : len(seq)] = 1
                 response[row, start : len(seq)] = 1.0
-            hidden = model(
-                input_ids=ids.to(device),
-                attention_mask=mask.to(device),
-                output_hidden_states=True,
-            ).hidden_states[self.layer]
+            hidden = self._hidden(model, ids.to(device), mask.to(device))
             weights = response.to(device=hidden.device)
             means = (hidden.float() * weights.unsqueeze(-1)).sum(1) / weights.sum(1, keepdim=True)
             out[batch] = means.cpu().numpy()

@@ -115,6 +115,14 @@ class LinearDetector(ClassifierMixin, BaseEstimator):
         self, feature_names: Sequence[str], feature_set: dict[str, Any] | None = None
     ) -> None:
         """Refuse features that are not the ones this detector was trained on."""
+        # what produced the features first: "layer 1 vs 2" says more than 576 names
+        for key, value in (feature_set or {}).items():
+            stored = self.feature_set_.get(key)
+            if key in self.feature_set_ and stored != value:
+                raise UserInputError(
+                    f"the detector was trained on {key} = {stored!r} but these features have "
+                    f"{key} = {value!r}: train a detector on matching features"
+                )
         names = list(feature_names)
         if names != self.feature_names_:
             missing = [n for n in self.feature_names_ if n not in names]
@@ -129,13 +137,6 @@ class LinearDetector(ClassifierMixin, BaseEstimator):
                 f"the detector was trained on a different feature set ({detail}): "
                 "train a detector on features from the same questions/model/layer"
             )
-        for key, value in (feature_set or {}).items():
-            stored = self.feature_set_.get(key)
-            if key in self.feature_set_ and stored != value:
-                raise UserInputError(
-                    f"the detector was trained on {key} = {stored!r} but these features have "
-                    f"{key} = {value!r}: train a detector on matching features"
-                )
 
     # -- persistence ----------------------------------------------------------------------
 

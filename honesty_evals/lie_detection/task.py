@@ -21,7 +21,6 @@ from typing import Any, Literal
 from inspect_ai import Task, task
 from inspect_ai.model import (
     ChatMessage,
-    ChatMessageSystem,
     ChatMessageUser,
     GenerateConfig,
     ModelOutput,
@@ -190,9 +189,6 @@ def lie_detection_solver(
                 "feature_names": [f.id for f in followups],
                 "feature_kind": kind,
                 "n_unparsed_followups": unparsed,
-                # the conversation without the instruction: what a probe sees when the
-                # instruction is hidden (PROTOCOLS §3, lies not visible from the prompt)
-                "has_system": any(isinstance(m, ChatMessageSystem) for m in state.messages),
             },
         )
         return state
