@@ -322,7 +322,7 @@ def test_detector_cli_train_eval_and_refusal(tmp_path, capsys):
     capsys.readouterr()
     assert main(["lie-detector", "eval", str(out), other.location]) == 2
     err = capsys.readouterr().err
-    assert "different feature set" in err and "missing f03-" in err
+    assert "different feature set" in err and "missing f24-fact" in err
     assert err.count("\n") == 1  # one line, no traceback
 
 
@@ -425,3 +425,14 @@ def test_probe_cli_train_and_eval_on_tiny_model(tiny_llama_dir, tmp_path, capsys
     # the probe is tied to its layer: reading another one is refused in one line
     assert main(["probe", "eval", str(out), "--layer", "2", "--topics", "opposites"]) == 2
     assert "layer = 1" in capsys.readouterr().err
+
+
+def test_fewer_followups_still_cover_every_kind():
+    from honesty_evals.lie_detection.task import balanced_subset
+
+    followups = load_followups()
+    six = balanced_subset(followups, 6)
+    assert len({f.kind for f in six}) == 6
+    ids = [f.id for f in balanced_subset(followups, 13)]
+    assert len(ids) == 13 and ids == sorted(ids)  # file order, so a given N is one feature set
+    assert balanced_subset(followups, len(followups)) == followups

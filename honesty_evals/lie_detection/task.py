@@ -35,7 +35,12 @@ from honesty_evals.common.validate import whole_number
 from honesty_evals.errors import UserInputError
 from honesty_evals.integrity import require_verified
 from honesty_evals.lie_detection.answers import check_answer, lie_label
-from honesty_evals.lie_detection.dataset import DATA_FILES, build_dataset, load_followups
+from honesty_evals.lie_detection.dataset import (
+    DATA_FILES,
+    Followup,
+    build_dataset,
+    load_followups,
+)
 from honesty_evals.lie_detection.prompts import YES_NO_SUFFIX
 
 logger = logging.getLogger(__name__)
@@ -81,6 +86,26 @@ def binary_feature(text: str) -> tuple[float, bool]:
     return (1.0 if label == "yes" else -1.0), True
 
 
+def balanced_subset(followups: list[Followup], n: int) -> list[Followup]:
+    """The first `n` follow-ups taking one of each kind in turn, in file order otherwise.
+
+    A cheaper run with fewer questions still covers every kind (confession, psychological,
+    logic, fact, unknowable, ambiguous). The result keeps the file's order, so the same `n`
+    always gives the same feature set.
+    """
+    by_kind: dict[str, list[Followup]] = {}
+    for f in followups:
+        by_kind.setdefault(f.kind, []).append(f)
+    chosen: set[str] = set()
+    rank = 0
+    while len(chosen) < n:
+        for group in by_kind.values():
+            if rank < len(group) and len(chosen) < n:
+                chosen.add(group[rank].id)
+        rank += 1
+    return [f for f in followups if f.id in chosen]
+
+
 async def _answer(model: Any, messages: list[ChatMessage], config: GenerateConfig) -> str:
     return (await model.generate(messages, config=config)).completion
 
@@ -103,7 +128,9 @@ def lie_detection_solver(
         )
     followups = load_followups()
     if n_followups is not None:
-        followups = followups[: whole_number(n_followups, "n_followups", 1, len(followups))]
+        followups = balanced_subset(
+            followups, whole_number(n_followups, "n_followups", 1, len(followups))
+        )
     references: dict[str, asyncio.Future[str]] = {}
     warned: list[bool] = [False]
     answer_config = GenerateConfig(temperature=0.0, max_tokens=max_tokens, seed=seed)
@@ -361,7 +388,8 @@ def lie_detection(
             or "all".
         n_per_topic: Items drawn per topic (seeded); None for every item of the split.
         n_instructions: Lie instructions and truth instructions per item (1-12).
-        n_followups: Ask only the first N follow-up questions (default all 48).
+        n_followups: Ask only N of the 48 follow-up questions, taken evenly across kinds
+            (default all).
         features: "logprobs", "binary" (+1/-1 answers) or "auto" (logprobs, falling back to
             binary with a warning where the provider returns none).
         max_tokens: Token budget of each answer to the QA question.
