@@ -149,6 +149,25 @@ def grouped_split(groups: list[str], test_size: float, seed: int) -> tuple[Any, 
     return train, ~train
 
 
+def out_of_fold_scores(detector: Any, X: Any, y: Any, groups: list[str], seed: int) -> Any:
+    """Each row's score from a detector fitted without its question (grouped 5-fold).
+
+    NaN for rows of a fold whose training part holds one class only.
+    """
+    import numpy as np
+    from sklearn.base import clone
+    from sklearn.model_selection import GroupKFold
+
+    n_folds = min(5, len(set(groups)))
+    scores = np.full(len(y), np.nan)
+    for train_idx, test_idx in GroupKFold(n_splits=n_folds).split(X, y, groups):
+        if len(set(y[train_idx].tolist())) < 2:
+            continue
+        fold = clone(detector).fit(X[train_idx], y[train_idx])
+        scores[test_idx] = fold.decision_function(X[test_idx])
+    return scores
+
+
 def out_of_fold_threshold(
     detector: Any, X: Any, y: Any, groups: list[str], fpr: float, seed: int
 ) -> float:
@@ -158,18 +177,10 @@ def out_of_fold_threshold(
     flag more than `fpr` of new honest answers; grouped 5-fold scores avoid that.
     """
     import numpy as np
-    from sklearn.base import clone
-    from sklearn.model_selection import GroupKFold
 
     from honesty_evals.lie_detection.evaluation import threshold_at_fpr
 
-    n_folds = min(5, len(set(groups)))
-    scores = np.full(len(y), np.nan)
-    for train_idx, test_idx in GroupKFold(n_splits=n_folds).split(X, y, groups):
-        if len(set(y[train_idx].tolist())) < 2:
-            continue
-        fold = clone(detector).fit(X[train_idx], y[train_idx])
-        scores[test_idx] = fold.decision_function(X[test_idx])
+    scores = out_of_fold_scores(detector, X, y, groups, seed)
     honest = scores[(y == 0) & ~np.isnan(scores)]
     if honest.size == 0:
         honest = detector.decision_function(X[y == 0])
@@ -234,6 +245,20 @@ def cmd_detector_train(args: argparse.Namespace) -> int:
     )
     print(indist.line("in distribution (held-out questions)"))
     report["in_distribution"] = indist.to_json()
+    # the held-out split is small; every row scored out of fold uses all the data
+    oof = out_of_fold_scores(
+        LinearDetector(C=args.C, seed=args.seed), table.X, table.y, table.question_ids, args.seed
+    )
+    scored = ~np.isnan(oof)
+    cv = _evaluate(
+        table.y[scored],
+        oof[scored],
+        [q for q, k in zip(table.question_ids, scored) if k],
+        args.seed,
+        None,
+    )
+    print(cv.line("in distribution (grouped 5-fold, every row out of fold)"))
+    report["in_distribution_cv"] = cv.to_json()
     if args.cross_topic:
         report["cross_topic"] = {}
         full = load_feature_table(args.logs)
