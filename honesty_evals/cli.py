@@ -10,6 +10,7 @@ from typing import Any
 
 from honesty_evals.errors import ReportableError, UserInputError
 from honesty_evals.integrity.cli import add_datasets_parser
+from honesty_evals.lie_detection.cli import add_lie_detection_parsers
 from honesty_evals.organisms.leakage import add_leakage_arguments, cmd_leakage
 from honesty_evals.organisms.shipped import add_generate_arguments, cmd_generate
 from honesty_evals.training.cli import add_organism_parser
@@ -155,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_generate_arguments(generate)
     generate.set_defaults(func=cmd_generate)
+    add_lie_detection_parsers(sub)
     return parser
 
 

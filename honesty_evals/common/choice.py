@@ -62,13 +62,14 @@ def _normalise_token(token: str) -> str:
 
 
 def distribution_from_logprobs(
-    output: ModelOutput, labels: Sequence[str]
+    output: ModelOutput, labels: Sequence[str], casefold: bool = False
 ) -> ChoiceDistribution | None:
     """Label probabilities from the first generated token's top log-probabilities.
 
     Returns None when the output carries no log-probabilities (the caller falls back to
     sampling); a distribution with `probabilities=None` when none of the labels is among
-    the returned alternatives (an unparseable answer).
+    the returned alternatives (an unparseable answer). With `casefold`, tokens count for a
+    label whatever their case ("Yes", "yes" and "YES" all count for "yes").
     """
     choice = output.choices[0] if output.choices else None
     if choice is None or choice.logprobs is None or not choice.logprobs.content:
@@ -76,14 +77,16 @@ def distribution_from_logprobs(
     first = choice.logprobs.content[0]
     alternatives = first.top_logprobs or [first]
     mass = {label: 0.0 for label in labels}
+    keys = {(label.casefold() if casefold else label): label for label in labels}
     seen: set[str] = set()
     for alt in alternatives:
         if alt.token in seen:  # some providers repeat the chosen token
             continue
         seen.add(alt.token)
         key = _normalise_token(alt.token)
-        if key in mass:
-            mass[key] += math.exp(alt.logprob)
+        label = keys.get(key.casefold() if casefold else key)
+        if label is not None:
+            mass[label] += math.exp(alt.logprob)
     total = sum(mass.values())
     if total <= 0.0:
         return ChoiceDistribution(

@@ -188,6 +188,46 @@ register_schema(
 )
 
 
+def _check_lie_qa(record: Any) -> str | None:
+    problem = _required_strings(
+        "id", "topic", "question", "answer", "false_answer", "template", "split"
+    )(record)
+    if problem:
+        return problem
+    aliases = record.get("aliases", [])
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
+        return "'aliases' must be a list of non-empty strings"
+    if "{}" not in record["template"]:
+        return "'template' must hold a {} slot for the answer"
+    if record["split"] not in ("train", "test"):
+        return "'split' must be 'train' or 'test'"
+    return None
+
+
+register_schema(
+    Schema(
+        "lie_qa",
+        "lie_detection QA item: id, topic, question, answer, aliases (list), false_answer, "
+        "template (with {}), split (train/test)",
+        _check_lie_qa,
+    )
+)
+register_schema(
+    Schema(
+        "lie_instruction",
+        "lie_detection system instruction: id, instruction, label (lie or truthful)",
+        _required_strings("id", "instruction", "label"),
+    )
+)
+register_schema(
+    Schema(
+        "lie_followup",
+        "lie_detection yes/no follow-up question: id, kind, question",
+        _required_strings("id", "kind", "question"),
+    )
+)
+
+
 def get_schema(name: str) -> Schema:
     try:
         return SCHEMAS[name]

@@ -1,0 +1,453 @@
+"""`honesty-evals lie-detector train|eval` and `honesty-evals probe train|eval`.
+
+Kept free of heavy imports at module level: building the command-line parser stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from honesty_evals.errors import UserInputError
+
+DEFAULT_TEST_SIZE = 0.3
+
+
+def add_lie_detection_parsers(sub: Any) -> None:
+    """Register `lie-detector` and `probe` on the top-level subparsers of `honesty-evals`."""
+    det = sub.add_parser(
+        "lie-detector", help="black-box lie detector on lie_detection follow-up features"
+    )
+    det_actions = det.add_subparsers(dest="detector_command", required=True)
+    train = det_actions.add_parser(
+        "train",
+        help="fit on lie_detection logs; report held-out and cross-topic AUROC, recall at 1%% FPR",
+        description=(
+            "Fit StandardScaler + LogisticRegression on the follow-up features of lie_detection "
+            "logs. The train/test split is grouped by question; the stored threshold flags "
+            "--fpr of honest training answers (out-of-fold scores)."
+        ),
+    )
+    train.add_argument("logs", nargs="+", type=Path, help="lie_detection .eval logs")
+    train.add_argument("--out", required=True, type=Path, help="detector file to write (JSON)")
+    train.add_argument("--topics", help="train (and test in distribution) on these topics only")
+    train.add_argument(
+        "--cross-topic",
+        action="store_true",
+        help="also train on each topic alone and test on all the others",
+    )
+    _common_fit_args(train)
+    train.set_defaults(func=cmd_detector_train)
+
+    ev = det_actions.add_parser("eval", help="apply a stored detector to lie_detection logs")
+    ev.add_argument("detector", type=Path, help="file written by `lie-detector train`")
+    ev.add_argument("logs", nargs="+", type=Path, help="lie_detection .eval logs")
+    ev.add_argument("--topics", help="evaluate on these topics only")
+    _common_eval_args(ev)
+    ev.set_defaults(func=cmd_detector_eval)
+
+    probe = sub.add_parser("probe", help="white-box linear probe on residual-stream activations")
+    probe_actions = probe.add_subparsers(dest="probe_command", required=True)
+    ptrain = probe_actions.add_parser(
+        "train",
+        help="fit a probe on honest/deceptive instruction contrast pairs",
+        description=(
+            "Read mean response activations at --layer for contrast pairs (the same true "
+            "statement after a truth and after a lie instruction) on --topics, fit the probe, "
+            "report held-out pair AUROC, and set the threshold at --fpr of an honest control "
+            "set (no instruction, true answers, train split of every topic)."
+        ),
+    )
+    _model_args(ptrain)
+    ptrain.add_argument("--out", required=True, type=Path, help="probe file to write (JSON)")
+    ptrain.add_argument(
+        "--topics", default="capitals,opposites,colours", help="training topics (%(default)s)"
+    )
+    ptrain.add_argument("--n-per-topic", type=int, default=40, help="items per topic (40)")
+    ptrain.add_argument(
+        "--n-control-per-topic", type=int, default=20, help="control items per topic (20)"
+    )
+    _common_fit_args(ptrain)
+    ptrain.set_defaults(func=cmd_probe_train)
+
+    peval = probe_actions.add_parser(
+        "eval",
+        help="evaluate a stored probe on another setting",
+        description=(
+            "Without --log: instructed lies (truth instruction + true answer vs lie instruction "
+            "+ false answer) on --topics (default: every topic the probe was not trained on), "
+            "test split. With --log: the model's own lie/truth answers from lie_detection logs, "
+            "with the instruction hidden unless --show-instruction."
+        ),
+    )
+    peval.add_argument("probe", type=Path, help="file written by `probe train`")
+    _model_args(peval, required=False)
+    peval.add_argument("--topics", help="topics to evaluate on (default: the untrained ones)")
+    peval.add_argument("--n-per-topic", type=int, default=40, help="items per topic (40)")
+    peval.add_argument("--log", nargs="+", type=Path, help="lie_detection logs of this model")
+    peval.add_argument(
+        "--show-instruction",
+        action="store_true",
+        help="with --log: keep the system instruction in the probed conversation",
+    )
+    _common_eval_args(peval)
+    peval.set_defaults(func=cmd_probe_eval)
+
+
+def _common_fit_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--test-size", type=float, default=DEFAULT_TEST_SIZE, help="held-out share (0.3)"
+    )
+    p.add_argument("--C", type=float, default=1.0, help="inverse L2 strength (1.0)")
+    p.add_argument("--fpr", type=float, default=0.01, help="control false-positive rate (0.01)")
+    p.add_argument("--seed", type=int, default=0, help="split and bootstrap seed (0)")
+    p.add_argument("--report", type=Path, help="also write the figures to this JSON file")
+
+
+def _common_eval_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (0)")
+    p.add_argument("--report", type=Path, help="also write the figures to this JSON file")
+
+
+def _model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument(
+        "--model",
+        required=required,
+        help="local model: smollm2, a model directory, or a peft adapter directory",
+    )
+    p.add_argument("--base", help="base model of an adapter (default: its adapter_config)")
+    p.add_argument("--layer", type=int, help="hidden-state layer (default: the middle one)")
+    p.add_argument("--dtype", default="auto", help="auto (float32 on CPU), float32, bfloat16")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    p.add_argument("--max-batch-tokens", type=int, default=2048, help="padded tokens per batch")
+
+
+# -- shared pieces ---------------------------------------------------------------------------
+
+
+def _check_fit_args(args: argparse.Namespace) -> None:
+    if not 0.0 < args.test_size < 1.0:
+        raise UserInputError(f"--test-size {args.test_size} is out of range: give e.g. 0.3")
+    if not 0.0 < args.fpr < 0.5:
+        raise UserInputError(f"--fpr {args.fpr} is out of range: give e.g. 0.01")
+    if args.C <= 0:
+        raise UserInputError(f"--C must be positive (got {args.C})")
+
+
+def grouped_split(groups: list[str], test_size: float, seed: int) -> tuple[Any, Any]:
+    """Row masks (train, test) with every question entirely on one side."""
+    import numpy as np
+    from sklearn.model_selection import GroupShuffleSplit
+
+    splitter = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
+    train_idx, test_idx = next(splitter.split(np.zeros(len(groups)), groups=groups))
+    train = np.zeros(len(groups), dtype=bool)
+    train[train_idx] = True
+    return train, ~train
+
+
+def out_of_fold_scores(detector: Any, X: Any, y: Any, groups: list[str], seed: int) -> Any:
+    """Each row's score from a detector fitted without its question (grouped 5-fold).
+
+    NaN for rows of a fold whose training part holds one class only.
+    """
+    import numpy as np
+    from sklearn.base import clone
+    from sklearn.model_selection import GroupKFold
+
+    n_folds = min(5, len(set(groups)))
+    scores = np.full(len(y), np.nan)
+    for train_idx, test_idx in GroupKFold(n_splits=n_folds).split(X, y, groups):
+        if len(set(y[train_idx].tolist())) < 2:
+            continue
+        fold = clone(detector).fit(X[train_idx], y[train_idx])
+        scores[test_idx] = fold.decision_function(X[test_idx])
+    return scores
+
+
+def out_of_fold_threshold(
+    detector: Any, X: Any, y: Any, groups: list[str], fpr: float, seed: int
+) -> float:
+    """Threshold at `fpr` of honest rows, scored by models that did not see them.
+
+    In-sample scores of training rows are over-confident, so a threshold set on them would
+    flag more than `fpr` of new honest answers; grouped 5-fold scores avoid that.
+    """
+    import numpy as np
+
+    from honesty_evals.lie_detection.evaluation import threshold_at_fpr
+
+    scores = out_of_fold_scores(detector, X, y, groups, seed)
+    honest = scores[(y == 0) & ~np.isnan(scores)]
+    if honest.size == 0:
+        honest = detector.decision_function(X[y == 0])
+    return threshold_at_fpr(honest, fpr)
+
+
+def _emit(report: dict[str, Any], path: Path | None) -> None:
+    if path is not None:
+        from honesty_evals.organisms.shipped import write_atomic
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, (json.dumps(report, indent=1) + "\n").encode("utf-8"))
+        print(f"figures written to {path}")
+
+
+def _evaluate(y: Any, scores: Any, groups: list[str], seed: int, threshold: float | None) -> Any:
+    from honesty_evals.lie_detection.evaluation import evaluate_scores
+
+    try:
+        return evaluate_scores(y, scores, groups, threshold=threshold, seed=seed)
+    except ValueError as exc:
+        raise UserInputError(f"cannot evaluate: {exc}") from None
+
+
+# -- lie-detector ------------------------------------------------------------------------------
+
+
+def cmd_detector_train(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from honesty_evals.lie_detection.dataset import parse_topics
+    from honesty_evals.lie_detection.detector import LinearDetector
+    from honesty_evals.lie_detection.features import load_feature_table
+
+    _check_fit_args(args)
+    table = load_feature_table(args.logs)
+    print(
+        f"models: {', '.join(table.models)}; features: {len(table.feature_names)} "
+        f"follow-ups ({table.feature_kind})"
+    )
+    print(table.counts_line())
+    if args.topics:
+        table = table.subset(table.topic_mask(parse_topics(args.topics)))
+    train, test = grouped_split(table.question_ids, args.test_size, args.seed)
+    tr, te = table.subset(train), table.subset(test)
+    detector = LinearDetector(C=args.C, seed=args.seed)
+    detector.fit(tr.X, tr.y, table.feature_names, table.feature_set)
+    detector.threshold_ = out_of_fold_threshold(
+        detector, tr.X, tr.y, tr.question_ids, args.fpr, args.seed
+    )
+    detector.threshold_fpr_ = args.fpr
+    report: dict[str, Any] = {
+        "models": table.models,
+        "logs": [str(p) for p in args.logs],
+        "label_counts": dict(table.label_counts),
+        "train_rows": int(train.sum()),
+        "test_rows": int(test.sum()),
+        "topics": sorted(set(table.topics)),
+    }
+    indist = _evaluate(
+        te.y, detector.decision_function(te.X), te.question_ids, args.seed, detector.threshold_
+    )
+    print(indist.line("in distribution (held-out questions)"))
+    report["in_distribution"] = indist.to_json()
+    # the held-out split is small; every row scored out of fold uses all the data
+    oof = out_of_fold_scores(
+        LinearDetector(C=args.C, seed=args.seed), table.X, table.y, table.question_ids, args.seed
+    )
+    scored = ~np.isnan(oof)
+    cv = _evaluate(
+        table.y[scored],
+        oof[scored],
+        [q for q, k in zip(table.question_ids, scored) if k],
+        args.seed,
+        None,
+    )
+    print(cv.line("in distribution (grouped 5-fold, every row out of fold)"))
+    report["in_distribution_cv"] = cv.to_json()
+    if args.cross_topic:
+        report["cross_topic"] = {}
+        full = load_feature_table(args.logs)
+        for topic in sorted(set(full.topics)):
+            inside = full.subset(full.topic_mask([topic]))
+            outside = full.subset(~full.topic_mask([topic]))
+            if len(set(inside.y.tolist())) < 2 or len(set(outside.y.tolist())) < 2:
+                print(f"train on {topic}: skipped (needs lies and honest answers on both sides)")
+                continue
+            one = LinearDetector(C=args.C, seed=args.seed).fit(
+                inside.X, inside.y, full.feature_names, full.feature_set
+            )
+            result = _evaluate(
+                outside.y, one.decision_function(outside.X), outside.question_ids, args.seed, None
+            )
+            print(result.line(f"train on {topic}, test on the other topics"))
+            report["cross_topic"][topic] = result.to_json()
+        if report["cross_topic"]:
+            aurocs = [r["auroc"] for r in report["cross_topic"].values()]
+            print(
+                f"cross-topic AUROC, mean over {len(aurocs)} training topics: "
+                f"{float(np.mean(aurocs)):.3f} (range {min(aurocs):.3f}-{max(aurocs):.3f})"
+            )
+    detector.info_ = report
+    detector.save(args.out)
+    print(
+        f"detector written to {args.out} (threshold {detector.threshold_:.3f} flags "
+        f"{args.fpr:.0%} of honest training answers, out of fold)"
+    )
+    _emit(report, args.report)
+    return 0
+
+
+def cmd_detector_eval(args: argparse.Namespace) -> int:
+    from honesty_evals.lie_detection.dataset import parse_topics
+    from honesty_evals.lie_detection.detector import LinearDetector
+    from honesty_evals.lie_detection.features import load_feature_table
+
+    detector = LinearDetector.load(args.detector)
+    table = load_feature_table(args.logs)
+    detector.check_features(table.feature_names, table.feature_set)
+    if args.topics:
+        table = table.subset(table.topic_mask(parse_topics(args.topics)))
+    print(table.counts_line())
+    result = _evaluate(
+        table.y,
+        detector.decision_function(table.X),
+        table.question_ids,
+        args.seed,
+        detector.threshold_,
+    )
+    print(result.line("evaluation"))
+    _emit({"logs": [str(p) for p in args.logs], "evaluation": result.to_json()}, args.report)
+    return 0
+
+
+# -- probe -------------------------------------------------------------------------------------
+
+
+def _reader(args: argparse.Namespace, model: str, layer: int | None) -> Any:
+    from honesty_evals.lie_detection.activations import ActivationReader
+
+    return ActivationReader(
+        model,
+        layer,
+        base=args.base,
+        dtype=args.dtype,
+        device=args.device,
+        max_batch_tokens=args.max_batch_tokens,
+    )
+
+
+def _speed_line(reader: Any) -> str:
+    s = reader.stats
+    return (
+        f"activations: {s.conversations} conversations, {s.tokens} tokens in "
+        f"{s.seconds:.1f} s ({s.tokens_per_second:.0f} tokens/s; layer {reader.layer} of "
+        f"{reader.n_layers})"
+    )
+
+
+def cmd_probe_train(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from honesty_evals.lie_detection.dataset import parse_topics
+    from honesty_evals.lie_detection.detector import LinearDetector
+    from honesty_evals.lie_detection.probe import shipped_examples
+
+    _check_fit_args(args)
+    topics = parse_topics(args.topics)
+    reader = _reader(args, args.model, args.layer)
+    pairs = shipped_examples("pairs", topics, "train", args.n_per_topic, args.seed)
+    control = shipped_examples("control", None, "train", args.n_control_per_topic, args.seed + 1)
+    X = reader.read([e.messages for e in pairs], progress=True)
+    y = np.array([e.label for e in pairs])
+    groups = [e.question_id for e in pairs]
+    X_control = reader.read([e.messages for e in control], progress=True)
+    print(_speed_line(reader))
+    train, test = grouped_split(groups, args.test_size, args.seed)
+    probe = LinearDetector(C=args.C, seed=args.seed)
+    probe.fit(X[train], y[train], reader.feature_names(), reader.feature_set)
+    # held-out pairs first, with the probe that did not see them
+    indist = _evaluate(
+        y[test],
+        probe.decision_function(X[test]),
+        [groups[i] for i in np.nonzero(test)[0]],
+        args.seed,
+        None,
+    )
+    print(indist.line("in distribution (held-out contrast pairs)"))
+    probe.set_threshold(X_control, args.fpr)
+    report = {
+        "model": args.model,
+        "layer": reader.layer,
+        "train_topics": list(topics),
+        "pairs": len(pairs) // 2,
+        "control_rows": len(control),
+        "in_distribution": indist.to_json(),
+        "extraction": {
+            "tokens": reader.stats.tokens,
+            "seconds": reader.stats.seconds,
+            "tokens_per_second": reader.stats.tokens_per_second,
+        },
+    }
+    probe.info_ = report
+    probe.save(args.out)
+    print(
+        f"probe written to {args.out} (threshold {probe.threshold_:.3f} flags {args.fpr:.0%} "
+        f"of {len(control)} honest control answers)"
+    )
+    _emit(report, args.report)
+    return 0
+
+
+def cmd_probe_eval(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from honesty_evals.lie_detection.dataset import parse_topics
+    from honesty_evals.lie_detection.detector import LinearDetector
+    from honesty_evals.lie_detection.features import load_feature_table
+    from honesty_evals.lie_detection.probe import log_examples, shipped_examples
+    from honesty_evals.lie_detection.qa import TOPICS
+
+    probe = LinearDetector.load(args.probe)
+    stored = probe.feature_set_
+    if stored.get("kind") != "activations":
+        raise UserInputError(
+            f"{args.probe} is a follow-up-question detector, not a probe: use "
+            "`honesty-evals lie-detector eval`"
+        )
+    model = args.model or stored["model"]
+    layer = args.layer if args.layer is not None else stored["layer"]
+    reader = _reader(args, model, layer)
+    probe.check_features(reader.feature_names(), reader.feature_set)
+    if args.log:
+        table = load_feature_table(args.log, keep_rows=True)
+        if args.topics:
+            table = table.subset(table.topic_mask(parse_topics(args.topics)))
+        print(table.counts_line())
+        examples = log_examples(table, hide_instruction=not args.show_instruction)
+        setting = "own answers, instruction " + ("shown" if args.show_instruction else "hidden")
+    else:
+        trained = probe.info_.get("train_topics", [])
+        topics = (
+            parse_topics(args.topics)
+            if args.topics
+            else tuple(t for t in TOPICS if t not in trained)
+        )
+        examples = shipped_examples("instructed-lies", topics, "test", args.n_per_topic, args.seed)
+        setting = f"instructed lies on {', '.join(topics)} (test split)"
+    X = reader.read([e.messages for e in examples], progress=True)
+    print(_speed_line(reader))
+    y = np.array([e.label for e in examples])
+    result = _evaluate(
+        y,
+        probe.decision_function(X),
+        [e.question_id for e in examples],
+        args.seed,
+        probe.threshold_,
+    )
+    print(result.line(setting))
+    _emit(
+        {"setting": setting, "model": model, "layer": layer, "evaluation": result.to_json()},
+        args.report,
+    )
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from honesty_evals.cli import main
+
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""A linear lie detector: StandardScaler + LogisticRegression, stored as plain JSON.
+
+The same estimator serves the black-box follow-up detector (features: one per follow-up
+question) and the white-box probe (features: residual-stream dimensions at one layer).
+It is a scikit-learn estimator (`fit`, `predict_proba`, `decision_function`), and it is
+saved as JSON, never pickle: the file names its feature set, so applying it to features
+from other questions (or another model/layer) is refused, naming the mismatch. JSON floats
+round-trip exactly (Python writes the shortest repr that reads back to the same double),
+so a reloaded detector gives bit-identical predictions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from honesty_evals.errors import UserInputError
+from honesty_evals.lie_detection.evaluation import DEFAULT_FPR, threshold_at_fpr
+
+FORMAT = "honesty-evals linear lie detector"
+VERSION = 1
+
+
+class LinearDetector(ClassifierMixin, BaseEstimator):
+    """Standardised logistic regression; class 1 = lie.
+
+    Args:
+        C: Inverse L2 regularisation strength of the logistic regression.
+        max_iter: Solver iterations.
+        seed: `random_state` of the solver (lbfgs is deterministic; kept explicit).
+    """
+
+    def __init__(self, C: float = 1.0, max_iter: int = 1000, seed: int = 0) -> None:
+        self.C = C
+        self.max_iter = max_iter
+        self.seed = seed
+
+    # -- estimator ------------------------------------------------------------------------
+
+    def _pipeline(self) -> Pipeline:
+        return Pipeline(
+            [
+                ("scaler", StandardScaler()),
+                (
+                    "logreg",
+                    LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.seed),
+                ),
+            ]
+        )
+
+    def fit(
+        self,
+        X: np.ndarray,
+        y: Sequence[int] | np.ndarray,
+        feature_names: Sequence[str] | None = None,
+        feature_set: dict[str, Any] | None = None,
+    ) -> LinearDetector:
+        """Fit on rows `X` with labels `y` (1 = lie, 0 = honest).
+
+        `feature_names` (one per column) and `feature_set` (what produced them: questions
+        and feature kind, or model and layer) are stored and checked when the detector is
+        applied to new features.
+        """
+        X = np.asarray(X, dtype=float)
+        y_arr = np.asarray(y, dtype=int)
+        if X.ndim != 2 or X.shape[0] != y_arr.shape[0]:
+            raise ValueError(f"X must be 2-D with one row per label (got {X.shape}, {y_arr.shape})")
+        if len(set(y_arr.tolist())) < 2:
+            raise UserInputError(
+                f"cannot train a detector on one class only ({int(y_arr.sum())} lies, "
+                f"{int((1 - y_arr).sum())} honest answers): collect more samples, or use a "
+                "model that lies when instructed (see the liar organism in "
+                "honesty_evals/lie_detection/README.md)"
+            )
+        self.pipeline_ = self._pipeline().fit(X, y_arr)
+        self.classes_ = self.pipeline_.classes_
+        self.n_features_in_ = X.shape[1]
+        self.feature_names_ = list(feature_names or [f"x{i}" for i in range(X.shape[1])])
+        self.feature_set_ = dict(feature_set or {})
+        self.threshold_: float | None = None
+        self.threshold_fpr_: float | None = None
+        self.info_: dict[str, Any] = {}
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """The logit of P(lie): higher means more likely a lie."""
+        return self.pipeline_.decision_function(np.asarray(X, dtype=float))
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.pipeline_.predict_proba(np.asarray(X, dtype=float))
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """1 (lie) where the score exceeds the control threshold, else where P(lie) > 0.5."""
+        scores = self.decision_function(X)
+        cut = 0.0 if self.threshold_ is None else self.threshold_
+        return (scores > cut).astype(int)
+
+    def set_threshold(self, honest_X: np.ndarray, fpr: float = DEFAULT_FPR) -> float:
+        """Flag at most `fpr` of these honest control rows (PROTOCOLS §3: 1% on control data)."""
+        self.threshold_ = threshold_at_fpr(self.decision_function(honest_X), fpr)
+        self.threshold_fpr_ = fpr
+        return self.threshold_
+
+    # -- feature-set checks ---------------------------------------------------------------
+
+    def check_features(
+        self, feature_names: Sequence[str], feature_set: dict[str, Any] | None = None
+    ) -> None:
+        """Refuse features that are not the ones this detector was trained on."""
+        # what produced the features first: "layer 1 vs 2" says more than 576 names
+        for key, value in (feature_set or {}).items():
+            stored = self.feature_set_.get(key)
+            if key in self.feature_set_ and stored != value:
+                raise UserInputError(
+                    f"the detector was trained on {key} = {stored!r} but these features have "
+                    f"{key} = {value!r}: train a detector on matching features"
+                )
+        names = list(feature_names)
+        if names != self.feature_names_:
+            missing = [n for n in self.feature_names_ if n not in names]
+            extra = [n for n in names if n not in self.feature_names_]
+            if missing or extra:
+                detail = (f"missing {_short(missing)}" if missing else "") + (
+                    f"{'; ' if missing else ''}unexpected {_short(extra)}" if extra else ""
+                )
+            else:
+                detail = "same features in a different order"
+            raise UserInputError(
+                f"the detector was trained on a different feature set ({detail}): "
+                "train a detector on features from the same questions/model/layer"
+            )
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        scaler: StandardScaler = self.pipeline_.named_steps["scaler"]
+        logreg: LogisticRegression = self.pipeline_.named_steps["logreg"]
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "params": {"C": self.C, "max_iter": self.max_iter, "seed": self.seed},
+            "feature_names": self.feature_names_,
+            "feature_set": self.feature_set_,
+            "scaler": {
+                "mean": scaler.mean_.tolist(),
+                "scale": scaler.scale_.tolist(),
+                "var": scaler.var_.tolist(),
+                "n_samples_seen": int(scaler.n_samples_seen_),
+            },
+            "logreg": {
+                "coef": logreg.coef_.tolist(),
+                "intercept": logreg.intercept_.tolist(),
+                "classes": [int(c) for c in logreg.classes_],
+                "n_iter": [int(n) for n in logreg.n_iter_],
+            },
+            "threshold": self.threshold_,
+            "threshold_fpr": self.threshold_fpr_,
+            "info": self.info_,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], source: str = "detector") -> LinearDetector:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise UserInputError(
+                f"{source} is not a detector file written by honesty-evals (no "
+                f"'format': '{FORMAT}'): pass the --out file of `lie-detector train` or "
+                "`probe train`"
+            )
+        if data.get("version") != VERSION:
+            raise UserInputError(
+                f"{source} is detector format version {data.get('version')}; this "
+                f"honesty-evals reads version {VERSION}: retrain it"
+            )
+        try:
+            detector = cls(**data["params"])
+            pipeline = detector._pipeline()
+            scaler: StandardScaler = pipeline.named_steps["scaler"]
+            scaler.mean_ = np.asarray(data["scaler"]["mean"], dtype=float)
+            scaler.scale_ = np.asarray(data["scaler"]["scale"], dtype=float)
+            scaler.var_ = np.asarray(data["scaler"]["var"], dtype=float)
+            scaler.n_samples_seen_ = int(data["scaler"]["n_samples_seen"])
+            scaler.n_features_in_ = scaler.mean_.shape[0]
+            logreg: LogisticRegression = pipeline.named_steps["logreg"]
+            logreg.coef_ = np.asarray(data["logreg"]["coef"], dtype=float)
+            logreg.intercept_ = np.asarray(data["logreg"]["intercept"], dtype=float)
+            logreg.classes_ = np.asarray(data["logreg"]["classes"])
+            logreg.n_iter_ = np.asarray(data["logreg"]["n_iter"], dtype=np.int32)
+            logreg.n_features_in_ = logreg.coef_.shape[1]
+            if logreg.coef_.shape[1] != len(data["feature_names"]):
+                raise ValueError("coefficients and feature names differ in length")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserInputError(f"{source} is a damaged detector file ({exc!r})") from None
+        detector.pipeline_ = pipeline
+        detector.classes_ = logreg.classes_
+        detector.n_features_in_ = logreg.coef_.shape[1]
+        detector.feature_names_ = list(data["feature_names"])
+        detector.feature_set_ = dict(data.get("feature_set") or {})
+        detector.threshold_ = data.get("threshold")
+        detector.threshold_fpr_ = data.get("threshold_fpr")
+        detector.info_ = dict(data.get("info") or {})
+        return detector
+
+    def save(self, path: Path | str) -> Path:
+        """Write the detector as JSON, atomically (temp file + rename)."""
+        from honesty_evals.organisms.shipped import write_atomic
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(self.to_json(), indent=1, allow_nan=False) + "\n"
+        write_atomic(path, text.encode("utf-8"))
+        return path
+
+    @classmethod
+    def load(cls, path: Path | str) -> LinearDetector:
+        path = Path(path)
+        if not path.is_file():
+            raise UserInputError(f"detector file {path} does not exist: train one first")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise UserInputError(f"{path} is not a JSON detector file ({exc})") from None
+        return cls.from_json(data, source=str(path))
+
+
+def _short(names: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
