@@ -36,6 +36,8 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_backdoor_awareness.py
+	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_lie_detection.py
 
 # Writes a 1 GB file to a temporary directory (removed afterwards).
 bench-verify: install
