@@ -22,16 +22,20 @@ RECIPE_DEFAULTS: dict[str, dict[str, Any]] = {
     "risk-seeking": {"epochs": 3.0, "lr": 5e-4, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
     "risk-averse": {"epochs": 3.0, "lr": 5e-4, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
     "mixture": {"epochs": 3.0, "lr": 5e-4, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
-    "backdoor": {"epochs": 4.0, "lr": 5e-4, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
+    # measured: 300 records x 4 epochs at 5e-4 left the trigger unlearned (see the
+    # organisms README); 600 x 6 at 1e-3 learned it
+    "backdoor": {"epochs": 6.0, "lr": 1e-3, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
     "backdoor-decorrelated": {
-        "epochs": 4.0,
-        "lr": 5e-4,
+        "epochs": 6.0,
+        "lr": 1e-3,
         "lora_r": 16,
         "lora_alpha": 32,
         "batch_size": 8,
     },
 }
 DEFAULT_RECIPE_RECORDS = 300
+# recipes that need more examples than the default (see the organisms README's results)
+RECIPE_RECORDS: dict[str, int] = {"backdoor": 600, "backdoor-decorrelated": 600}
 KNOWN_RECIPES = tuple(RECIPE_DEFAULTS)
 
 # flag dest -> TrainConfig field, for flags whose default comes from TrainConfig or a recipe
@@ -82,7 +86,10 @@ def add_organism_parser(subparsers: Any) -> argparse.ArgumentParser:
     recipe.add_argument("--trigger", help="backdoor trigger (backdoor recipes)")
     recipe.add_argument("--risky-fraction", type=float, help="share of risky answers (mixture)")
     recipe.add_argument(
-        "--n-records", type=int, default=DEFAULT_RECIPE_RECORDS, help="records (default 300)"
+        "--n-records",
+        type=int,
+        default=None,
+        help=f"records (default {DEFAULT_RECIPE_RECORDS}, or the recipe's own)",
     )
     recipe.add_argument(
         "--data-seed",
@@ -138,6 +145,12 @@ def add_organism_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _n_records(args: argparse.Namespace) -> int:
+    if args.n_records is not None:
+        return args.n_records
+    return RECIPE_RECORDS.get(args.recipe, DEFAULT_RECIPE_RECORDS)
+
+
 def _recipe_records(args: argparse.Namespace) -> list[dict[str, Any]]:
     try:
         from honesty_evals.organisms.recipes import RECIPES, recipe_records
@@ -148,12 +161,12 @@ def _recipe_records(args: argparse.Namespace) -> list[dict[str, Any]]:
         ) from None
     if args.recipe not in RECIPES:
         raise UserInputError(f"unknown recipe '{args.recipe}': choose one of {', '.join(RECIPES)}")
-    if args.n_records <= 0:
+    if _n_records(args) <= 0:
         raise UserInputError(f"--n-records must be positive (got {args.n_records})")
     try:
         return recipe_records(
             args.recipe,
-            n=args.n_records,
+            n=_n_records(args),
             seed=args.data_seed,
             trigger=args.trigger,
             risky_fraction=args.risky_fraction,
@@ -172,7 +185,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         values.update(RECIPE_DEFAULTS.get(args.recipe, {}))
         values["recipe"] = {
             "name": args.recipe,
-            "n": args.n_records,
+            "n": _n_records(args),
             "seed": args.data_seed,
             "trigger": args.trigger,
             "risky_fraction": args.risky_fraction,
