@@ -9,14 +9,13 @@ file outside its own directory.
 from __future__ import annotations
 
 import json
-import os
 import posixpath
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from honesty_evals.common.atomic import write_text_atomic
 from honesty_evals.errors import UserInputError
 from honesty_evals.integrity.schemas import ROLES, SCHEMAS
 
@@ -71,21 +70,6 @@ class Manifest:
 
     def save(self) -> None:
         write_text_atomic(self.path, self.render())
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def check_relative_path(path: str, where: str) -> str:

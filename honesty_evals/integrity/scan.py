@@ -403,12 +403,10 @@ def _memo_store(scan: FileScan, schema: str) -> None:
         **scan.__dict__,
         "problems": [[p.line, p.kind, p.message] for p in scan.problems],
     }
-    path = _memo_path(scan.sha256, schema)
+    from honesty_evals.common.atomic import write_text_atomic
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temp.write_text(json.dumps(data), encoding="utf-8")
-        os.replace(temp, path)
+        write_text_atomic(_memo_path(scan.sha256, schema), json.dumps(data))
     except OSError:  # a read-only cache costs speed, never correctness
         pass
 

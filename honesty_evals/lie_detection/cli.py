@@ -189,10 +189,10 @@ def out_of_fold_threshold(
 
 def _emit(report: dict[str, Any], path: Path | None) -> None:
     if path is not None:
-        from honesty_evals.organisms.shipped import write_atomic
+        from honesty_evals.common.atomic import write_text_atomic
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, (json.dumps(report, indent=1) + "\n").encode("utf-8"))
+        write_text_atomic(path, json.dumps(report, indent=1) + "\n")
         print(f"figures written to {path}")
 
 

@@ -210,12 +210,12 @@ class LinearDetector(ClassifierMixin, BaseEstimator):
 
     def save(self, path: Path | str) -> Path:
         """Write the detector as JSON, atomically (temp file + rename)."""
-        from honesty_evals.organisms.shipped import write_atomic
+        from honesty_evals.common.atomic import write_bytes_atomic
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(self.to_json(), indent=1, allow_nan=False) + "\n"
-        write_atomic(path, text.encode("utf-8"))
+        write_bytes_atomic(path, text.encode("utf-8"))
         return path
 
     @classmethod

@@ -341,7 +341,7 @@ def _jsonl(records: Sequence[dict]) -> bytes:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from honesty_evals.organisms.shipped import write_atomic
+    from honesty_evals.common.atomic import write_bytes_atomic
     from honesty_evals.paths import shipped_datasets_dir
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -357,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 differs.append(relpath)
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, data)
+        write_bytes_atomic(path, data)
         print(f"wrote {path}")
     for relpath in differs:
         print(f"differs from the generator: {relpath}", file=sys.stderr)

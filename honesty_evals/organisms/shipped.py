@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from honesty_evals.common.atomic import write_bytes_atomic
 from honesty_evals.errors import UserInputError
 from honesty_evals.organisms.leakage import find_leakage
 from honesty_evals.organisms.lotteries import assert_disjoint, heldout_items
@@ -61,29 +60,13 @@ def _jsonl(records: Sequence[dict]) -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_shipped(root: Path | None = None) -> list[Path]:
     """Regenerate every generated file under `root` (default: the shipped datasets folder)."""
     root = Path(root) if root is not None else shipped_datasets_dir()
     written = []
     for relpath, data in generated_files().items():
         target = root / relpath
-        write_atomic(target, data)
+        write_bytes_atomic(target, data)
         if relpath in TRAINING_FILES and find_leakage(target):
             raise AssertionError(f"{target}: generated training data names the trait")
         written.append(target)

@@ -27,14 +27,6 @@ from safetensors.torch import load_file, save_file
 CHECKPOINT_PREFIX = "step-"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; these are ordinary output files
-    os.replace(tmp, path)
-
-
 def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """RNG states split into tensors (torch) and JSON (Python, NumPy)."""
     tensors = {"rng.torch": torch.get_rng_state()}

@@ -38,12 +38,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from honesty_evals.common.atomic import write_text_atomic
 from honesty_evals.errors import UserInputError
 from honesty_evals.integrity import verify_if_pinned
 from honesty_evals.model.embedded import EMBEDDED_MODEL_NAME, ensure_embedded_model
 from honesty_evals.model.source import is_embedded_alias
 from honesty_evals.training.checkpoint import (
-    atomic_write_text,
     latest_checkpoint,
     load_checkpoint,
     save_checkpoint,
@@ -489,7 +489,7 @@ def _train(
     if records is not None:
         data_path = partial / "train.jsonl"
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        ctx.on_main(lambda: atomic_write_text(data_path, text))
+        ctx.on_main(lambda: write_text_atomic(data_path, text))
         data_label = "train.jsonl"  # relative to the output directory
     else:
         data_path = Path(config.data).expanduser()
@@ -520,7 +520,7 @@ def _train(
             checkpoint = latest_checkpoint(partial / "checkpoints")
         if may_resume and checkpoint is None:
             print_fn(f"--resume: no checkpoint in {partial}, starting from the beginning")
-        atomic_write_text(run_file, json.dumps({"fingerprint": run_id, "settings": settings}))
+        write_text_atomic(run_file, json.dumps({"fingerprint": run_id, "settings": settings}))
         return checkpoint
 
     checkpoint = ctx.on_main(find_checkpoint)
@@ -685,7 +685,7 @@ def _train(
     adapter_config = json.loads(adapter_config_path.read_text())
     # the local provider maps `smollm2` to the embedded model, and a directory to itself
     adapter_config["base_model_name_or_path"] = base_name
-    atomic_write_text(adapter_config_path, json.dumps(adapter_config, indent=2) + "\n")
+    write_text_atomic(adapter_config_path, json.dumps(adapter_config, indent=2) + "\n")
     card = {
         "format": CARD_FORMAT,
         "base_model": base_name,
@@ -722,8 +722,8 @@ def _train(
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "processes": ctx.world,  # data-parallel ranks; tokens_per_second is for all of them
     }
-    atomic_write_text(partial / CARD_NAME, json.dumps(card, indent=2) + "\n")
-    atomic_write_text(partial / "README.md", _readme(card))
+    write_text_atomic(partial / CARD_NAME, json.dumps(card, indent=2) + "\n")
+    write_text_atomic(partial / "README.md", _readme(card))
     shutil.rmtree(partial / "checkpoints", ignore_errors=True)
     run_file.unlink(missing_ok=True)
     _publish(partial, out)
