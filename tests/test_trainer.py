@@ -199,9 +199,31 @@ def test_training_reduces_loss_and_writes_card(tiny_llama_dir, data_file, tmp_pa
         CARD_NAME,
     ]
     assert not partial_dir(out).exists()
-    # LoRA parameters train in float32 even on a bfloat16 base
+    # the adapter is saved from the float32 masters even though it computed in bfloat16
+    assert card["master_weights"] == "float32"
     weights = load_file(str(out / "adapter_model.safetensors"))
     assert {w.dtype for w in weights.values()} == {torch.float32}
+
+
+def test_master_weights_keep_updates_below_bfloat16_resolution():
+    param = torch.nn.Parameter(torch.ones(4))
+    weights = trainer_module.MasterWeights({"w": param}, torch.bfloat16)
+    assert param.dtype == torch.bfloat16 and weights.masters["w"].dtype == torch.float32
+    optimizer = torch.optim.SGD(list(weights.masters.values()), lr=1.0)
+    for _ in range(8):  # 8 steps of 2**-10: each alone rounds away in bfloat16 near 1
+        for _ in range(2):  # two accumulated micro-batches, summed in float32
+            (param.float().sum() * 2**-11).backward()
+            weights.collect_gradients()
+            assert param.grad is None
+        optimizer.step()
+        weights.push()
+        optimizer.zero_grad(set_to_none=True)
+    assert torch.allclose(weights.masters["w"], torch.full((4,), 1 - 2**-7), atol=0)
+    assert param.float().sub(1).abs().max() > 0  # the model copy followed the masters
+    weights.install()
+    assert param.dtype == torch.float32 and torch.equal(param.data, weights.masters["w"])
+    same = torch.nn.Parameter(torch.ones(2))  # float32 training: the masters are the params
+    assert trainer_module.MasterWeights({"w": same}, torch.float32).masters["w"] is same
 
 
 def _interrupt_after(monkeypatch, calls: int) -> None:
@@ -217,11 +239,12 @@ def _interrupt_after(monkeypatch, calls: int) -> None:
     monkeypatch.setattr(trainer_module, "micro_batch_loss", flaky)
 
 
-def test_resume_ends_with_the_same_weights(tiny_llama_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_resume_ends_with_the_same_weights(tiny_llama_dir, tmp_path, monkeypatch, dtype):
     data = _write_jsonl(tmp_path / "d.jsonl", _records(12))
     # dropout and accumulation on, so RNG state and data position both matter; 12 records /
     # batch 4 = 3 micro-batches = 2 steps an epoch, so the run crosses epochs
-    common = dict(steps=9, grad_accum=2, lora_dropout=0.2, checkpoint_every=2)
+    common = dict(steps=9, grad_accum=2, lora_dropout=0.2, checkpoint_every=2, dtype=dtype)
     straight = train(_config(tiny_llama_dir, data, tmp_path / "a", **common), print_fn=_quiet)
 
     out = tmp_path / "b"

@@ -8,8 +8,9 @@ only. Speed choices, measured on a 2-core CPU (see benchmarks/README.md):
 - batches are grouped by length so padding is small, and padded positions never reach
   the head;
 - attention is computed eagerly (plain matmuls) on CPUs, where it beat the fused kernel;
-- `bfloat16` keeps the frozen base weights in bf16 while the LoRA parameters and the loss
-  stay in float32 (peft's adapter dtype handling); AdamW runs on float32 parameters.
+- `bfloat16` keeps the frozen base weights and the LoRA weights the model computes with in
+  bf16, while AdamW, clipping and checkpoints work on float32 master copies of the LoRA
+  weights (`MasterWeights`), and the loss is computed in float32.
 
 Output layout: everything is written to `<out>.partial/` (with checkpoints in
 `<out>.partial/checkpoints/`), and only a finished run is renamed to `<out>`, so `<out>`
@@ -289,6 +290,61 @@ def micro_batch_loss(
         logits = logits[rows, cols - 1]
     loss = torch.nn.functional.cross_entropy(logits.float(), ids[rows, cols], reduction="sum")
     return loss, int(rows.numel())
+
+
+class MasterWeights:
+    """Float32 master copies of the trainable parameters (standard mixed precision).
+
+    With a bfloat16 base, the LoRA weights in the model are bfloat16 too: peft's default of
+    float32 adapters on a bfloat16 layer casts every adapted layer's input up and its output
+    back down, which was ~20% of a CPU step on SmolLM2 (benchmarks/README.md). AdamW, gradient
+    clipping, the all-reduce and the checkpoints work on the float32 masters, so updates
+    smaller than bfloat16's resolution are not lost; after each step the masters are copied
+    into the model. With a float32 model the masters are the parameters themselves.
+    """
+
+    def __init__(self, params: dict[str, torch.Tensor], compute_dtype: torch.dtype) -> None:
+        self.params = params
+        self.mixed = compute_dtype != torch.float32
+        if not self.mixed:
+            self.masters = params
+            return
+        # masters from the float32 initialisation, before the model's copies are rounded
+        self.masters = {
+            n: p.detach().float().clone().requires_grad_(True) for n, p in params.items()
+        }
+        with torch.no_grad():
+            for p in params.values():
+                p.data = p.data.to(compute_dtype)
+
+    def collect_gradients(self) -> None:
+        """Move the model's gradients into the masters (after every backward: accumulating
+        micro-batches in bfloat16 would lose precision)."""
+        if not self.mixed:
+            return
+        for name, p in self.params.items():
+            if p.grad is None:
+                continue
+            master = self.masters[name]
+            if master.grad is None:
+                master.grad = p.grad.float()
+            else:
+                master.grad.add_(p.grad)
+            p.grad = None
+
+    def push(self) -> None:
+        """Copy the masters into the model's parameters."""
+        if not self.mixed:
+            return
+        with torch.no_grad():
+            for name, p in self.params.items():
+                p.copy_(self.masters[name])
+
+    def install(self) -> None:
+        """Put the float32 masters themselves into the model (before saving the adapter)."""
+        if self.mixed:
+            for name, p in self.params.items():
+                p.data = self.masters[name].detach()
 
 
 def _package_versions() -> dict[str, str]:
@@ -587,7 +643,11 @@ def _train(
         raise UserInputError(f"cannot apply LoRA to {config.base}: {exc}") from None
     model.to(device)
     model.train()
-    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    weights = MasterWeights(
+        {n: p for n, p in model.named_parameters() if p.requires_grad},
+        dtype if dtype == torch.bfloat16 else torch.float32,
+    )
+    trainable = weights.masters  # what the optimizer, clipping and checkpoints see
 
     micro_per_epoch = math.ceil(len(examples) / config.batch_size)
     steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum)
@@ -604,6 +664,7 @@ def _train(
     resumed_from = None
     if checkpoint is not None:
         state = load_checkpoint(checkpoint, trainable, optimizer, scheduler)
+        weights.push()
         start_step, losses = state["step"], state["losses"]
         tokens_done, seconds_before = state["tokens"], state["seconds"]
         resumed_from = start_step
@@ -639,12 +700,14 @@ def _train(
             # normalise by the whole step's target count: accumulation (and the ranks'
             # shares) add up to one big batch
             (loss_sum / n_targets).backward()
+            weights.collect_gradients()
             step_loss += loss_sum.item()
         ctx.sum_gradients(list(trainable.values()))
         step_loss = ctx.sum(step_loss, device)
         if config.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(trainable.values(), config.max_grad_norm)
         optimizer.step()
+        weights.push()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         losses.append(step_loss / n_targets)
@@ -680,6 +743,7 @@ def _train(
     if not ctx.is_main:
         card = ctx.on_main(lambda: None)  # wait for rank 0 to publish, then share its card
         return TrainResult(out=out, card=card, resumed_from=resumed_from)
+    weights.install()  # the adapter is saved in float32, as trained (the masters)
     model.save_pretrained(str(partial), safe_serialization=True)
     adapter_config_path = partial / "adapter_config.json"
     adapter_config = json.loads(adapter_config_path.read_text())
@@ -714,6 +778,8 @@ def _train(
         "resumed_from_step": resumed_from,
         "device": str(device),
         "dtype": str(dtype).removeprefix("torch."),
+        # bfloat16 runs compute the adapters in bfloat16 from float32 master weights
+        "master_weights": "float32" if weights.mixed else None,
         "torch_threads": torch.get_num_threads(),
         "attention": attention,
         "trainable_parameters": sum(p.numel() for p in trainable.values()),
