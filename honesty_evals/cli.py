@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from honesty_evals.audit.cli import add_audit_parsers
 from honesty_evals.errors import ReportableError, UserInputError
 from honesty_evals.integrity.cli import add_datasets_parser
 from honesty_evals.lie_detection.cli import add_lie_detection_parsers
@@ -157,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_generate_arguments(generate)
     generate.set_defaults(func=cmd_generate)
     add_lie_detection_parsers(sub)
+    add_audit_parsers(sub)
     return parser
 
 

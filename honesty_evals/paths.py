@@ -25,3 +25,14 @@ def shipped_datasets_dir() -> Path:
     raise FileNotFoundError(
         "the shipped datasets folder is missing from this installation; reinstall honesty-evals"
     )
+
+
+def shipped_suites_dir() -> Path:
+    """The audit suite files (`tasks/`): inside an installed wheel, or in a source checkout."""
+    package_dir = Path(__file__).resolve().parent
+    for candidate in (package_dir / "_shipped_tasks", package_dir.parent / "tasks"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(
+        "the shipped audit suites are missing from this installation; reinstall honesty-evals"
+    )

