@@ -76,6 +76,7 @@ class EvalRecord:
     log: str | None
     status: str
     error: str | None = None
+    reused: bool = False  # finished before this run started: reused from DIR/logs
 
 
 @dataclass
@@ -260,7 +261,10 @@ def run_audit(config: AuditConfig, echo: Callable[[str], None] | None = None) ->
         f"[2/4] running {len(planned)} evals on {len(models)} model(s) with Inspect eval_set "
         f"(logs: {log_dir}; an interrupted audit resumes from them when rerun)"
     )
-    records, errors = _run_eval_set(config, tasks, planned, models, same, log_dir)
+    records, errors = _run_eval_set(config, tasks, planned, models, same, log_dir, started)
+    reused = sum(r.reused for r in records)
+    if reused:
+        say(f"{reused} of {len(records)} evals were finished earlier and reused from {log_dir}")
     say("[3/4] comparing candidate and baseline")
     gates = [] if errors else compute_gates(suite, records, same)
     return AuditResult(
@@ -286,6 +290,7 @@ def _run_eval_set(
     models: list,
     same: bool,
     log_dir: Path,
+    started: str,
 ) -> tuple[list[EvalRecord], list[str]]:
     from inspect_ai import eval_set
 
@@ -333,6 +338,7 @@ def _run_eval_set(
                 log=log.location,
                 status=log.status,
                 error=error,
+                reused=_finished_before(log, started),
             )
         )
         if log.status != "success":
@@ -347,6 +353,16 @@ def _run_eval_set(
     elif len(records) < expected and not errors:
         errors.append(f"only {len(records)} of {expected} evals have logs; rerun to resume")
     return records, errors
+
+
+def _finished_before(log: Any, started: str) -> bool:
+    completed = getattr(log.stats, "completed_at", None)
+    if not completed:
+        return False
+    try:
+        return datetime.fromisoformat(completed) < datetime.fromisoformat(started)
+    except (TypeError, ValueError):
+        return False
 
 
 def _plain(text: str) -> str:
