@@ -251,10 +251,17 @@ def run_audit(config: AuditConfig, echo: Callable[[str], None] | None = None) ->
         say(f"warning: {warnings[-1]}")
 
     planned = plan_evals(suite)
-    tasks = build_tasks(suite, planned, config.allow_unverified)
+    first = build_tasks(suite, planned, config.allow_unverified)  # bad values stop here
     candidate = _resolve_model(config.candidate, config.candidate_args)
     baseline = candidate if same else _resolve_model(config.baseline, config.baseline_args)
     models = [candidate] if same else [candidate, baseline]
+    # one Task object per model: a solver may keep state between samples (lie_detection
+    # caches reference answers), which must never be shared by the two models
+    tasks = []
+    for i, model in enumerate(models):
+        for task in first if i == 0 else build_tasks(suite, planned, config.allow_unverified):
+            task.model = model
+            tasks.append(task)
     log_dir = config.out / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     say(
@@ -296,7 +303,7 @@ def _run_eval_set(
 
     args: dict[str, Any] = dict(
         log_dir=str(log_dir),
-        model=models,
+        model=None,  # each task carries its model
         retry_attempts=config.retry_attempts,
         log_dir_allow_dirty=True,  # a changed suite reuses the logs it still needs
         display=config.display,
