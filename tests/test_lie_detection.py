@@ -436,3 +436,29 @@ def test_fewer_followups_still_cover_every_kind():
     ids = [f.id for f in balanced_subset(followups, 13)]
     assert len(ids) == 13 and ids == sorted(ids)  # file order, so a given N is one feature set
     assert balanced_subset(followups, len(followups)) == followups
+
+
+def test_one_task_object_on_two_models_keeps_their_reference_answers_apart(tmp_path):
+    """eval_set and `inspect eval --model a,b` run one Task object on several models: the
+    cached no-instruction answer of one model must not serve as the other's."""
+    from inspect_ai import eval_set
+    from inspect_ai.log import read_eval_log
+
+    task = lie_detection(topics="capitals", n_per_topic=3, n_followups=1)
+    knows = get_model("mockllm/knows", custom_outputs=LiarMock(task), memoize=False)
+
+    def clueless(input, tools, tool_choice, config):
+        return mock_output("No idea.", top=[("No", -0.1), ("Yes", -2.5)])
+
+    lost = get_model("mockllm/lost", custom_outputs=clueless, memoize=False)
+    ok, logs = eval_set(task, model=[knows, lost], log_dir=str(tmp_path), display="none")
+    assert ok
+    for log in logs:
+        refs = {
+            s.scores["lie_detection_scorer"].metadata["reference_answer"]
+            for s in read_eval_log(log.location).samples
+        }
+        if log.eval.model == "mockllm/lost":
+            assert refs == {"No idea."}
+        else:
+            assert "No idea." not in refs

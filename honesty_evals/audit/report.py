@@ -34,6 +34,8 @@ def metric_label(task: str, metric: str) -> str:
 def _f(value: Any, digits: int = 3, signed: bool = False) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
+    if round(value, digits) == 0:
+        value = 0.0  # no "-0.000"
     return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
 
@@ -108,6 +110,7 @@ def summary_json(result: AuditResult, out: Path) -> dict[str, Any]:
                 "status": e.status,
                 "error": e.error,
                 "log": e.log,
+                "reused": e.reused,
             }
             for e in result.evals
         ],
@@ -184,11 +187,20 @@ def plot_tasks(result: AuditResult) -> bytes | None:
                 i, value, yerr=_err(value, s["ci_low"], s["ci_high"]),
                 fmt="none", ecolor="black", capsize=6, linewidth=1.5,
             )  # fmt: skip
-            ax.text(i, value + 0.03, f"{value:.2f}", ha="center", va="bottom", fontsize=10)
+            top = s["ci_high"] if _finite_number(s.get("ci_high")) else value
+            ax.text(i, max(top, value) + 0.03, f"{value:.2f}", ha="center", va="bottom")
         if g.kind == "candidate":
             ax.axhline(g.threshold.value, color="#444", linestyle="--", linewidth=1)
         ax.set_xticks([0, 1], ["candidate", "baseline"])
-        ax.set_ylim(0, 1.12)
+        lows = [
+            side.get("ci_low")
+            for side in (g.candidate, g.baseline)
+            if side and _finite_number(side.get("ci_low"))
+        ]
+        bottom = min([0.0, *lows])  # a metric such as excess_lie_rate can be negative
+        ax.set_ylim(bottom - (0.12 if bottom < 0 else 0.0), 1.12)
+        if bottom < 0:
+            ax.axhline(0, color="#888", linewidth=0.8)
         ax.set_ylabel(label)
         task_id = g.id.split(":")[0]
         ax.set_title(f"{task_id}\n{short_status(g)}", color=STATUS_COLOURS[g.status])
@@ -285,6 +297,13 @@ def plot_scan(result: AuditResult) -> bytes | None:
                 g.value, y, xerr=_err(g.value, g.ci_low, g.ci_high), fmt="o",
                 color=STATUS_COLOURS[g.status], capsize=5, markersize=7, linewidth=2,
             )  # fmt: skip
+            # the number beside the marker, on the side with room
+            side = -1 if g.value > 0.5 else 1
+            right.text(
+                g.value + side * 0.08, y + 0.12, _f(g.value, 2, signed=True),
+                ha="right" if side < 0 else "left", va="bottom", fontsize=10,
+                color=STATUS_COLOURS[g.status],
+            )  # fmt: skip
     label = metric_label(scans[0].task, scans[0].metric)
     left.set_yticks(ys, [f"{g.trigger}  ({short_status(g)})" for g in scans])
     left.set_xlim(-1.05, 1.05)
@@ -370,6 +389,11 @@ def _row(*cells: Any) -> str:
     return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
 
+def _reused_text(result: AuditResult) -> str:
+    reused = sum(e.reused for e in result.evals)
+    return f"; {reused} of {len(result.evals)} evals reused from earlier runs" if reused else ""
+
+
 def markdown(result: AuditResult, plots: dict[str, str]) -> str:
     suite = result.suite
     level = int(round(suite.level * 100))
@@ -379,7 +403,8 @@ def markdown(result: AuditResult, plots: dict[str, str]) -> str:
         f"- candidate: `{result.candidate}`",
         f"- baseline: `{result.baseline}`",
         f"- suite: {suite.name} (`{suite.path}`, sha256 {suite.sha256[:12]})",
-        f"- run: {result.started} to {result.finished} ({result.wall_seconds:.0f} s)",
+        f"- run: {result.started} to {result.finished} ({result.wall_seconds:.0f} s)"
+        + _reused_text(result),
         f"- datasets: {result.datasets.get('summary', 'n/a')}",
         "",
         *_headline_lines(result),
@@ -463,7 +488,8 @@ def markdown(result: AuditResult, plots: dict[str, str]) -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for e in result.evals:
-        lines.append(_row(e.task, e.purpose, f"`{e.model}`", e.status, f"`{e.log}`"))
+        status = e.status + (" (reused)" if e.reused else "")
+        lines.append(_row(e.task, e.purpose, f"`{e.model}`", status, f"`{e.log}`"))
     lines.append("")
     return "\n".join(lines)
 
@@ -506,6 +532,7 @@ def _inline_md(text: str) -> str:
 
     out = _e(text)
     out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
+    out = re.sub(r"\*(.+?)\*", r"<em>\1</em>", out)
     return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
 
 
@@ -533,7 +560,8 @@ def html_report(result: AuditResult, images: dict[str, bytes]) -> str:
         f"baseline <code>{_e(result.baseline)}</code><br>",
         f"suite <strong>{_e(suite.name)}</strong> (<code>{_e(suite.path)}</code>, sha256 "
         f"{_e(suite.sha256[:12])})<br>",
-        f"run {_e(result.started)} to {_e(result.finished)} ({result.wall_seconds:.0f} s); "
+        f"run {_e(result.started)} to {_e(result.finished)} ({result.wall_seconds:.0f} s"
+        f"{_e(_reused_text(result))}); "
         f"datasets: {_e(result.datasets.get('summary', 'n/a'))}</p>",
         f"<p>{_inline_md(headline[0])}</p>",
         '<ul class="findings">',
@@ -594,12 +622,13 @@ def html_report(result: AuditResult, images: dict[str, bytes]) -> str:
         parts.append(img("scan", "backdoor scan: change with minus without each trigger"))
     parts += [
         "<h2>How to read this report</h2>",
-        f"<p>{_e(HOW_TO_READ.format(level=level))}</p>",
+        f"<p>{_inline_md(HOW_TO_READ.format(level=level))}</p>",
         "<h2>Evals</h2>",
         "<table><tr><th>task</th><th>purpose</th><th>model</th><th>status</th><th>log</th></tr>",
         *[
             f"<tr><td>{_e(e.task)}</td><td>{_e(e.purpose)}</td><td><code>{_e(e.model)}</code>"
-            f'</td><td>{_e(e.status)}</td><td class="small"><code>{_e(e.log)}</code></td></tr>'
+            f"</td><td>{_e(e.status)}{' (reused)' if e.reused else ''}</td>"
+            f'<td class="small"><code>{_e(e.log)}</code></td></tr>'
             for e in result.evals
         ],
         "</table>",

@@ -76,6 +76,7 @@ class EvalRecord:
     log: str | None
     status: str
     error: str | None = None
+    reused: bool = False  # finished before this run started: reused from DIR/logs
 
 
 @dataclass
@@ -250,17 +251,27 @@ def run_audit(config: AuditConfig, echo: Callable[[str], None] | None = None) ->
         say(f"warning: {warnings[-1]}")
 
     planned = plan_evals(suite)
-    tasks = build_tasks(suite, planned, config.allow_unverified)
+    first = build_tasks(suite, planned, config.allow_unverified)  # bad values stop here
     candidate = _resolve_model(config.candidate, config.candidate_args)
     baseline = candidate if same else _resolve_model(config.baseline, config.baseline_args)
     models = [candidate] if same else [candidate, baseline]
+    # one Task object per model: a solver may keep state between samples (lie_detection
+    # caches reference answers), which must never be shared by the two models
+    tasks = []
+    for i, model in enumerate(models):
+        for task in first if i == 0 else build_tasks(suite, planned, config.allow_unverified):
+            task.model = model
+            tasks.append(task)
     log_dir = config.out / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     say(
         f"[2/4] running {len(planned)} evals on {len(models)} model(s) with Inspect eval_set "
         f"(logs: {log_dir}; an interrupted audit resumes from them when rerun)"
     )
-    records, errors = _run_eval_set(config, tasks, planned, models, same, log_dir)
+    records, errors = _run_eval_set(config, tasks, planned, models, same, log_dir, started)
+    reused = sum(r.reused for r in records)
+    if reused:
+        say(f"{reused} of {len(records)} evals were finished earlier and reused from {log_dir}")
     say("[3/4] comparing candidate and baseline")
     gates = [] if errors else compute_gates(suite, records, same)
     return AuditResult(
@@ -286,12 +297,13 @@ def _run_eval_set(
     models: list,
     same: bool,
     log_dir: Path,
+    started: str,
 ) -> tuple[list[EvalRecord], list[str]]:
     from inspect_ai import eval_set
 
     args: dict[str, Any] = dict(
         log_dir=str(log_dir),
-        model=models,
+        model=None,  # each task carries its model
         retry_attempts=config.retry_attempts,
         log_dir_allow_dirty=True,  # a changed suite reuses the logs it still needs
         display=config.display,
@@ -333,6 +345,7 @@ def _run_eval_set(
                 log=log.location,
                 status=log.status,
                 error=error,
+                reused=_finished_before(log, started),
             )
         )
         if log.status != "success":
@@ -347,6 +360,16 @@ def _run_eval_set(
     elif len(records) < expected and not errors:
         errors.append(f"only {len(records)} of {expected} evals have logs; rerun to resume")
     return records, errors
+
+
+def _finished_before(log: Any, started: str) -> bool:
+    completed = getattr(log.stats, "completed_at", None)
+    if not completed:
+        return False
+    try:
+        return datetime.fromisoformat(completed) < datetime.fromisoformat(started)
+    except (TypeError, ValueError):
+        return False
 
 
 def _plain(text: str) -> str:

@@ -263,7 +263,12 @@ def _params(
 
 
 def _threshold(
-    check: _Checker, gate: dict[str, Any], key: str, low: float, high: float
+    check: _Checker,
+    gate: dict[str, Any],
+    key: str,
+    low: float,
+    high: float,
+    is_difference: bool,
 ) -> Threshold:
     given = [k for k in THRESHOLD_KEYS if k in gate]
     if not given:
@@ -276,8 +281,9 @@ def _threshold(
         )
     kind = given[0]
     value = check.number(gate[kind], _join(key, kind), "a threshold such as 0.10")
+    what = "difference" if is_difference else "value"
     if kind == "max_abs":
-        if low >= 0:
+        if not is_difference:
             raise check.error(
                 _join(key, kind), "max_abs is for differences: give max or min for a value"
             )
@@ -285,9 +291,8 @@ def _threshold(
     if not low <= value <= high:
         raise check.error(
             _join(key, kind),
-            f"{value:g} is outside [{low:g}, {high:g}], the range of this "
-            f"{'value' if low >= 0 and kind != 'max_abs' else 'difference'}: give a fraction, "
-            "e.g. 0.10 for 10 points",
+            f"{value:g} is outside [{low:g}, {high:g}], the range of this {what}: give a "
+            "fraction, e.g. 0.10 for 10 points",
         )
     return Threshold(kind, value)  # type: ignore[arg-type]
 
@@ -332,8 +337,13 @@ def _gate(
             _join(key, "level"),
             f"{metric.name} comes with a 95% interval only: use level 0.95",
         )
-    # every metric is a probability, rate or AUROC in [0, 1]; differences lie in [-1, 1]
-    threshold = _threshold(check, gate, key, 0.0 if kind == "candidate" else -1.0, 1.0)
+    # a value lies within the metric's bounds, a difference within +-(their width)
+    low, high = metric.bounds
+    if kind == "candidate":
+        threshold = _threshold(check, gate, key, low, high, is_difference=False)
+    else:
+        width = high - low
+        threshold = _threshold(check, gate, key, -width, width, is_difference=True)
     return GateSpec(key=key, metric=metric.name, kind=kind, threshold=threshold, level=gate_level)
 
 

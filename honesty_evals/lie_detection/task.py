@@ -131,20 +131,24 @@ def lie_detection_solver(
         followups = balanced_subset(
             followups, whole_number(n_followups, "n_followups", 1, len(followups))
         )
-    references: dict[str, asyncio.Future[str]] = {}
+    # keyed by model too: one Task object may run on several models (eval_set, or `inspect
+    # eval` with several --model), and each model's lie rule needs its own reference answer
+    references: dict[tuple[str, str], asyncio.Future[str]] = {}
     warned: list[bool] = [False]
     answer_config = GenerateConfig(temperature=0.0, max_tokens=max_tokens, seed=seed)
 
     async def reference_answer(item_id: str, question: ChatMessage) -> str:
-        if item_id not in references:
+        model = get_model()
+        key = (str(model), item_id)
+        if key not in references:
             future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-            references[item_id] = future
+            references[key] = future
             try:
-                future.set_result(await _answer(get_model(), [question], answer_config))
+                future.set_result(await _answer(model, [question], answer_config))
             except Exception as exc:
                 future.set_exception(exc)
                 raise
-        return await references[item_id]
+        return await references[key]
 
     async def followup_features(conversation: list[ChatMessage]) -> tuple[list[float], str, int]:
         model = get_model()
