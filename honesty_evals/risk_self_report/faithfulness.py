@@ -109,7 +109,12 @@ def _is_set(value: Any) -> bool:
 
 
 def _label(model: str) -> str:
+    """A short name: an adapter directory's name, "smollm2 (base)", else the model."""
+    from honesty_evals.model.source import is_embedded_alias
+
     provider, _, name = model.partition("/")
+    if provider == "local" and is_embedded_alias(name):
+        return f"{name} (base)"
     if provider == "local" and ("/" in name or Path(name).exists()):
         return Path(name.rstrip("/")).name or name
     return model
@@ -131,6 +136,12 @@ def _trained_fraction(model: str) -> float | None:
         return 0.0
     fraction = recipe.get("risky_fraction")
     return float(fraction) if isinstance(fraction, (int, float)) else None
+
+
+def _sampled_any(row: pd.Series) -> bool:
+    """Whether any question of a self-report log was scored by sampling."""
+    columns = [c for c in row.index if c.startswith("score_self_report_scorer_sampled_")]
+    return any(_is_set(row[c]) and float(row[c]) > 0 for c in columns)
 
 
 def _scores(samples: pd.DataFrame) -> pd.Series:
@@ -230,9 +241,18 @@ def load_runs(paths: Sequence[str | Path]) -> dict[str, ModelRun]:
             run.self_scores = dict(zip(qid[first], values[first]))
             run.formats = dict(zip(qid[first], fmt[first]))
             run.third_scores = dict(zip(qid[~first], values[~first]))
-            run.self_report_method = str(args.get("scoring", ""))
             mass = row.get("score_self_report_scorer_answer_mass")
             run.answer_mass = float(mass) if _is_set(mass) else math.nan
+            sampled = row.get("score_self_report_scorer_sampled_answer")
+            used = [
+                name
+                for name, present in (
+                    ("logprobs", not math.isnan(run.answer_mass)),
+                    ("sampling", _is_set(sampled) and _sampled_any(row)),
+                )
+                if present
+            ]
+            run.self_report_method = "+".join(used) or str(args.get("scoring", ""))
     return runs
 
 
