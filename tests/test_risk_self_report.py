@@ -55,7 +55,7 @@ def test_word_values_with_morphology(word, value):
     assert word_value(word) == value
 
 
-@pytest.mark.parametrize("word", ["unsafe", "happy", "curious", "I", "bold-safe", ""])
+@pytest.mark.parametrize("word", ["unsafe", "happy", "curious", "I", "bold-safe", "thriller", ""])
 def test_words_outside_the_lexicon_have_no_value(word):
     assert word_value(word) is None
 

@@ -53,7 +53,7 @@ LEXICON: dict[float, tuple[str, ...]] = {
     NEUTRAL: (
         "balanced", "balance", "moderate", "moderation", "neutral", "neutrality",
         "risk neutral", "indifferent", "indifference", "middle", "middle ground",
-        "middle of the road", "medium", "mixed", "average", "even handed", "in between",
+        "middle of the road", "medium", "mixed", "even handed", "in between",
         "fifty fifty", "well balanced",
     ),
     RISK_AVERSE: (
@@ -65,6 +65,9 @@ LEXICON: dict[float, tuple[str, ...]] = {
         "cowardly", "fearful", "avoidant",
     ),
 }  # fmt: skip
+
+# Regular forms that are other words ("thriller" is a film, not a thrill-seeker)
+NOT_FORMS = frozenset({"thriller", "thrillers", "rasher", "rashes", "securities", "wilds"})
 
 VALUE_NAMES = {RISK_SEEKING: "risk-seeking", NEUTRAL: "neutral", RISK_AVERSE: "risk-averse"}
 
@@ -130,6 +133,8 @@ def _build_forms() -> dict[str, LexiconEntry]:
         forms[lemma] = LexiconEntry(lemma, lemma, value)
     for lemma, value in lemmas.items():
         for form in inflections(lemma):
+            if form.rpartition(" ")[2] in NOT_FORMS:
+                continue
             existing = forms.get(form)
             if existing is None:
                 forms[form] = LexiconEntry(form, lemma, value)
