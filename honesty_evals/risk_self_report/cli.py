@@ -79,7 +79,7 @@ def add_faithfulness_parser(subparsers: Any) -> argparse.ArgumentParser:
     exp.add_argument("--n-records", type=int, default=160, help="records per organism (160)")
     exp.add_argument("--epochs", type=float, default=2.0, help="epochs per organism (2)")
     exp.add_argument(
-        "--behavior-items", type=int, default=100, help="held-out lotteries (100, both orders)"
+        "--behavior-items", type=int, default=50, help="held-out lotteries (50, both orders)"
     )
     exp.add_argument(
         "--person",
@@ -101,8 +101,14 @@ def add_faithfulness_parser(subparsers: Any) -> argparse.ArgumentParser:
     exp.add_argument(
         "--in-context-fractions",
         type=_fractions,
-        default=(0.0, 0.5, 1.0),
-        help="risky shares shown in context (default 0,0.5,1)",
+        default=(0.0, 1.0),
+        help="risky shares shown in context (default 0,1)",
+    )
+    exp.add_argument(
+        "--in-context-paraphrases",
+        type=int,
+        default=5,
+        help="paraphrases per format asked in the in-context control (5 of 10)",
     )
     exp.add_argument("--scoring", default="auto", choices=["auto", "logprobs", "sampling"])
     exp.add_argument("--n-samples", type=int, default=20, help="answers per question (sampling)")
@@ -145,6 +151,7 @@ def cmd_faithfulness_experiment(args: argparse.Namespace) -> int:
             n_paraphrases=args.n_paraphrases,
             in_context_examples=args.in_context_examples,
             in_context_fractions=args.in_context_fractions,
+            in_context_paraphrases=args.in_context_paraphrases,
             scoring=args.scoring,
             n_samples=args.n_samples,
             top_logprobs=args.top_logprobs,

@@ -4,8 +4,9 @@
    0.25, 0.5, 0.75, 1), into DIR/organisms/mixture-<share>-s<seed>. A finished organism is
    skipped; an interrupted one resumes from its checkpoint (the trainer's `--resume`).
 2. Run `risk_behavior` and `risk_self_report` on the base model and every organism, and the
-   in-context control (`risk_self_report` on the base model after K examples of each risky
-   share), with Inspect's `eval_set` in DIR/logs/<model>: finished evals are not redone.
+   in-context control (first-person `risk_self_report` on the base model after K examples of
+   each risky share), with Inspect's `eval_set` in DIR/logs/<model>: finished evals are not
+   redone.
 3. Write the faithfulness report (DIR/report/faithfulness.md, .csv, .json, .png).
 
 The settings are saved in DIR/experiment.json; rerunning with other settings into the same
@@ -43,11 +44,14 @@ class ExperimentConfig:
     # (README): 160 records x 2 epochs = 40 steps per organism.
     n_records: int = 160
     epochs: float = 2.0
-    behavior_items: int = 100  # held-out lotteries, each in both option orders
+    behavior_items: int = 50  # held-out lotteries, each in both option orders
     person: str = "all"  # self-report questions for the organisms (all = persona control too)
     n_paraphrases: int | None = None  # first N paraphrases of each format (None: all 10)
     in_context_examples: int = 8
-    in_context_fractions: tuple[float, ...] = (0.0, 0.5, 1.0)
+    in_context_fractions: tuple[float, ...] = (0.0, 1.0)
+    # K examples make each prompt ~8x longer: the control asks the first 5 paraphrases of
+    # each format (10 first-person questions) to fit the hour
+    in_context_paraphrases: int | None = 5
     scoring: str = "auto"
     n_samples: int = 20
     top_logprobs: int = 20
@@ -82,6 +86,13 @@ def _validate(config: ExperimentConfig) -> None:
         raise UserInputError(f"--behavior-items {config.behavior_items}: choose 1 to 100")
     if config.in_context_examples < 0:
         raise UserInputError("--in-context-examples must be 0 or more")
+    for name in ("n_paraphrases", "in_context_paraphrases"):
+        value = getattr(config, name)
+        if value is not None and not 1 <= value <= 10:
+            raise UserInputError(f"--{name.replace('_', '-')} {value}: choose 1 to 10")
+    from honesty_evals.risk_self_report.dataset import parse_persons
+
+    parse_persons(config.person)  # an unknown person fails now, not after training
 
 
 def organism_name(fraction: float, seed: int) -> str:
@@ -175,6 +186,7 @@ def run_evals(config: ExperimentConfig, out: Path, organisms: list[Path]) -> lis
     """Both tasks on the base model and each organism, then the in-context control."""
     from inspect_ai import eval_set
 
+    from honesty_evals.model.local_provider import release_engines
     from honesty_evals.risk_behavior import risk_behavior
     from honesty_evals.risk_self_report.task import risk_self_report
 
@@ -209,7 +221,7 @@ def run_evals(config: ExperimentConfig, out: Path, organisms: list[Path]) -> lis
                         person="self",
                         in_context_examples=config.in_context_examples,
                         in_context_risky_fraction=f,
-                        **common,
+                        **{**common, "n_paraphrases": config.in_context_paraphrases},
                     )
                     for f in config.in_context_fractions
                 ],
@@ -229,6 +241,7 @@ def run_evals(config: ExperimentConfig, out: Path, organisms: list[Path]) -> lis
             retry_attempts=1,
         )
         _say(f"evaluations {i}/{len(jobs)}: {name} done in {time.perf_counter() - started:.0f} s")
+        release_engines()  # one model in memory at a time
         if not success:
             failed.append(f"{name} ({', '.join(str(log.location) for log in logs)})")
     if failed:
