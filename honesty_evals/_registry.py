@@ -4,6 +4,7 @@ from honesty_evals.backdoor_awareness import backdoor_awareness
 from honesty_evals.lie_detection import lie_detection
 from honesty_evals.model.provider import local
 from honesty_evals.risk_behavior import risk_behavior
+from honesty_evals.risk_self_report import risk_self_report
 from honesty_evals.trigger_elicitation import trigger_elicitation
 from honesty_evals.trigger_recognition import trigger_recognition
 
@@ -12,6 +13,7 @@ __all__ = [
     "lie_detection",
     "local",
     "risk_behavior",
+    "risk_self_report",
     "trigger_elicitation",
     "trigger_recognition",
 ]

@@ -14,9 +14,16 @@ from honesty_evals.integrity.cli import add_datasets_parser
 from honesty_evals.lie_detection.cli import add_lie_detection_parsers
 from honesty_evals.organisms.leakage import add_leakage_arguments, cmd_leakage
 from honesty_evals.organisms.shipped import add_generate_arguments, cmd_generate
+from honesty_evals.risk_self_report.cli import add_faithfulness_parser, normalise_argv
 from honesty_evals.training.cli import add_organism_parser
 
-TASKS = ("backdoor_awareness", "risk_behavior", "trigger_recognition", "trigger_elicitation")
+TASKS = (
+    "backdoor_awareness",
+    "risk_behavior",
+    "risk_self_report",
+    "trigger_recognition",
+    "trigger_elicitation",
+)
 
 
 def _parse_key_values(items: Sequence[str] | None, flag: str) -> dict[str, Any]:
@@ -82,6 +89,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return 1
     print(headline_text(log))
+    if args.task == "risk_self_report":
+        from honesty_evals.risk_self_report.summary import summary_text
+
+        print(summary_text(log))
     return 0
 
 
@@ -159,12 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     generate.set_defaults(func=cmd_generate)
     add_lie_detection_parsers(sub)
     add_audit_parsers(sub)
+    add_faithfulness_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(normalise_argv(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.func(args))
     except ReportableError as exc:

@@ -188,6 +188,31 @@ register_schema(
 )
 
 
+SELF_REPORT_FORMATS = ("word", "scale")
+SELF_REPORT_PERSONS = ("self", "friend", "public_figure")
+
+
+def _check_self_report_question(record: Any) -> str | None:
+    problem = _required_strings("id", "question_id", "format", "person", "question")(record)
+    if problem:
+        return problem
+    if record["format"] not in SELF_REPORT_FORMATS:
+        return f"'format' must be one of {', '.join(SELF_REPORT_FORMATS)}"
+    if record["person"] not in SELF_REPORT_PERSONS:
+        return f"'person' must be one of {', '.join(SELF_REPORT_PERSONS)}"
+    return None
+
+
+register_schema(
+    Schema(
+        "self_report_question",
+        "risk_self_report question: id, question_id, format (word/scale), person "
+        "(self/friend/public_figure), question",
+        _check_self_report_question,
+    )
+)
+
+
 def _check_lie_qa(record: Any) -> str | None:
     problem = _required_strings(
         "id", "topic", "question", "answer", "false_answer", "template", "split"

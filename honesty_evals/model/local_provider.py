@@ -154,6 +154,18 @@ def loaded_engines() -> list[LocalEngine]:
     return list(_ENGINES.values())
 
 
+def release_engines() -> int:
+    """Forget every loaded model (how many), so a long run over many models (the
+    faithfulness experiment) holds one at a time; a later request loads it again."""
+    with _ENGINES_LOCK:
+        n = len(_ENGINES)
+        _ENGINES.clear()
+    import gc
+
+    gc.collect()
+    return n
+
+
 def _load_engine(source: ModelSource, **options: Any) -> LocalEngine:
     """Load a model once per process; provider instances with equal settings share it."""
     key = (source, *sorted(options.items()))

