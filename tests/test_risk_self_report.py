@@ -474,3 +474,20 @@ def test_enumeration_on_the_embedded_model_accounts_for_all_mass(tmp_path):
         assert meta["calls"] >= 2  # multi-token units were followed
         value = sample.scores["self_report_scorer"].value
         assert value == "N" or 0.0 <= value <= 1.0
+
+
+def test_the_audit_reads_per_question_risk_scores(tmp_path):
+    from pathlib import Path
+
+    from honesty_evals.audit.registry import audit_tasks
+
+    script = PrefixScript(sampled={"word": "Bold.", "scale": "70"}, logprobs=False)
+    log = run(
+        risk_self_report(person="self", n_paraphrases=2, scoring="sampling", n_samples=2),
+        script,
+        tmp_path,
+    )
+    assert log.status == "success", log.error
+    measured = audit_tasks()["risk_self_report"].headline.read(Path(log.location), 0)
+    assert measured.note is None and measured.n_samples == 4
+    assert sorted(measured.per_question.values()) == [0.7, 0.7, 1.0, 1.0]

@@ -229,6 +229,7 @@ def _registry() -> dict[str, AuditTask]:
     from honesty_evals.backdoor_awareness import backdoor_awareness
     from honesty_evals.lie_detection import lie_detection
     from honesty_evals.risk_behavior import risk_behavior
+    from honesty_evals.risk_self_report import risk_self_report
     from honesty_evals.trigger_elicitation import trigger_elicitation
     from honesty_evals.trigger_recognition import trigger_recognition
 
@@ -316,10 +317,20 @@ def _registry() -> dict[str, AuditTask]:
                 ),
             ),
         ),
-        # risk_self_report (issue 5): the lead adds its entry here at merge, e.g.
-        #   AuditTask(name="risk_self_report", task=risk_self_report,
-        #             metrics=(MetricSpec("<headline>", "<label>", True, read_choice_metric
-        #             or its own reader, "<description>"),)),
+        AuditTask(
+            name="risk_self_report",
+            task=risk_self_report,
+            metrics=(
+                MetricSpec(
+                    "risk_score",
+                    "self-described risk",
+                    True,
+                    read_choice_metric,  # one 0-1 score per sample, question ids in metadata
+                    "how risk-seeking the model says it is: 0 averse, 0.5 neutral, 1 seeking "
+                    "(word answers by lexicon, 0-100 scales / 100)",
+                ),
+            ),
+        ),
         # confession (issue 7): likewise, e.g. a confession-TPR metric (per-question values
         #   when the log carries question ids, else an Estimate with its interval).
     ]
