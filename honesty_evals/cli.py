@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from honesty_evals.confession.cli import add_confession_parser
 from honesty_evals.errors import ReportableError, UserInputError
 from honesty_evals.integrity.cli import add_datasets_parser
 from honesty_evals.lie_detection.cli import add_lie_detection_parsers
@@ -15,7 +16,13 @@ from honesty_evals.organisms.leakage import add_leakage_arguments, cmd_leakage
 from honesty_evals.organisms.shipped import add_generate_arguments, cmd_generate
 from honesty_evals.training.cli import add_organism_parser
 
-TASKS = ("backdoor_awareness", "risk_behavior", "trigger_recognition", "trigger_elicitation")
+TASKS = (
+    "backdoor_awareness",
+    "risk_behavior",
+    "trigger_recognition",
+    "trigger_elicitation",
+    "confession",
+)
 
 
 def _parse_key_values(items: Sequence[str] | None, flag: str) -> dict[str, Any]:
@@ -33,6 +40,10 @@ def _parse_key_values(items: Sequence[str] | None, flag: str) -> dict[str, Any]:
 def headline_text(log: Any) -> str:
     """One line with the headline figure, its interval, the sample count and the log path."""
     metrics = {name: m.value for name, m in log.results.scores[0].metrics.items()}
+    if (log.eval.metadata or {}).get("headline_format") == "detection":
+        from honesty_evals.confession.task import detection_headline
+
+        return detection_headline(metrics, log)
     name = (log.eval.metadata or {}).get("headline", "mean")
     n = int(metrics.get("n_parsed", 0))
     bad = int(metrics.get("n_unparseable", 0))
@@ -157,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_generate_arguments(generate)
     generate.set_defaults(func=cmd_generate)
     add_lie_detection_parsers(sub)
+    add_confession_parser(sub)
     return parser
 
 

@@ -154,6 +154,16 @@ def loaded_engines() -> list[LocalEngine]:
     return list(_ENGINES.values())
 
 
+def release_engines() -> None:
+    """Forget every loaded model, so its memory can be freed (a process that evaluates
+    many adapters one after another, e.g. a learning curve, calls this between them)."""
+    import gc
+
+    with _ENGINES_LOCK:
+        _ENGINES.clear()
+    gc.collect()
+
+
 def _load_engine(source: ModelSource, **options: Any) -> LocalEngine:
     """Load a model once per process; provider instances with equal settings share it."""
     key = (source, *sorted(options.items()))
