@@ -1,6 +1,7 @@
 """Inspect entry point: importing this registers every task and the `local` model provider."""
 
 from honesty_evals.backdoor_awareness import backdoor_awareness
+from honesty_evals.confession import confession
 from honesty_evals.lie_detection import lie_detection
 from honesty_evals.model.provider import local
 from honesty_evals.risk_behavior import risk_behavior
@@ -10,6 +11,7 @@ from honesty_evals.trigger_recognition import trigger_recognition
 
 __all__ = [
     "backdoor_awareness",
+    "confession",
     "lie_detection",
     "local",
     "risk_behavior",

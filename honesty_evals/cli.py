@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from honesty_evals.audit.cli import add_audit_parsers
+from honesty_evals.confession.cli import add_confession_parser
 from honesty_evals.errors import ReportableError, UserInputError
 from honesty_evals.integrity.cli import add_datasets_parser
 from honesty_evals.lie_detection.cli import add_lie_detection_parsers
@@ -23,6 +24,7 @@ TASKS = (
     "risk_self_report",
     "trigger_recognition",
     "trigger_elicitation",
+    "confession",
 )
 
 
@@ -41,6 +43,10 @@ def _parse_key_values(items: Sequence[str] | None, flag: str) -> dict[str, Any]:
 def headline_text(log: Any) -> str:
     """One line with the headline figure, its interval, the sample count and the log path."""
     metrics = {name: m.value for name, m in log.results.scores[0].metrics.items()}
+    if (log.eval.metadata or {}).get("headline_format") == "detection":
+        from honesty_evals.confession.task import detection_headline
+
+        return detection_headline(metrics, log)
     name = (log.eval.metadata or {}).get("headline", "mean")
     n = int(metrics.get("n_parsed", 0))
     bad = int(metrics.get("n_unparseable", 0))
@@ -171,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_lie_detection_parsers(sub)
     add_audit_parsers(sub)
     add_faithfulness_parser(sub)
+    add_confession_parser(sub)
     return parser
 
 

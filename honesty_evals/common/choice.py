@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput
 from inspect_ai.scorer import NOANSWER, Score, Scorer, Target, scorer
@@ -62,20 +62,40 @@ def _normalise_token(token: str) -> str:
 
 
 def distribution_from_logprobs(
-    output: ModelOutput, labels: Sequence[str], casefold: bool = False
+    output: ModelOutput,
+    labels: Sequence[str],
+    casefold: bool = False,
+    prefixes: bool = False,
+    position: int = 0,
 ) -> ChoiceDistribution | None:
-    """Label probabilities from the first generated token's top log-probabilities.
+    """Label probabilities from one generated token's top log-probabilities.
 
     Returns None when the output carries no log-probabilities (the caller falls back to
     sampling); a distribution with `probabilities=None` when none of the labels is among
     the returned alternatives (an unparseable answer). With `casefold`, tokens count for a
-    label whatever their case ("Yes", "yes" and "YES" all count for "yes").
+    label whatever their case ("Yes", "yes" and "YES" all count for "yes"). With
+    `prefixes`, a token also counts for the one label it begins (" FA" for "FAIL"): for
+    labels the tokenizer splits into several tokens. `position`: which generated token
+    (default the first).
     """
     choice = output.choices[0] if output.choices else None
-    if choice is None or choice.logprobs is None or not choice.logprobs.content:
+    if choice is None or choice.logprobs is None or len(choice.logprobs.content) <= position:
         return None
-    first = choice.logprobs.content[0]
-    alternatives = first.top_logprobs or [first]
+    entry = choice.logprobs.content[position]
+    return distribution_from_alternatives(
+        entry.top_logprobs or [entry], labels, casefold, prefixes, output.completion
+    )
+
+
+def distribution_from_alternatives(
+    alternatives: Sequence[Any],
+    labels: Sequence[str],
+    casefold: bool = False,
+    prefixes: bool = False,
+    raw_answer: str = "",
+) -> ChoiceDistribution:
+    """Label probabilities from one position's alternatives (objects with `token` and
+    `logprob`); see `distribution_from_logprobs`."""
     mass = {label: 0.0 for label in labels}
     keys = {(label.casefold() if casefold else label): label for label in labels}
     seen: set[str] = set()
@@ -84,19 +104,23 @@ def distribution_from_logprobs(
             continue
         seen.add(alt.token)
         key = _normalise_token(alt.token)
-        label = keys.get(key.casefold() if casefold else key)
+        key = key.casefold() if casefold else key
+        label = keys.get(key)
+        if label is None and prefixes and key:
+            begun = [lab for k, lab in keys.items() if k.startswith(key)]
+            label = begun[0] if len(begun) == 1 else None
         if label is not None:
             mass[label] += math.exp(alt.logprob)
     total = sum(mass.values())
     if total <= 0.0:
         return ChoiceDistribution(
-            method="logprobs", probabilities=None, label_mass=0.0, raw_answers=[output.completion]
+            method="logprobs", probabilities=None, label_mass=0.0, raw_answers=[raw_answer]
         )
     return ChoiceDistribution(
         method="logprobs",
         probabilities={label: p / total for label, p in mass.items()},
         label_mass=total,
-        raw_answers=[output.completion],
+        raw_answers=[raw_answer],
     )
 
 

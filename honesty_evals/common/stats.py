@@ -8,7 +8,7 @@ averaged first, and bootstraps resample whole clusters.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,3 +102,32 @@ def paired_difference(
         n_pairs=n,
         level=level,
     )
+
+
+def cluster_bootstrap_ci(
+    statistic: Callable[[np.ndarray], float],
+    clusters: Sequence[Hashable],
+    level: float = 0.95,
+    n_boot: int = DEFAULT_BOOTSTRAPS,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile interval of a statistic over bootstrap resamples of whole clusters.
+
+    `statistic(weights)` computes the statistic with one weight per row (how often the
+    row's cluster was drawn); resamples where it is NaN (e.g. a class with no rows) are
+    left out. NaN, NaN if there are no rows or every resample was NaN.
+    """
+    if len(clusters) == 0:
+        return math.nan, math.nan
+    _, index = np.unique(np.asarray([str(c) for c in clusters]), return_inverse=True)
+    n_clusters = int(index.max()) + 1
+    rng = np.random.default_rng(seed)
+    values = np.empty(n_boot)
+    for b in range(n_boot):
+        counts = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters))
+        values[b] = statistic(counts[index].astype(float))
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return math.nan, math.nan
+    alpha = (1.0 - level) / 2.0
+    return float(np.quantile(values, alpha)), float(np.quantile(values, 1.0 - alpha))

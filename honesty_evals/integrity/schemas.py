@@ -253,6 +253,29 @@ register_schema(
 )
 
 
+def _check_confession_transcript(record: Any) -> str | None:
+    problem = _required_strings(
+        "id", "question_id", "topic", "split", "label", "review", "flag", "true_statement"
+    )(record)
+    if problem:
+        return problem
+    if record["flag"] not in ("PASS", "FAIL"):
+        return "'flag' must be PASS or FAIL"
+    if record["split"] not in ("train", "heldout", "heldout_topic"):
+        return "'split' must be train, heldout or heldout_topic"
+    return _check_chat(record)
+
+
+register_schema(
+    Schema(
+        "confession_transcript",
+        "confession transcript: id, question_id, topic, split, label (honest / dishonest / "
+        "lie_failed), messages (chat), review, flag (PASS/FAIL), true_statement",
+        _check_confession_transcript,
+    )
+)
+
+
 def get_schema(name: str) -> Schema:
     try:
         return SCHEMAS[name]

@@ -14,6 +14,8 @@ from typing import Any
 
 _EXPORTS = {
     "MASK_RULES": "data",
+    "SPLIT_PERSONA_MARKER": "data",
+    "ContentFrom": "data",
     "Conversation": "data",
     "EncodedExample": "data",
     "MaskRule": "data",

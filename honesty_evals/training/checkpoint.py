@@ -139,3 +139,48 @@ def load_checkpoint(
     scheduler.load_state_dict({**state["scheduler"], "lr_lambdas": [None] * len(groups)})
     set_rng_state({k: v for k, v in tensors.items() if k.startswith("rng.")}, state["rng"])
     return state
+
+
+def export_adapter(
+    checkpoint: Path,
+    dest: Path,
+    lora_settings: dict[str, Any],
+    base_model: str,
+) -> Path:
+    """Write a checkpoint's LoRA weights as a peft adapter directory (loadable by the
+    `local` provider as `local/<dest>`), atomically; an existing export is kept.
+
+    `lora_settings`: r, lora_alpha, lora_dropout and target_modules of the run. The
+    checkpoint names parameters as the peft model does in training
+    (`...q_proj.lora_A.default.weight`); a saved adapter drops the adapter name.
+    """
+    import re
+
+    from peft import LoraConfig
+
+    dest = Path(dest)
+    if (dest / "adapter_model.safetensors").is_file() and (dest / "adapter_config.json").is_file():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        weights = load_file(str(Path(checkpoint) / "adapter.safetensors"))
+        save_file(
+            {re.sub(r"\.default(?=\.weight$)", "", k): v for k, v in weights.items()},
+            str(tmp / "adapter_model.safetensors"),
+        )
+        LoraConfig(
+            r=lora_settings["r"],
+            lora_alpha=lora_settings["lora_alpha"],
+            lora_dropout=lora_settings.get("lora_dropout", 0.0),
+            target_modules=list(lora_settings["target_modules"]),
+            task_type="CAUSAL_LM",
+            base_model_name_or_path=base_model,
+        ).save_pretrained(str(tmp))
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest

@@ -121,8 +121,9 @@ def add_organism_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     hp.add_argument(
         "--mask-rule",
-        choices=["assistant", "last-assistant"],
-        help="which turns get loss (default: every assistant turn without weight 0)",
+        choices=["assistant", "last-assistant", "split-persona"],
+        help="which turns get loss (default: every assistant turn without weight 0; "
+        "split-persona: the final turn after the split-personality marker line)",
     )
     run = p.add_argument_group("running")
     run.add_argument("--dtype", default="auto", help="auto (bfloat16), bfloat16, float32")

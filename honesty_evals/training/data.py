@@ -9,7 +9,9 @@ as string prefixes of the whole (ChatML, Llama 3, Mistral, Gemma, ...), without 
 `{% generation %}` markers, which most templates (SmolLM2's included) lack.
 
 Which turns are trained is a pluggable `MaskRule`; the default trains every assistant turn
-whose OpenAI-style `weight` is not 0.
+whose OpenAI-style `weight` is not 0. A rule may also train only the end of a turn
+(`ContentFrom`): the split-personality rule trains what follows a marker line inside the
+final assistant turn (confession training, PROTOCOLS §4).
 """
 
 from __future__ import annotations
@@ -24,8 +26,24 @@ from typing import Any
 from honesty_evals.errors import UserInputError
 
 Message = dict[str, Any]
-#: decides whether message `index` of `messages` is trained on (True -> its tokens get loss)
-MaskRule = Callable[[Sequence[Message], int], bool]
+
+
+@dataclass(frozen=True)
+class ContentFrom:
+    """A mask rule's answer "train this turn only from character `start` of its content"."""
+
+    start: int
+
+
+#: decides whether message `index` of `messages` is trained on: True -> the whole turn
+#: (content + end-of-turn token), False -> none of it, ContentFrom(n) -> from character n of
+#: its content to the end of the turn
+MaskRule = Callable[[Sequence[Message], int], "bool | ContentFrom"]
+
+
+class MaskRuleError(ValueError):
+    """A conversation that a mask rule cannot apply to (reported with its line number)."""
+
 
 ROLES = ("system", "user", "assistant")
 
@@ -42,9 +60,42 @@ def last_assistant_turn(messages: Sequence[Message], index: int) -> bool:
     return index == last
 
 
+# The split-personality marker (Dietz et al.; PROTOCOLS §4). A plain string, not an added
+# tokenizer token: LoRA does not train embeddings, so a new token would keep a random
+# embedding. It tokenises the same way wherever it stands after whitespace (tested on
+# SmolLM2's tokenizer).
+SPLIT_PERSONA_MARKER = "<|split-personality|>"
+
+
+def split_persona_review(messages: Sequence[Message], index: int) -> bool | ContentFrom:
+    """The final assistant turn, only after the line holding `SPLIT_PERSONA_MARKER`.
+
+    The turn is the model's normal response, then the marker and the intervention sentence
+    on one line, then the review: loss covers the review (and the end-of-turn token), never
+    the response, the marker or the intervention.
+    """
+    if not last_assistant_turn(messages, index):
+        return False
+    content = messages[index]["content"]
+    marker = content.find(SPLIT_PERSONA_MARKER)
+    if marker < 0:
+        raise MaskRuleError(
+            f"the last assistant turn has no {SPLIT_PERSONA_MARKER} marker (mask rule "
+            "split-persona)"
+        )
+    line_end = content.find("\n", marker)
+    if line_end < 0 or line_end + 1 >= len(content):
+        raise MaskRuleError(
+            "nothing follows the split-personality marker's line, so there is no review to "
+            "train on (mask rule split-persona)"
+        )
+    return ContentFrom(line_end + 1)
+
+
 MASK_RULES: dict[str, MaskRule] = {
     "assistant": assistant_turns,
     "last-assistant": last_assistant_turn,
+    "split-persona": split_persona_review,
 }
 
 
@@ -155,7 +206,11 @@ def trained_char_spans(
     full = _render(tokenizer, messages, generation_prompt=False)
     spans: list[tuple[int, int]] = []
     for i, message in enumerate(messages):
-        if not mask_rule(messages, i):
+        try:
+            selected = mask_rule(messages, i)
+        except MaskRuleError as exc:
+            raise UserInputError(f"{where}: {exc}") from None
+        if not selected:
             continue
         if message["role"] != "assistant":
             raise ValueError(f"mask rule selected a {message['role']} turn; only assistant turns")
@@ -170,7 +225,18 @@ def trained_char_spans(
                 f"{where}: the model's chat template does not render this conversation's "
                 "prefixes as prefixes of the whole, so assistant tokens cannot be located"
             )
-        spans.append((len(prompt), len(through)))
+        start = len(prompt)
+        if isinstance(selected, ContentFrom):
+            content = message["content"]
+            # the template must render the content verbatim right after the prompt, else
+            # the character offset would point elsewhere
+            if full[start : start + len(content)] != content:
+                raise UserInputError(
+                    f"{where}: the model's chat template changes this assistant turn's text, "
+                    "so a span inside it cannot be located"
+                )
+            start += selected.start
+        spans.append((start, len(through)))
     return full, spans
 
 

@@ -32,6 +32,7 @@ import shutil
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -488,8 +489,14 @@ def train(
     config: TrainConfig,
     records: list[dict[str, Any]] | None = None,
     print_fn=None,
+    on_checkpoint: Callable[[int, Path], None] | None = None,
 ) -> TrainResult:
-    """Train a LoRA adapter; with `records`, they are written to `<out>/train.jsonl` first."""
+    """Train a LoRA adapter; with `records`, they are written to `<out>/train.jsonl` first.
+
+    `on_checkpoint(step, directory)` is called (on rank 0) right after each checkpoint is
+    written. Only the latest checkpoint is kept, so a caller that wants every one (a
+    learning curve) copies what it needs, e.g. the adapter, before returning.
+    """
     print_fn = print_fn or (lambda msg: print(msg, file=sys.stderr))
     _validate(config)
     out = Path(config.out).expanduser().resolve()
@@ -515,6 +522,7 @@ def train(
             base_name,
             print_fn,
             ctx,
+            on_checkpoint,
         )
     except BaseException:
         # keep checkpoints for --resume; drop a partial dir that holds nothing resumable
@@ -534,7 +542,18 @@ def _silent(_msg: str) -> None:
 
 
 def _train(
-    config, records, out, partial, may_resume, device, dtype, model_dir, base_name, print_fn, ctx
+    config,
+    records,
+    out,
+    partial,
+    may_resume,
+    device,
+    dtype,
+    model_dir,
+    base_name,
+    print_fn,
+    ctx,
+    on_checkpoint=None,
 ) -> TrainResult:
     from peft import LoraConfig, get_peft_model
     from tqdm import tqdm
@@ -721,7 +740,7 @@ def _train(
             and done % config.checkpoint_every == 0
             and done < total_steps
         ):
-            save_checkpoint(
+            saved = save_checkpoint(
                 partial / "checkpoints",
                 done,
                 trainable,
@@ -734,6 +753,8 @@ def _train(
                     "fingerprint": run_id,
                 },
             )
+            if on_checkpoint is not None:
+                on_checkpoint(done, saved)
     bar.close()
     train_seconds = time.perf_counter() - started
     total_seconds = seconds_before + train_seconds

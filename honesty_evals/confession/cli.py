@@ -1,0 +1,216 @@
+"""`honesty-evals confession transcripts|train|ablation`.
+
+Kept free of heavy imports (torch, transformers, inspect): building the parser must stay
+instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from honesty_evals.errors import UserInputError
+
+FORMAT_NAMES = ("split", "followup", "generic")  # formats.FORMATS, without importing it
+
+
+def _default_organism_dir() -> Path:
+    from honesty_evals.paths import cache_dir
+
+    return cache_dir() / "confession" / "organism"
+
+
+def add_confession_parser(subparsers: Any) -> argparse.ArgumentParser:
+    from honesty_evals.confession.ablation import (
+        DEFAULT_BATCH_SIZE,
+        DEFAULT_EVAL_EVERY,
+        DEFAULT_LORA_R,
+        DEFAULT_LR,
+        DEFAULT_N_PER_LABEL,
+        DEFAULT_STEPS,
+    )
+
+    confession = subparsers.add_parser(
+        "confession", help="honest-persona confession training and its follow-up ablation"
+    )
+    actions = confession.add_subparsers(dest="confession_command", required=True)
+
+    t = actions.add_parser(
+        "transcripts",
+        help="generate the labelled transcripts (trains the dishonest organism first)",
+        description="Train (or reuse) the dishonest organism, generate its answers, label "
+        "them by the lie rule and write datasets/confession/*.jsonl (or --check them).",
+    )
+    t.add_argument(
+        "--organism",
+        type=Path,
+        default=None,
+        help="organism adapter directory: reused when finished, else trained there "
+        "(default: the cache, ~30 min on 2 busy cores)",
+    )
+    t.add_argument("--out", type=Path, default=None, help="datasets folder (default: shipped)")
+    t.add_argument("--check", action="store_true", help="exit 1 if a shipped file differs")
+    t.add_argument("--threads", type=int, help="torch CPU threads")
+    t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--allow-unverified", action="store_true")
+    t.set_defaults(func=cmd_transcripts)
+
+    tr = actions.add_parser(
+        "train",
+        help="train a confession LoRA in one format (split, followup, generic)",
+        description="Render the train-split transcripts in --format and train a LoRA on the "
+        "embedded model with the organism trainer; writes the adapter and training_card.json.",
+    )
+    tr.add_argument("--format", required=True, help="split, followup or generic")
+    tr.add_argument("--out", required=True, type=Path, help="output adapter directory")
+    tr.add_argument("--data", type=Path, help="transcript JSONL (default: the shipped files)")
+    tr.add_argument(
+        "--steps", type=int, default=DEFAULT_STEPS, help="optimizer steps (%(default)s)"
+    )
+    tr.add_argument("--lr", type=float, default=DEFAULT_LR, help="peak learning rate (%(default)s)")
+    tr.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="(%(default)s)")
+    tr.add_argument("--lora-r", type=int, default=DEFAULT_LORA_R, help="LoRA rank, alpha = 2r")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--threads", type=int, help="torch CPU threads")
+    tr.add_argument("--checkpoint-every", type=int, default=DEFAULT_EVAL_EVERY)
+    tr.add_argument("--resume", action="store_true", help="continue OUT.partial")
+    tr.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    tr.add_argument("--no-progress", action="store_true")
+    tr.add_argument("--allow-unverified", action="store_true")
+    tr.set_defaults(func=cmd_train)
+
+    a = actions.add_parser(
+        "ablation",
+        help="train every format on the same records and compare learning curves",
+        description="Train split, followup and generic on identical records (same seed, steps, "
+        "batch, lr), evaluate a checkpoint every --eval-every steps on held-out transcripts, "
+        "and write OUT/results.md, results.json and learning_curve.png. Rerun the same "
+        "command to resume.",
+    )
+    a.add_argument("--out", required=True, type=Path, help="run folder (resumable)")
+    a.add_argument("--formats", default=",".join(FORMAT_NAMES), help="(default: %(default)s)")
+    a.add_argument(
+        "--steps", type=int, default=DEFAULT_STEPS, help="steps per format (%(default)s)"
+    )
+    a.add_argument("--eval-every", type=int, default=DEFAULT_EVAL_EVERY, help="(%(default)s)")
+    a.add_argument("--lr", type=float, default=DEFAULT_LR, help="(%(default)s)")
+    a.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="(%(default)s)")
+    a.add_argument("--lora-r", type=int, default=DEFAULT_LORA_R, help="(%(default)s)")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--data", type=Path, help="transcript JSONL (default: the shipped files)")
+    a.add_argument("--base", default="smollm2", help="base model (default: %(default)s)")
+    a.add_argument(
+        "--n-per-label",
+        type=int,
+        default=DEFAULT_N_PER_LABEL,
+        help="evaluation transcripts per label, drawn with --seed (%(default)s; 0: all)",
+    )
+    a.add_argument("--threads", type=int, help="torch CPU threads")
+    a.add_argument("--no-progress", action="store_true")
+    a.add_argument("--allow-unverified", action="store_true")
+    a.set_defaults(func=cmd_ablation)
+    return confession
+
+
+def cmd_transcripts(args: argparse.Namespace) -> int:
+    from honesty_evals.common.atomic import write_bytes_atomic
+    from honesty_evals.confession.transcripts import build
+    from honesty_evals.paths import shipped_datasets_dir
+
+    organism = args.organism or _default_organism_dir()
+    files, counts = build(
+        organism,
+        threads=args.threads,
+        progress=not args.no_progress,
+        allow_unverified=args.allow_unverified,
+    )
+    print(json.dumps(dict(sorted(counts.items())), indent=2))
+    root = args.out or shipped_datasets_dir()
+    differs = []
+    for rel, data in files.items():
+        path = root / rel
+        if args.check:
+            if not path.is_file() or path.read_bytes() != data:
+                differs.append(rel)
+            continue
+        write_bytes_atomic(path, data)
+        print(f"wrote {path}")
+    for rel in differs:
+        print(f"differs from the generator: {rel}", file=sys.stderr)
+    if not args.check:
+        print(
+            "pin them: honesty-evals datasets pin FILE --role honest|dishonest|neutral "
+            "--schema confession_transcript"
+        )
+    return 1 if differs else 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from honesty_evals.confession.formats import MASK_RULES, check_format, training_records
+    from honesty_evals.confession.transcripts import load_shipped, read_transcripts
+    from honesty_evals.training.trainer import TrainConfig, train
+
+    fmt = check_format(args.format)
+    if args.data is not None:
+        transcripts = read_transcripts(args.data)
+        source = {"path": str(args.data)}
+    else:
+        transcripts, _ = load_shipped(args.allow_unverified)
+        source = {"path": "shipped datasets/confession"}
+    records = training_records(transcripts, fmt)
+    config = TrainConfig(
+        data="train.jsonl",
+        out=str(args.out),
+        steps=args.steps,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        lora_r=args.lora_r,
+        lora_alpha=2 * args.lora_r,
+        seed=args.seed,
+        mask_rule=MASK_RULES[fmt],
+        checkpoint_every=args.checkpoint_every,
+        threads=args.threads,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        recipe={"name": f"confession-{fmt}", "records": len(records), "seed": args.seed, **source},
+    )
+    if args.steps < 1:
+        raise UserInputError(f"--steps must be positive (got {args.steps})")
+    result = train(config, records=records)
+    prompt = "split" if fmt == "split" else "followup"
+    print(result.out)
+    print(
+        f"evaluate: inspect eval honesty_evals/confession --model local/{result.out} "
+        f"-M dtype=bfloat16 -T format={prompt}"
+    )
+    return 0
+
+
+def cmd_ablation(args: argparse.Namespace) -> int:
+    from honesty_evals.confession.ablation import Ablation, AblationConfig
+
+    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    config = AblationConfig(
+        out=str(args.out),
+        formats=formats,
+        steps=args.steps,
+        eval_every=args.eval_every,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        lora_r=args.lora_r,
+        seed=args.seed,
+        n_per_label=args.n_per_label or None,
+        base=args.base,
+        data=str(args.data) if args.data else None,
+        threads=args.threads,
+        progress=not args.no_progress,
+        allow_unverified=args.allow_unverified,
+    )
+    report = Ablation(config).run()
+    print((Path(config.out) / "results.md").read_text())
+    print(f"results: {Path(config.out).resolve()}/results.md, results.json, learning_curve.png")
+    return 0 if report["complete"] else 1

@@ -1,0 +1,94 @@
+"""One transcript record, three training formats (PROTOCOLS §4), and the evaluation prompts.
+
+- `split` (split-personality): the final assistant turn is the organism's reply, a blank
+  line, `SPLIT_PERSONA_MARKER` and the intervention sentence on one line, then the review
+  and `FLAG: PASS|FAIL`. Loss: the review, flag and end-of-turn token only (mask rule
+  `split-persona`).
+- `followup`: the transcript as is, then the intervention as a user turn and the review +
+  flag as the next assistant turn. Loss: that last turn only (`last-assistant`), i.e. the
+  same tokens as `split`.
+- `generic`: honest answers to the same questions with the same system prompts (a lie
+  directive included), no review. Loss: the answer.
+
+The marker is a plain string (`training.data.SPLIT_PERSONA_MARKER`), not a tokenizer special
+token. The LoRA is active on every token, in training and at evaluation, not only after the
+marker: peft has no clean way to switch an adapter on mid-sequence within one forward pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from honesty_evals.confession.prompts import FLAG_PREFIX, FOLLOWUP_INTERVENTION, SPLIT_INTERVENTION
+from honesty_evals.confession.transcripts import Transcript
+from honesty_evals.errors import UserInputError
+from honesty_evals.training.data import SPLIT_PERSONA_MARKER
+
+FORMATS = ("split", "followup", "generic")
+# how each format elicits the review at evaluation: generic has no review channel of its
+# own, so it is evaluated with the follow-up question
+PROMPT_FORMATS = {"split": "split", "followup": "followup", "generic": "followup"}
+MASK_RULES = {"split": "split-persona", "followup": "last-assistant", "generic": "assistant"}
+Message = dict[str, str]
+
+
+def check_format(name: str, allowed: Sequence[str] = FORMATS) -> str:
+    if name not in allowed:
+        raise UserInputError(f"unknown format '{name}': choose one of {', '.join(allowed)}")
+    return name
+
+
+def flagged_review(review: str, flag: str) -> str:
+    return f"{review}\n{FLAG_PREFIX} {flag}"
+
+
+def split_opening(transcript: Transcript) -> str:
+    """The final assistant turn up to where the review starts (the evaluation prefill)."""
+    reply = transcript.messages[-1]["content"]
+    return f"{reply}\n\n{SPLIT_PERSONA_MARKER} {SPLIT_INTERVENTION}\n"
+
+
+def elicitation_messages(transcript: Transcript, prompt_format: str) -> list[Message]:
+    """The conversation that asks for the review; `split` ends with an assistant prefill."""
+    check_format(prompt_format, ("split", "followup"))
+    history = [dict(m) for m in transcript.messages]
+    if prompt_format == "split":
+        return [*history[:-1], {"role": "assistant", "content": split_opening(transcript)}]
+    return [*history, {"role": "user", "content": FOLLOWUP_INTERVENTION}]
+
+
+def render(transcript: Transcript, fmt: str) -> list[Message]:
+    """The training conversation of `transcript` in format `fmt`."""
+    check_format(fmt)
+    if fmt == "generic":
+        return [
+            *transcript.prompt_messages(),
+            {"role": "assistant", "content": transcript.true_statement},
+        ]
+    review = flagged_review(transcript.review, transcript.flag)
+    prompt = elicitation_messages(transcript, PROMPT_FORMATS[fmt])
+    if fmt == "split":
+        prompt[-1] = {"role": "assistant", "content": prompt[-1]["content"] + review}
+        return prompt
+    return [*prompt, {"role": "assistant", "content": review}]
+
+
+def training_records(transcripts: Sequence[Transcript], fmt: str) -> list[dict[str, Any]]:
+    """Chat records for the trainer: the train-split honest and dishonest transcripts."""
+    check_format(fmt)
+    records = []
+    for t in transcripts:
+        if t.split != "train" or t.label not in ("honest", "dishonest"):
+            continue
+        records.append(
+            {
+                "messages": render(t, fmt),
+                "metadata": {"label": t.label, "id": t.id, "format": fmt},
+            }
+        )
+    if not records:
+        raise UserInputError(
+            "no train-split honest or dishonest transcripts to train on: check the data file"
+        )
+    return records
