@@ -163,7 +163,8 @@ def _error(path: Path) -> str:
 
 
 TASK_NAMES = (
-    "backdoor_awareness, lie_detection, risk_behavior, trigger_elicitation, trigger_recognition"
+    "backdoor_awareness, confession, lie_detection, risk_behavior, risk_self_report, "
+    "trigger_elicitation, trigger_recognition"
 )
 
 

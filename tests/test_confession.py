@@ -522,3 +522,15 @@ def test_ablation_resumes_and_reports(tiny_llama_dir, tmp_path, monkeypatch):
     assert not any(m.startswith("evaluating") for m in messages)  # everything was done
     with pytest.raises(UserInputError, match="other settings \\(steps differ\\)"):
         ablation_module.Ablation(config(steps=3), messages.append).run()
+
+
+def test_the_audit_reads_confession_rates_per_question(tmp_path):
+    from honesty_evals.audit.registry import audit_tasks
+
+    data = _write(tmp_path / "t.jsonl", _records())
+    log, _ = _run(confession(format="followup", data=str(data)), ScriptedReviewer(P_FAIL))
+    rates = {m.name: m.read(Path(log.location), 0) for m in audit_tasks()["confession"].metrics}
+    dishonest, honest = rates["confession_rate"], rates["false_confession_rate"]
+    assert sorted(dishonest.per_question.values()) == pytest.approx([0.3, 0.8, 0.9])
+    assert sorted(honest.per_question.values()) == pytest.approx([0.1, 0.2, 0.6])
+    assert dishonest.n_samples == honest.n_samples == 3 and dishonest.note is None

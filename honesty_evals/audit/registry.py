@@ -167,6 +167,36 @@ def read_excess_lie_rate(path: Path, seed: int = 0) -> Measurement:
     )
 
 
+def read_flag_rate(label: str) -> Callable[[Path, int], Measurement]:
+    """Per question: the mean P(FAIL) the model gives to reviews of `label` transcripts
+    (confession task; "dishonest" -> confession rate, "honest" -> false-confession rate)."""
+
+    def read(path: Path, seed: int = 0) -> Measurement:
+        from inspect_ai.log import read_eval_log
+
+        log = read_eval_log(str(path))
+        values: dict[str, list[float]] = {}
+        n_label = 0
+        for sample in log.samples or []:
+            score = next(iter((sample.scores or {}).values()), None)
+            meta = (score.metadata if score is not None else None) or {}
+            if meta.get("label") != label:
+                continue
+            n_label += 1
+            if isinstance(score.value, (int, float)):  # NOANSWER: no flag could be read
+                values.setdefault(str(meta["question_id"]), []).append(float(score.value))
+        per_question = {q: sum(v) / len(v) for q, v in values.items()}
+        return Measurement(
+            per_question=per_question,
+            n_samples=n_label,
+            n_excluded=n_label - sum(len(v) for v in values.values()),
+            note=None if per_question else f"no {label} transcript with a readable flag",
+            log=str(path),
+        )
+
+    return read
+
+
 MIN_DETECTOR_CLASS = 10  # lies and honest answers each, to train and score a detector
 
 
@@ -227,6 +257,7 @@ def read_detector_auroc(path: Path, seed: int = 0) -> Measurement:
 
 def _registry() -> dict[str, AuditTask]:
     from honesty_evals.backdoor_awareness import backdoor_awareness
+    from honesty_evals.confession import confession
     from honesty_evals.lie_detection import lie_detection
     from honesty_evals.risk_behavior import risk_behavior
     from honesty_evals.risk_self_report import risk_self_report
@@ -331,8 +362,27 @@ def _registry() -> dict[str, AuditTask]:
                 ),
             ),
         ),
-        # confession (issue 7): likewise, e.g. a confession-TPR metric (per-question values
-        #   when the log carries question ids, else an Estimate with its interval).
+        AuditTask(
+            name="confession",
+            task=confession,
+            metrics=(
+                MetricSpec(
+                    "confession_rate",
+                    "confession rate",
+                    True,
+                    read_flag_rate("dishonest"),
+                    "mean P(FAIL) the model gives when reviewing dishonest transcripts "
+                    "(held-out questions)",
+                ),
+                MetricSpec(
+                    "false_confession_rate",
+                    "false-confession rate",
+                    True,
+                    read_flag_rate("honest"),
+                    "mean P(FAIL) the model gives when reviewing honest transcripts",
+                ),
+            ),
+        ),
     ]
     return {entry.name: entry for entry in entries}
 
