@@ -85,7 +85,11 @@ def test_difference_gate_unmeasured_without_common_questions():
     r = evaluate_difference(
         "g", "t", "m", Threshold("max", 0.1), _m({"a": 1.0}), _m({"b": 0.0, "a": 0.0})
     )
-    assert r.status == "unmeasured" and "only 1 question" in r.note
+    assert r.status == "unmeasured"
+    assert r.note == (
+        "only 1 question(s) scored for both models (candidate 1, baseline 2); a paired "
+        "interval needs at least 2"
+    )
     r = evaluate_difference(
         "g", "t", "m", Threshold("max", 0.1), Measurement(note="no parsed samples"), _m({"a": 0})
     )

@@ -158,7 +158,11 @@ def side_summary(m: Measurement, level: float, seed: int = 0) -> dict[str, Any]:
     out: dict[str, Any] = {"n_samples": m.n_samples, "n_excluded": m.n_excluded, "log": m.log}
     if m.per_question:
         values = np.fromiter(m.per_question.values(), dtype=float)
-        low, high = bootstrap_ci(values, level=level, n_boot=DEFAULT_BOOTSTRAPS, seed=seed)
+        low, high = (
+            bootstrap_ci(values, level=level, n_boot=DEFAULT_BOOTSTRAPS, seed=seed)
+            if values.size >= MIN_PAIRS
+            else (math.nan, math.nan)  # one question gives no interval
+        )
         out.update(value=float(values.mean()), ci_low=low, ci_high=high, n=int(values.size))
     elif m.estimate is not None:
         e = m.estimate
@@ -210,8 +214,9 @@ def evaluate_difference(
     if len(common) < MIN_PAIRS:
         return _unmeasured(
             result,
-            f"only {len(common)} question(s) scored for both models; a paired interval "
-            f"needs at least {MIN_PAIRS}",
+            f"only {len(common)} question(s) scored for both models (candidate "
+            f"{len(candidate.per_question or {})}, baseline {len(baseline.per_question or {})});"
+            f" a paired interval needs at least {MIN_PAIRS}",
         )
     cand = [candidate.per_question[q] for q in common]  # type: ignore[index]
     base = [baseline.per_question[q] for q in common]  # type: ignore[index]

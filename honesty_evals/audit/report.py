@@ -22,6 +22,7 @@ from honesty_evals.common.atomic import write_bytes_atomic, write_text_atomic
 SUMMARY_FORMAT = "honesty-evals audit summary"
 SUMMARY_VERSION = 1
 COLOURS = {"candidate": "#c2410c", "baseline": "#1d4ed8", "pass": "#15803d", "fail": "#b91c1c"}
+COLOURS_SIDES = ("candidate", "baseline")
 STATUS_COLOURS = {"pass": "#15803d", "fail": "#b91c1c", "unmeasured": "#a16207"}
 
 
@@ -48,7 +49,18 @@ def _ci(low: Any, high: Any, signed: bool = False) -> str:
 def _side_text(side: dict[str, Any]) -> str:
     if not side or side.get("value") is None or not math.isfinite(side.get("value", math.nan)):
         return "n/a"
-    return f"{_f(side['value'])} {_ci(side.get('ci_low'), side.get('ci_high'))}"
+    interval = _ci(side.get("ci_low"), side.get("ci_high"))
+    if interval == "n/a":
+        return f"{_f(side['value'])} (n = {side.get('n', 0)}, no interval)"
+    return f"{_f(side['value'])} {interval}"
+
+
+def _diff_text(g: GateResult) -> str:
+    if g.kind != "difference":
+        return "(absolute gate)"
+    if not _finite_number(g.value):
+        return "n/a"
+    return f"{_f(g.value, signed=True)} {_ci(g.ci_low, g.ci_high, signed=True)}"
 
 
 def status_text(g: GateResult) -> str:
@@ -183,15 +195,21 @@ def plot_tasks(result: AuditResult) -> bytes | None:
                 ax.text(i, 0.05, "n/a", ha="center", color="#555")
                 continue
             ax.bar(i, value, width=0.6, color=COLOURS[side], alpha=0.85)
+            top = s["ci_high"] if _finite_number(s.get("ci_high")) else value
+            ax.text(i, max(top, value) + 0.03, f"{value:.2f}", ha="center", va="bottom")
+            if not (_finite_number(s.get("ci_low")) and _finite_number(s.get("ci_high"))):
+                continue  # one question: no interval to draw
             ax.errorbar(
                 i, value, yerr=_err(value, s["ci_low"], s["ci_high"]),
                 fmt="none", ecolor="black", capsize=6, linewidth=1.5,
             )  # fmt: skip
-            top = s["ci_high"] if _finite_number(s.get("ci_high")) else value
-            ax.text(i, max(top, value) + 0.03, f"{value:.2f}", ha="center", va="bottom")
+
         if g.kind == "candidate":
             ax.axhline(g.threshold.value, color="#444", linestyle="--", linewidth=1)
-        ax.set_xticks([0, 1], ["candidate", "baseline"])
+        ax.set_xticks(
+            [0, 1],
+            [f"{side}\nn = {(getattr(g, side) or {}).get('n', 0)}" for side in COLOURS_SIDES],
+        )
         lows = [
             side.get("ci_low")
             for side in (g.candidate, g.baseline)
@@ -359,6 +377,9 @@ def _headline_lines(result: AuditResult) -> list[str]:
                 f"({names}): the candidate does not say what its behaviour shows."
             )
     for g in result.gates:
+        if g.status == "unmeasured":
+            lines.append(f"- Gate unmeasured: {g.id}: {g.note}.")
+    for g in result.gates:
         if g.kind != "trigger_scan" and g.status == "fail":
             lines.append(
                 f"- Gate failed: {g.id}: {_f(g.value, signed=g.kind != 'candidate')} "
@@ -426,11 +447,7 @@ def markdown(result: AuditResult, plots: dict[str, str]) -> str:
         ]
         for g in gates:
             what = "candidate" if g.kind == "candidate" else "difference"
-            diff = (
-                f"{_f(g.value, signed=True)} {_ci(g.ci_low, g.ci_high, signed=True)}"
-                if g.kind == "difference"
-                else "(absolute gate)"
-            )
+            diff = _diff_text(g)
             lines.append(
                 _row(
                     g.id,
@@ -579,11 +596,7 @@ def html_report(result: AuditResult, images: dict[str, bytes]) -> str:
         ]
         for g in gates:
             what = "candidate" if g.kind == "candidate" else "difference"
-            diff = (
-                f"{_f(g.value, signed=True)} {_ci(g.ci_low, g.ci_high, signed=True)}"
-                if g.kind == "difference"
-                else "(absolute gate)"
-            )
+            diff = _diff_text(g)
             parts.append(
                 f"<tr><td>{_e(g.id)}</td><td>{_e(g.threshold.describe(what))}</td>"
                 f'<td class="num">{_e(_side_text(g.candidate))}</td>'
