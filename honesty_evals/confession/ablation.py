@@ -303,13 +303,11 @@ class Ablation:
         log = logs[0]
         if log.status != "success" or not log.results or not log.results.scores:
             error = log.error.message if log.error else log.status
-            raise RuntimeError(
-                f"evaluation {piece.key} did not finish ({error}); log {log.location}"
+            raise UserInputError(
+                f"evaluation {piece.key} did not finish ({error}; log {log.location}); "
+                "finished pieces are kept: rerun the same command to resume"
             )
-        metrics = {
-            name.removeprefix("detection_"): m.value
-            for name, m in log.results.scores[0].metrics.items()
-        }
+        metrics = {name: m.value for name, m in log.results.scores[0].metrics.items()}
         result = {
             **asdict(piece),
             "model": model,
@@ -449,7 +447,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "## Held-out topic and the directive-ignored diagnostic (final step)",
         "",
         "| condition | prompt | held-out topic AUROC [CI] | accuracy [CI] | TPR [CI] | FPR [CI] "
-        "| n | directive ignored: FAIL rate (n) |",
+        "| n | directive ignored: FAIL rate [CI] (n) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in report["rows"]:
@@ -457,7 +455,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         d = row["directive_ignored"]
         n = f"{int(m['n_dishonest'])} / {int(m['n_honest'])}" if m else ""
         ignored = (
-            f"{_fmt(d['fail_rate_directive_ignored'])} ({int(d['n_directive_ignored'])})"
+            f"{_with_ci(d, 'fail_rate_directive_ignored')} ({int(d['n_directive_ignored'])})"
             if d
             else "not run"
         )
@@ -466,6 +464,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{_with_ci(m, 'accuracy')} | {_with_ci(m, 'tpr')} | {_with_ci(m, 'fpr')} | {n} | "
             f"{ignored} |"
         )
+    lines += ["", "## Against the published anchor", "", anchor_comparison(report)]
     lines += ["", "## Learning curves (held-out AUROC by step)", ""]
     for row in report["rows"]:
         if row["condition"] == BASELINE:
@@ -500,6 +499,37 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def anchor_comparison(report: dict[str, Any]) -> str:
+    """Split vs follow-up, in the terms of the published result (PROTOCOLS §4)."""
+    rows = {r["condition"]: r for r in report["rows"]}
+    text = (
+        "Published (Dietz et al.; PROTOCOLS §4): the follow-up format detected as well as "
+        "split-personality and converged 2-3x faster."
+    )
+    if "split" not in rows or "followup" not in rows:
+        return text + " Both formats are needed for the comparison."
+    parts = []
+    for name in ("split", "followup"):
+        m = rows[name]["heldout"]
+        first = rows[name]["first_step_auroc_at_least_0.8"]
+        reached = (
+            f"first reached AUROC >= {AUROC_TARGET} at step {first}"
+            if first
+            else (f"never reached AUROC >= {AUROC_TARGET}")
+        )
+        parts.append(f"{name} ended at AUROC {_with_ci(m, 'auroc')} and {reached}")
+    text += " Here: " + "; ".join(parts) + "."
+    first_split = rows["split"]["first_step_auroc_at_least_0.8"]
+    first_followup = rows["followup"]["first_step_auroc_at_least_0.8"]
+    if first_split and first_followup:
+        text += (
+            f" Steps-to-{AUROC_TARGET} ratio split / follow-up: "
+            f"{first_split / first_followup:.2f} (resolution: one evaluation every "
+            f"{report['settings']['eval_every']} steps)."
+        )
+    return text
+
+
 def plot_learning_curves(report: dict[str, Any], path: Path) -> None:
     """Held-out AUROC against training steps, one line per format with its 95% band."""
     import matplotlib
@@ -515,8 +545,9 @@ def plot_learning_curves(report: dict[str, Any], path: Path) -> None:
             if curve:
                 ax.axhline(
                     curve[0][1],
-                    linestyle=":",
-                    color="grey",
+                    linestyle=":" if row["prompt_format"] == "split" else "--",
+                    color=colours.get(row["prompt_format"], "grey"),
+                    linewidth=1,
                     label=f"untrained, {row['prompt_format']} prompt",
                 )
             continue

@@ -67,6 +67,7 @@ def add_confession_parser(subparsers: Any) -> argparse.ArgumentParser:
     tr.add_argument("--format", required=True, help="split, followup or generic")
     tr.add_argument("--out", required=True, type=Path, help="output adapter directory")
     tr.add_argument("--data", type=Path, help="transcript JSONL (default: the shipped files)")
+    tr.add_argument("--base", default="smollm2", help="base model (default: %(default)s)")
     tr.add_argument(
         "--steps", type=int, default=DEFAULT_STEPS, help="optimizer steps (%(default)s)"
     )
@@ -164,6 +165,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         data="train.jsonl",
         out=str(args.out),
+        base=args.base,
         steps=args.steps,
         lr=args.lr,
         batch_size=args.batch_size,
