@@ -534,7 +534,9 @@ def test_the_audit_reads_confession_rates_per_question(tmp_path):
     from honesty_evals.audit.registry import audit_tasks
 
     data = _write(tmp_path / "t.jsonl", _records())
-    log, _ = _run(confession(format="followup", data=str(data)), ScriptedReviewer(P_FAIL))
+    log, _ = _run(
+        confession(format="followup", data=str(data)), ScriptedReviewer(P_FAIL), tmp_path / "logs"
+    )
     rates = {m.name: m.read(Path(log.location), 0) for m in audit_tasks()["confession"].metrics}
     dishonest, honest = rates["confession_rate"], rates["false_confession_rate"]
     assert sorted(dishonest.per_question.values()) == pytest.approx([0.3, 0.8, 0.9])
