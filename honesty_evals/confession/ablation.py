@@ -28,9 +28,9 @@ from typing import Any
 from honesty_evals.common.atomic import write_text_atomic
 from honesty_evals.confession.formats import (
     FORMATS,
-    MASK_RULES,
     PROMPT_FORMATS,
     check_format,
+    format_train_config,
     training_records,
 )
 from honesty_evals.errors import UserInputError
@@ -207,7 +207,6 @@ class Ablation:
         from honesty_evals.training.checkpoint import export_adapter, latest_checkpoint
         from honesty_evals.training.trainer import (
             CARD_NAME,
-            TrainConfig,
             partial_dir,
             resolve_base,
             train,
@@ -219,22 +218,20 @@ class Ablation:
         if card_path.is_file():
             return json.loads(card_path.read_text())
         records = training_records(transcripts, fmt)
-        config = TrainConfig(
-            data="train.jsonl",
+        config = format_train_config(
+            fmt,
+            len(records),
             out=str(out),
             base=cfg.base,
             steps=cfg.steps,
             lr=cfg.lr,
             batch_size=cfg.batch_size,
             lora_r=cfg.lora_r,
-            lora_alpha=2 * cfg.lora_r,
             seed=cfg.seed,
-            mask_rule=MASK_RULES[fmt],
             checkpoint_every=cfg.eval_every,
             threads=cfg.threads,
             progress=cfg.progress,
             resume=partial_dir(out).exists(),
-            recipe={"name": f"confession-{fmt}", "records": len(records), "seed": cfg.seed},
         )
         lora = {
             "r": config.lora_r,

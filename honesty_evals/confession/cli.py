@@ -150,9 +150,13 @@ def cmd_transcripts(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from honesty_evals.confession.formats import MASK_RULES, check_format, training_records
+    from honesty_evals.confession.formats import (
+        check_format,
+        format_train_config,
+        training_records,
+    )
     from honesty_evals.confession.transcripts import load_shipped, read_transcripts
-    from honesty_evals.training.trainer import TrainConfig, train
+    from honesty_evals.training.trainer import train
 
     fmt = check_format(args.format)
     if args.data is not None:
@@ -162,23 +166,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         transcripts, _ = load_shipped(args.allow_unverified)
         source = {"path": "shipped datasets/confession"}
     records = training_records(transcripts, fmt)
-    config = TrainConfig(
-        data="train.jsonl",
+    config = format_train_config(
+        fmt,
+        len(records),
         out=str(args.out),
         base=args.base,
         steps=args.steps,
         lr=args.lr,
         batch_size=args.batch_size,
         lora_r=args.lora_r,
-        lora_alpha=2 * args.lora_r,
         seed=args.seed,
-        mask_rule=MASK_RULES[fmt],
         checkpoint_every=args.checkpoint_every,
         threads=args.threads,
+        progress=not args.no_progress,
         resume=args.resume,
         overwrite=args.overwrite,
-        progress=not args.no_progress,
-        recipe={"name": f"confession-{fmt}", "records": len(records), "seed": args.seed, **source},
+        source=source,
     )
     if args.steps < 1:
         raise UserInputError(f"--steps must be positive (got {args.steps})")

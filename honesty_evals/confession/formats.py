@@ -92,3 +92,50 @@ def training_records(transcripts: Sequence[Transcript], fmt: str) -> list[dict[s
             "no train-split honest or dishonest transcripts to train on: check the data file"
         )
     return records
+
+
+def format_train_config(
+    fmt: str,
+    n_records: int,
+    *,
+    out: str,
+    base: str,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    lora_r: int,
+    seed: int,
+    checkpoint_every: int,
+    threads: int | None,
+    progress: bool,
+    resume: bool,
+    overwrite: bool = False,
+    source: dict[str, Any] | None = None,
+) -> Any:
+    """The organism trainer's settings for one format: `confession train` and the ablation
+    both build them here, so a format trains identically from either."""
+    from honesty_evals.training.trainer import TrainConfig  # imports torch: only when training
+
+    return TrainConfig(
+        data="train.jsonl",
+        out=out,
+        base=base,
+        steps=steps,
+        lr=lr,
+        batch_size=batch_size,
+        lora_r=lora_r,
+        lora_alpha=2 * lora_r,
+        seed=seed,
+        mask_rule=MASK_RULES[fmt],
+        checkpoint_every=checkpoint_every,
+        threads=threads,
+        progress=progress,
+        resume=resume,
+        overwrite=overwrite,
+        recipe={
+            "name": f"confession-{fmt}",
+            "records": n_records,
+            "seed": seed,
+            **(source or {}),
+        },
+    )
