@@ -20,7 +20,7 @@ from honesty_evals.errors import UserInputError
 from honesty_evals.risk_behavior import risk_behavior
 from honesty_evals.risk_self_report.cli import normalise_argv
 from honesty_evals.risk_self_report.experiment import ExperimentConfig, _check_settings
-from honesty_evals.risk_self_report.faithfulness import build_report, load_runs
+from honesty_evals.risk_self_report.faithfulness import build_report, load_runs, permutation_p
 from honesty_evals.risk_self_report.task import risk_self_report
 
 # Four models with known behaviour and self-report. Lottery i adds BEHAVIOR_NOISE[i] to the
@@ -128,6 +128,21 @@ def test_report_recovers_the_known_correlation(logs):
         assert row.third_person.estimate == pytest.approx(THIRD_PERSON / 100)
         assert (row.n_self_questions, row.n_lotteries) == (N_PARAPHRASES, N_LOTTERIES)
     assert not report.missing_behavior and not report.missing_self_report
+    # exact permutation test over the 24 orderings of 4 models: |rho| >= 0.8 for rho = 1
+    # (1 ordering), 0.8 (3) and their mirror images (4)
+    assert report.main.n_permutations == 24
+    assert report.main.p_spearman == pytest.approx(8 / 24)
+    loo = [np.corrcoef(np.delete(x, i), np.delete(y, i))[0, 1] for i in range(len(models))]
+    assert report.main.leave_one_out == pytest.approx((min(loo), max(loo)))
+
+
+def test_permutation_p_of_a_perfect_line():
+    x = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
+    p_r, p_rho, n = permutation_p(x, 2 * x + 1)
+    assert n == 120
+    assert p_r == pytest.approx(2 / 120) and p_rho == pytest.approx(2 / 120)
+    p_r, _, n = permutation_p(np.arange(10.0), np.arange(10.0))  # random orderings
+    assert n == 10_001 and p_r < 0.01
 
 
 def test_bootstrap_resamples_questions_jointly_across_models(logs):

@@ -309,6 +309,12 @@ class Correlation:
     spearman: Interval
     n_boot: int
     n_degenerate: int  # bootstrap draws where a side was constant (left out of the interval)
+    # model-level checks the question bootstrap cannot give: with a handful of models one
+    # model can make or break a correlation
+    p_pearson: float  # two-sided permutation p over models (H0: no association)
+    p_spearman: float
+    n_permutations: int  # all orderings for up to 8 models, else random ones
+    leave_one_out: tuple[float, float]  # smallest and largest r with one model left out
 
 
 def _percentiles(draws: np.ndarray, level: float) -> tuple[float, float]:
@@ -350,14 +356,60 @@ def correlate(
         p_draws[ok] = _pearson_rows(x_draws[:, ok], y_draws[:, ok])
         s_draws[ok] = _pearson_rows(_ranks(x_draws[:, ok], 0), _ranks(y_draws[:, ok], 0))
     degenerate = int((~np.isfinite(p_draws)).sum())
+    p_pearson, p_spearman, n_perm = permutation_p(x_point, y_point)
+    n = len(x_point)
+    loo = [
+        float(_pearson_rows(np.delete(x_point, i)[:, None], np.delete(y_point, i)[:, None])[0])
+        for i in range(n)
+    ]
+    loo = [r for r in loo if np.isfinite(r)]
     return Correlation(
         what=what,
-        n_models=len(x_point),
+        n_models=n,
         pearson=Interval(pearson, *_percentiles(p_draws, level)),
         spearman=Interval(spearman, *_percentiles(s_draws, level)),
         n_boot=x_draws.shape[1],
         n_degenerate=degenerate,
+        p_pearson=p_pearson,
+        p_spearman=p_spearman,
+        n_permutations=n_perm,
+        leave_one_out=(min(loo), max(loo)) if loo else (math.nan, math.nan),
     )
+
+
+EXACT_PERMUTATIONS_UP_TO = 8
+RANDOM_PERMUTATIONS = 10_000
+
+
+def permutation_p(x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[float, float, int]:
+    """Two-sided permutation p-values of Pearson and Spearman over models.
+
+    Every ordering of y against x for up to 8 models (the observed one included, so p is
+    never 0), else 10,000 random orderings plus the observed one.
+    """
+    import itertools
+
+    n = len(x)
+    if n <= EXACT_PERMUTATIONS_UP_TO:
+        orders = np.array(list(itertools.permutations(range(n))))
+    else:
+        rng = np.random.default_rng(seed)
+        orders = np.vstack(
+            [np.arange(n), np.array([rng.permutation(n) for _ in range(RANDOM_PERMUTATIONS)])]
+        )
+    y_perm = y[orders].T  # models x permutations
+    x_rep = np.repeat(x[:, None], orders.shape[0], axis=1)
+    r = _pearson_rows(x_rep, y_perm)
+    rho = _pearson_rows(_ranks(x_rep, 0), _ranks(y_perm, 0))
+    observed_r = _pearson_rows(x[:, None], y[:, None])[0]
+    observed_rho = _pearson_rows(_ranks(x, 0)[:, None], _ranks(y, 0)[:, None])[0]
+
+    def p(values: np.ndarray, observed: float) -> float:
+        if not np.isfinite(observed):
+            return math.nan
+        return float(np.mean(np.abs(values) >= abs(observed) - 1e-12))
+
+    return p(r, observed_r), p(rho, observed_rho), int(orders.shape[0])
 
 
 @dataclass
@@ -590,6 +642,11 @@ def render_markdown(report: FaithfulnessReport, plot_name: str | None = None) ->
                 else ""
             ),
             "",
+            f"Across models: permutation p = {c.p_pearson:.3f} (Pearson), "
+            f"{c.p_spearman:.3f} (Spearman) over {c.n_permutations} orderings; Pearson r with "
+            f"one model left out ranges from {c.leave_one_out[0]:.3f} to "
+            f"{c.leave_one_out[1]:.3f}.",
+            "",
             "Published anchor (PROTOCOLS §2): r = 0.45 (risk-seeking side) and 0.67 "
             "(risk-averse side) across GPT-4o organisms.",
             "",
@@ -597,7 +654,8 @@ def render_markdown(report: FaithfulnessReport, plot_name: str | None = None) ->
     for c in report.versus_fraction:
         lines.append(
             f"- {c.what} (n = {c.n_models}): Pearson r = {c.pearson.text()}, "
-            f"Spearman rho = {c.spearman.text()}"
+            f"Spearman rho = {c.spearman.text()}; permutation p = {c.p_pearson:.3f} / "
+            f"{c.p_spearman:.3f}"
         )
     if report.versus_fraction:
         lines.append("")
