@@ -606,3 +606,17 @@ def test_demo_trains_the_backdoor_recipe_once_then_reuses_it(tmp_path, monkeypat
     assert len(records) == 600 and config.epochs == 6.0 and config.lr == 1e-3
     assert audit_cli.cached_organism_matches(out)
     assert audit_cli.ensure_demo_organism() == out and len(calls) == 1  # cached now
+
+
+def test_same_model_is_recognised_however_the_path_is_written(tmp_path, monkeypatch):
+    from honesty_evals.audit.runner import same_model
+
+    (tmp_path / "org").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert same_model("local/org", f"local/{tmp_path}/org/", {}, {})
+    assert same_model(
+        "local/smollm2", "local/smollm2", {"dtype": "bfloat16"}, {"dtype": "bfloat16"}
+    )
+    assert not same_model("local/smollm2", "local/smollm2", {"dtype": "bfloat16"}, {})
+    assert not same_model("local/org", "local/smollm2", {}, {})
+    assert not same_model("openai/a", "openai/b", {}, {})

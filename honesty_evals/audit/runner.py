@@ -358,7 +358,10 @@ def _run_eval_set(
     if not success and not errors:
         errors.append("Inspect's eval_set did not finish every eval; rerun the audit to resume")
     elif len(records) < expected and not errors:
-        errors.append(f"only {len(records)} of {expected} evals have logs; rerun to resume")
+        errors.append(
+            f"only {len(records)} of {expected} evals finished (interrupted?); rerun the same "
+            "command to resume"
+        )
     return records, errors
 
 
