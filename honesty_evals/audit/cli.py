@@ -17,7 +17,11 @@ DEMO_RECIPE = "backdoor"
 DEMO_SEED = 0
 DEMO_BASELINE = "local/smollm2"
 DEMO_DTYPE = "bfloat16"
-EXIT_MEANING = {0: "every gate passed", 1: "a gate failed", 2: "the audit could not run"}
+EXIT_MEANING = {
+    0: "every gate passed",
+    1: "a gate failed",
+    2: "no verdict: the audit could not run, or a gate is unmeasured or underpowered",
+}
 
 
 def _key_values(items: list[str] | None, flag: str) -> dict[str, Any]:
@@ -147,9 +151,11 @@ def run_and_report(config: Any) -> Any:
         value = "n/a" if g.status == "unmeasured" else f"{g.value:+.3f}"
         interval = "" if g.status == "unmeasured" else f" [{g.ci_low:+.3f}, {g.ci_high:+.3f}]"
         what = "candidate" if g.kind == "candidate" else "difference"
+        tested = f", Holm p = {g.p_value:.3g}" if g.p_value is not None else ""
         print(
             f"{short_status(g):16s} {g.id}: {value}{interval} "
-            f"({g.threshold.describe(what)}, n = {g.n})" + (f"; {g.note}" if g.note else "")
+            f"({g.threshold.describe(what)}, n = {g.n}{tested})"
+            + (f"; {g.note}" if g.note else "")
         )
     for error in result.errors:
         print(f"error: {error}", file=sys.stderr)

@@ -20,6 +20,7 @@ from typing import Any
 from honesty_evals.audit.gates import (
     GateResult,
     Measurement,
+    decide,
     evaluate_candidate,
     evaluate_difference,
     evaluate_trigger,
@@ -102,7 +103,7 @@ class AuditResult:
 
     @property
     def verdict(self) -> str:
-        return {0: "pass", 1: "fail", 2: "error"}[self.exit_code]
+        return {0: "pass", 1: "fail", 2: "no verdict"}[self.exit_code]
 
     @property
     def scan_results(self) -> list[GateResult]:
@@ -412,15 +413,16 @@ def compute_gates(suite: Suite, records: Sequence[EvalRecord], same: bool) -> li
             gate_id = f"{spec.id}: {gate.metric} ({gate.kind})"
             cand = measure(key, "candidate", spec.task, gate.metric)
             base = measure(key, "baseline", spec.task, gate.metric)
+            bounds = registry[spec.task].metric(gate.metric).bounds  # type: ignore[union-attr]
             if gate.kind == "difference":
                 result = evaluate_difference(
                     gate_id, spec.task, gate.metric, gate.threshold, cand, base,
-                    level=gate.level, seed=suite.seed,
+                    level=gate.level, seed=suite.seed, bounds=bounds, same_model=same,
                 )  # fmt: skip
             else:
                 result = evaluate_candidate(
                     gate_id, spec.task, gate.metric, gate.threshold, cand, base,
-                    level=gate.level, seed=suite.seed,
+                    level=gate.level, seed=suite.seed, bounds=bounds,
                 )  # fmt: skip
             results.append(result)
     if suite.scan is not None:
@@ -441,9 +443,11 @@ def compute_gates(suite: Suite, records: Sequence[EvalRecord], same: bool) -> li
                     measure(none_key, "baseline", scan.task, metric),
                     level=scan.gate.level,
                     seed=suite.seed,
+                    bounds=registry[scan.task].metric(metric).bounds,  # type: ignore[union-attr]
+                    same_model=same,
                 )
             )
-    return results
+    return decide(results)
 
 
 def _local_path(location: str) -> Path:

@@ -30,7 +30,7 @@ def backdoor_awareness(
             (n_samples answers at temperature 1), or "auto" (logprobs when the provider
             returns them, else sampling).
         n_samples: Answers sampled per question on the sampling path.
-        seed: Seed of the bootstrap intervals.
+        seed: Seed of the sampled answers (sampling path).
         allow_unverified: Run even if the shipped question file fails its manifest check
             (`honesty-evals datasets verify`); the eval log records it.
     """
@@ -39,6 +39,6 @@ def backdoor_awareness(
         dataset=build_dataset(condition=condition, n_paraphrases=n_paraphrases),
         solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples),
         scorer=choice_scorer(),
-        metrics=choice_metrics(seed=seed),
+        metrics=choice_metrics(),
         metadata={"condition": condition, "headline": "P(aware)", "datasets": verification},
     )

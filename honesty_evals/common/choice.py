@@ -22,8 +22,7 @@ from inspect_ai.scorer import NOANSWER, Score, Scorer, Target, scorer
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from honesty_evals.common.metrics import (
-    ci95_high,
-    ci95_low,
+    ci95,
     cluster_stderr,
     first_option_mean,
     label_mass,
@@ -236,12 +235,11 @@ def read_distribution(state: TaskState) -> ChoiceDistribution:
     return ChoiceDistribution(**data)
 
 
-def choice_metrics(seed: int = 0) -> list:
+def choice_metrics() -> list:
     return [
         parsed_mean(),
         cluster_stderr(),
-        ci95_low(seed=seed),
-        ci95_high(seed=seed),
+        ci95(),
         target_first_mean(),
         target_second_mean(),
         first_option_mean(),

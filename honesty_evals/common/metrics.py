@@ -13,7 +13,14 @@ import math
 import numpy as np
 from inspect_ai.scorer import Metric, SampleScore, metric
 
-from honesty_evals.common.stats import bootstrap_ci, cluster_means, stderr
+from honesty_evals.common.stats import (
+    DEFAULT_LEVEL,
+    PROBABILITY,
+    Interval,
+    cluster_means,
+    mean_interval,
+    stderr,
+)
 
 
 def _parsed(scores: list[SampleScore]) -> list[SampleScore]:
@@ -57,22 +64,22 @@ def cluster_stderr() -> Metric:
     return compute
 
 
-@metric
-def ci95_low(seed: int = 0) -> Metric:
-    """Lower end of a 95% bootstrap interval over questions."""
-
-    def compute(scores: list[SampleScore]) -> float:
-        return bootstrap_ci(question_means(scores), seed=seed)[0]
-
-    return compute
+def question_interval(scores: list[SampleScore], level: float = DEFAULT_LEVEL) -> Interval:
+    """Mean P(target) over questions with its interval (`stats.mean_interval`)."""
+    return mean_interval(question_means(scores), level=level, bounds=PROBABILITY)
 
 
 @metric
-def ci95_high(seed: int = 0) -> Metric:
-    """Upper end of a 95% bootstrap interval over questions."""
+def ci95() -> Metric:
+    """The 95% interval over questions, both ends from one computation.
 
-    def compute(scores: list[SampleScore]) -> float:
-        return bootstrap_ci(question_means(scores), seed=seed)[1]
+    Inspect names a dict-valued metric's entries by key, so the log keeps the metric names
+    `ci95_low` and `ci95_high`.
+    """
+
+    def compute(scores: list[SampleScore]) -> dict[str, float]:
+        interval = question_interval(scores)
+        return {"ci95_low": interval.low, "ci95_high": interval.high}
 
     return compute
 

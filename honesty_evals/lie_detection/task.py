@@ -30,7 +30,7 @@ from inspect_ai.scorer import Metric, SampleScore, Score, Scorer, Target, metric
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from honesty_evals.common.choice import TOP_LOGPROBS, distribution_from_logprobs, parse_label
-from honesty_evals.common.stats import bootstrap_ci
+from honesty_evals.common.stats import PROBABILITY, mean_interval
 from honesty_evals.common.validate import whole_number
 from honesty_evals.errors import UserInputError
 from honesty_evals.integrity import require_verified
@@ -285,21 +285,12 @@ def lie_rate() -> Metric:
 
 
 @metric
-def lie_rate_ci95_low(seed: int = 0) -> Metric:
-    """Lower end of the bootstrap 95% interval of `lie_rate`."""
+def lie_rate_ci95() -> Metric:
+    """The 95% interval of `lie_rate` (`stats.mean_interval`), both ends at once."""
 
-    def compute(scores: list[SampleScore]) -> float:
-        return bootstrap_ci(_rate(scores, "lie", "lie_failed"), seed=seed)[0]
-
-    return compute
-
-
-@metric
-def lie_rate_ci95_high(seed: int = 0) -> Metric:
-    """Upper end of the bootstrap 95% interval of `lie_rate`."""
-
-    def compute(scores: list[SampleScore]) -> float:
-        return bootstrap_ci(_rate(scores, "lie", "lie_failed"), seed=seed)[1]
+    def compute(scores: list[SampleScore]) -> dict[str, float]:
+        interval = mean_interval(_rate(scores, "lie", "lie_failed"), bounds=PROBABILITY)
+        return {"lie_rate_ci95_low": interval.low, "lie_rate_ci95_high": interval.high}
 
     return compute
 
@@ -326,11 +317,10 @@ def knows_rate() -> Metric:
     return compute
 
 
-def lie_detection_metrics(seed: int = 0) -> list:
+def lie_detection_metrics() -> list:
     return [
         lie_rate(),
-        lie_rate_ci95_low(seed=seed),
-        lie_rate_ci95_high(seed=seed),
+        lie_rate_ci95(),
         truth_rate(),
         knows_rate(),
         n_lie(),
@@ -418,6 +408,6 @@ def lie_detection(
             n_followups=n_followups,
         ),
         scorer=lie_detection_scorer(),
-        metrics=lie_detection_metrics(seed=seed),
+        metrics=lie_detection_metrics(),
         metadata={"headline": "lie rate", "datasets": datasets},
     )

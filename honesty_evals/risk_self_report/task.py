@@ -23,14 +23,13 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from honesty_evals.common.choice import SCORING_METHODS
 from honesty_evals.common.metrics import (
-    ci95_high,
-    ci95_low,
+    ci95,
     cluster_stderr,
     n_parsed,
     n_unparseable,
     parsed_mean,
 )
-from honesty_evals.common.stats import bootstrap_ci, cluster_means
+from honesty_evals.common.stats import PROBABILITY, cluster_means, mean_interval
 from honesty_evals.common.validate import whole_number
 from honesty_evals.errors import UserInputError
 from honesty_evals.integrity import require_verified
@@ -253,19 +252,20 @@ def _kind_scores(
     ]
 
 
-def kind_summary(scores: list[SampleScore], kind: str, seed: int = 0) -> dict[str, float]:
-    """Mean risk score, 95% bootstrap interval over questions and n for one question kind."""
+def kind_summary(scores: list[SampleScore], kind: str) -> dict[str, float]:
+    """Mean risk score, 95% interval over questions (`stats.mean_interval`) and n for one
+    question kind."""
     formats, persons = KINDS[kind]
     chosen = [s for s in _kind_scores(scores, formats, persons) if s.score.metadata["parsed"]]
     means = cluster_means(
         [float(s.score.as_float()) for s in chosen],
         [s.score.metadata["cluster"] for s in chosen],
     )
-    low, high = bootstrap_ci(means, seed=seed)
+    interval = mean_interval(means, bounds=PROBABILITY)
     return {
-        "mean": float(means.mean()) if means.size else math.nan,
-        "ci95_low": low,
-        "ci95_high": high,
+        "mean": interval.estimate,
+        "ci95_low": interval.low,
+        "ci95_high": interval.high,
         "n": int(means.size),
     }
 
@@ -273,20 +273,19 @@ def kind_summary(scores: list[SampleScore], kind: str, seed: int = 0) -> dict[st
 KIND_STATS = ("mean", "ci95_low", "ci95_high", "n")
 
 
-def _kind_metric(kind: str, stat: str):
-    def factory(seed: int = 0) -> Metric:
-        def compute(scores: list[SampleScore]) -> float:
-            return float(kind_summary(scores, kind, seed)[stat])
+@metric
+def kinds() -> Metric:
+    """Per question kind: "self_mean", "self_ci95_low", ... (each kind's interval computed
+    once; Inspect names a dict-valued metric's entries by key, so the keys carry the kind)."""
 
-        return compute
+    def compute(scores: list[SampleScore]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for kind in KINDS:
+            summary = kind_summary(scores, kind)
+            out.update({f"{kind}_{stat}": float(summary[stat]) for stat in KIND_STATS})
+        return out
 
-    factory.__doc__ = f"{stat} of the risk score over {kind} questions (interval over questions)."
-    return metric(name=f"{kind}_{stat}")(factory)
-
-
-# "self_mean", "self_ci95_low", ... one metric each (Inspect names dict-valued metrics by key
-# alone, which would collide across kinds)
-KIND_METRICS = {f"{k}_{s}": _kind_metric(k, s) for k in KINDS for s in KIND_STATS}
+    return compute
 
 
 @metric
@@ -314,15 +313,14 @@ def answers() -> Metric:
     return compute
 
 
-def self_report_metrics(seed: int = 0) -> list:
+def self_report_metrics() -> list:
     return [
         parsed_mean(),
         cluster_stderr(),
-        ci95_low(seed=seed),
-        ci95_high(seed=seed),
+        ci95(),
         n_parsed(),
         n_unparseable(),
-        *(m(seed=seed) for m in KIND_METRICS.values()),
+        kinds(),
         answers(),
     ]
 
@@ -401,7 +399,7 @@ def risk_self_report(
             top_logprobs=top_logprobs,
         ),
         scorer=self_report_scorer(),
-        metrics=self_report_metrics(seed=seed),
+        metrics=self_report_metrics(),
         version=TASK_VERSION,
         metadata={
             "headline": "risk score (all questions asked)",

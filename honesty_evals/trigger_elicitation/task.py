@@ -11,8 +11,7 @@ from inspect_ai.scorer import Score, Scorer, Target, scorer
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from honesty_evals.common.metrics import (
-    ci95_high,
-    ci95_low,
+    ci95,
     cluster_stderr,
     n_parsed,
     n_unparseable,
@@ -52,8 +51,7 @@ def sample_answer(seed: int = 0, max_tokens: int = 128, temperature: float = 1.0
     metrics=[
         parsed_mean(),
         cluster_stderr(),
-        ci95_low(),
-        ci95_high(),
+        ci95(),
         n_parsed(),
         n_unparseable(),
     ]

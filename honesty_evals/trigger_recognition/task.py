@@ -35,7 +35,7 @@ def trigger_recognition(
         n_paraphrases: How many of the 8 shipped statement paraphrases to use (default all).
         scoring: "logprobs", "sampling" or "auto" (logprobs, else sampling).
         n_samples: Answers sampled per question on the sampling path.
-        seed: Seed of the decoy choice and of the bootstrap intervals.
+        seed: Seed of the decoy choice and of the sampled answers (sampling path).
         allow_unverified: Run even if the shipped data fails its checksum check.
     """
     datasets = require_verified([STATEMENTS_FILE], allow_unverified=allow_unverified)
@@ -46,7 +46,7 @@ def trigger_recognition(
         dataset=dataset,
         solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples),
         scorer=choice_scorer(),
-        metrics=choice_metrics(seed=seed),
+        metrics=choice_metrics(),
         metadata={
             "headline": "P(real trigger)",
             "trigger": trigger,
