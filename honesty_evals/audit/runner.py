@@ -103,6 +103,8 @@ class AuditResult:
 
     @property
     def verdict(self) -> str:
+        if self.errors:
+            return "error"
         return {0: "pass", 1: "fail", 2: "no verdict"}[self.exit_code]
 
     @property
