@@ -255,6 +255,11 @@ def run_audit(config: AuditConfig, echo: Callable[[str], None] | None = None) ->
 
     planned = plan_evals(suite)
     first = build_tasks(suite, planned, config.allow_unverified)  # bad values stop here
+    from honesty_evals.audit.power import check_suite_power, question_counts
+
+    for warning in check_suite_power(suite, question_counts(first)):  # refuses hopeless gates
+        warnings.append(warning)
+        say(f"warning: {warning}")
     candidate = _resolve_model(config.candidate, config.candidate_args)
     baseline = candidate if same else _resolve_model(config.baseline, config.baseline_args)
     models = [candidate] if same else [candidate, baseline]
