@@ -87,6 +87,7 @@ class Measurement:
     estimate: Estimate | None = None
     n_samples: int = 0
     n_excluded: int = 0  # unparseable (choice tasks) or excluded by the lie rule
+    n_incomplete: int = 0  # questions left out: an option order had no parsed answer
     note: str | None = None
     log: str | None = None
     seeds: tuple[Mapping[str, float], ...] = ()
@@ -253,6 +254,7 @@ def _finite(value: Any) -> Any:
 def side_summary(m: Measurement, level: float, bounds: Bounds = PROBABILITY) -> dict[str, Any]:
     """One model's value with its interval (mean over questions, or its own estimate)."""
     out: dict[str, Any] = {"n_samples": m.n_samples, "n_excluded": m.n_excluded, "log": m.log}
+    out["n_incomplete"] = m.n_incomplete  # questions with an option order unparsed: left out
     if m.per_question:
         values = np.fromiter(m.per_question.values(), dtype=float)
         interval = MeanTest(values, bounds).interval(level)

@@ -5,10 +5,12 @@ self-reported risk-seeking and measured behaviour was r = 0.45 and 0.67. This jo
 `risk_self_report` logs (first-person questions: the self-report) with `risk_behavior` logs
 (P(uncertain option) on held-out lotteries: the behaviour) by model, and reports Pearson's r
 and Spearman's rho across models with bootstrap intervals over questions: each bootstrap
-draw resamples the self-report questions and the lotteries (the same draw for every model,
-since all models answer the same questions), recomputes every model's two means and the
-correlation. The interval therefore covers question sampling, not fine-tuning-seed
-variation (PROTOCOLS §0 asks for several seeds; run them and pass all their logs).
+draw resamples the self-report questions and the lotteries (the same draw for every model),
+recomputes every model's two means and the correlation. Every model is measured on the same
+questions: those every model with that log scored (a lottery counts only with both option
+orders parsed); the others are dropped for all models and counted in the report. The
+intervals cover question sampling, not fine-tuning-seed variation (PROTOCOLS §0 asks for
+several seeds; run them and pass all their logs).
 
 Logs of the in-context control (`risk_self_report -T in_context_examples=K`) are reported
 beside the organisms: the base model reading K examples instead of being trained on them.
@@ -34,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from honesty_evals.common.atomic import write_bytes_atomic, write_text_atomic
+from honesty_evals.common.questions import complete_question_means
 from honesty_evals.common.stats import DEFAULT_BOOTSTRAPS
 from honesty_evals.errors import UserInputError
 
@@ -219,9 +222,14 @@ def load_runs(paths: Sequence[str | Path]) -> dict[str, ModelRun]:
                     f"two risk_behavior logs for {key}: {run.behavior_log} and {file}: keep one"
                 )
             run.behavior_log = str(file)
-            frame = pd.DataFrame({"q": samples["metadata_question_id"].astype(str), "v": values})
-            # both option orders of a lottery averaged; a lottery with none parsed is NaN
-            run.behavior_scores = frame.groupby("q", sort=True)["v"].mean().to_dict()
+            questions = samples["metadata_question_id"].astype(str).tolist()
+            orders = samples.get("metadata_order", pd.Series([None] * len(samples))).tolist()
+            # both option orders of a lottery averaged; a lottery with an order unparsed is
+            # NaN (one order alone measures mostly the model's position bias)
+            complete = complete_question_means(values.tolist(), questions, orders)
+            run.behavior_scores = {
+                q: complete.means.get(q, math.nan) for q in sorted(set(questions))
+            }
         else:
             if run.self_report_log is not None:
                 raise UserInputError(
@@ -435,6 +443,16 @@ class ModelRow:
 
 
 @dataclass
+class QuestionSet:
+    """Which questions of one kind the report uses: those every model scored."""
+
+    what: str  # "first-person self-report questions", "lotteries", ...
+    asked: int  # asked of at least one model
+    used: int  # scored by every model with that log: every mean and interval uses these
+    dropped: list[str]  # asked but not scored by some model: left out for all models
+
+
+@dataclass
 class FaithfulnessReport:
     rows: list[ModelRow]
     main: Correlation | None
@@ -445,6 +463,11 @@ class FaithfulnessReport:
     n_boot: int
     seed: int
     logs: list[str]
+    question_sets: list[QuestionSet] = field(default_factory=list)
+
+    @property
+    def n_dropped(self) -> int:
+        return sum(len(q.dropped) for q in self.question_sets)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -480,12 +503,18 @@ def build_report(
             + ": pass both tasks' logs for the base model and each organism"
         )
     rng = np.random.default_rng(seed)
-    self_keys = sorted({k for r in runs.values() for k in r.self_scores})
-    third_keys = sorted({k for r in runs.values() for k in r.third_scores})
+    with_self = [r for r in runs.values() if r.self_report_log]
+    behaved = [r for r in trained if r.behavior_log]
+    # every model on the same questions: a question one model did not score is dropped for
+    # all, so no model's mean rests on a different (easier, or one-order) set of questions
+    self_keys, self_set = _scored_by_all(with_self, "self_scores", "first-person questions")
+    third_keys, third_set = _scored_by_all(with_self, "third_scores", "third-person questions")
+    lottery_keys, lottery_set = _scored_by_all(
+        behaved, "behavior_scores", "lotteries (both option orders parsed)"
+    )
+    question_sets = [self_set, third_set, lottery_set]
     word_keys = [k for k in self_keys if _format_of(runs, k) == "word"]
     scale_keys = [k for k in self_keys if _format_of(runs, k) == "scale"]
-    lottery_keys = sorted({k for r in joined for k in r.behavior_scores})
-    with_self = [r for r in runs.values() if r.self_report_log]
     # one set of question draws for every model: they answered the same questions
     self_point, self_draws = bootstrap_means(
         _matrix(with_self, "self_scores", self_keys), n_boot, rng
@@ -499,7 +528,6 @@ def build_report(
     third_point, third_draws = bootstrap_means(
         _matrix(with_self, "third_scores", third_keys), n_boot, rng
     )
-    behaved = [r for r in trained if r.behavior_log]
     beh_point, beh_draws = bootstrap_means(
         _matrix(behaved, "behavior_scores", lottery_keys), n_boot, rng
     )
@@ -604,7 +632,18 @@ def build_report(
         n_boot=n_boot,
         seed=seed,
         logs=sorted({p for r in runs.values() for p in (r.self_report_log, r.behavior_log) if p}),
+        question_sets=question_sets,
     )
+
+
+def _scored_by_all(models: list[ModelRun], attr: str, what: str) -> tuple[list[str], QuestionSet]:
+    """The questions of `attr` every model scored (a finite value), and what was dropped."""
+    asked = sorted({k for r in models for k in getattr(r, attr)})
+    used, dropped = [], []
+    for k in asked:
+        scored = all(math.isfinite(getattr(r, attr).get(k, math.nan)) for r in models)
+        (used if scored else dropped).append(k)
+    return used, QuestionSet(what=what, asked=len(asked), used=len(used), dropped=dropped)
 
 
 def _format_of(runs: dict[str, ModelRun], question: str) -> str:
@@ -629,6 +668,15 @@ def render_markdown(report: FaithfulnessReport, plot_name: str | None = None) ->
         f"Intervals: {pct} percentile bootstrap over questions ({report.n_boot} draws, seed "
         f"{report.seed}); the same question draws for every model. They cover question "
         "sampling only, not fine-tuning-seed variation.",
+        "",
+        "Every model is measured on the same questions, those every model scored: "
+        + "; ".join(
+            f"{q.what} {q.used} of {q.asked}"
+            + (f" ({len(q.dropped)} dropped: {', '.join(q.dropped)})" if q.dropped else "")
+            for q in report.question_sets
+            if q.asked
+        )
+        + ".",
         "",
     ]
     if report.main is not None:
@@ -816,4 +864,11 @@ def faithfulness_report(
         print(f"faithfulness: {key} has no risk_behavior log; left out", file=sys.stderr)
     for key in report.missing_self_report:
         print(f"faithfulness: {key} has no risk_self_report log; left out", file=sys.stderr)
+    for q in report.question_sets:
+        if q.dropped:
+            print(
+                f"faithfulness: {len(q.dropped)} of {q.asked} {q.what} dropped for every model "
+                f"(not scored by all of them): {', '.join(q.dropped)}",
+                file=sys.stderr,
+            )
     return report, write_report(report, out_dir)
