@@ -368,9 +368,24 @@ def evaluate_difference(
             f"{len(candidate.per_question or {})}, baseline {len(baseline.per_question or {})});"
             f" a paired interval needs at least {MIN_PAIRS}",
         )
+    # each side's own value is shown on the questions the difference pairs
+    result.candidate = side_summary(_on(candidate, common), level, bounds)
+    result.baseline = side_summary(_on(baseline, common), level, bounds)
     if same_model:
         return _same_model(result, len(common))
     return _paired(result, candidate.runs, baseline.runs, difference_bounds(bounds), seed)
+
+
+def _on(m: Measurement, questions: Sequence[str]) -> Measurement:
+    """The measurement restricted to `questions` (its counts kept)."""
+    from dataclasses import replace
+
+    keep = set(questions)
+    return replace(
+        m,
+        per_question={q: v for q, v in (m.per_question or {}).items() if q in keep},
+        seeds=tuple({q: v for q, v in run.items() if q in keep} for run in m.seeds),
+    )
 
 
 def evaluate_candidate(
