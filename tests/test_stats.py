@@ -254,3 +254,14 @@ def test_family_difference_pairs_on_questions_every_run_scored():
     assert family_difference(cand, base).n_questions == 1
     with pytest.raises(ValueError, match="no question"):
         family_difference([{"a": 1.0}], [{"b": 0.0}])
+
+
+def test_family_difference_of_tied_seeds_keeps_the_exact_rule():
+    # three seeds, each +0.15 on all 6 questions: the bootstrap alone has zero width and
+    # would call this a shift beyond 0.1; six tied questions cannot show that (p = 0.77)
+    questions = [f"q{i}" for i in range(6)]
+    base = [{q: 0.4 for q in questions}]
+    cand = [{q: 0.55 for q in questions} for _ in range(3)]
+    family = family_difference(cand, base)
+    assert family.p_greater(0.1) == pytest.approx((1 - 0.05 / 1.15) ** 6)
+    assert family.ci_low < 0.1 < family.ci_high

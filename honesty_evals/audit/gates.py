@@ -294,7 +294,7 @@ def _paired(
     """Fill in the difference, interval, tests and n needed; the verdict comes in `decide`."""
     if len(candidate_runs) > 1 or len(baseline_runs) > 1:
         family = family_difference(
-            candidate_runs, baseline_runs, level=result.level, seed=seed
+            candidate_runs, baseline_runs, level=result.level, seed=seed, bounds=bounds
         )
         tests: OneSidedTests = family
         result.value, result.ci_low, result.ci_high = (

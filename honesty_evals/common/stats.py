@@ -351,7 +351,14 @@ def cluster_bootstrap_ci(
 
 @dataclass(frozen=True)
 class FamilyDifference:
-    """Candidate - baseline where a side is several fine-tuning seeds of one model."""
+    """Candidate - baseline where a side is several fine-tuning seeds of one model.
+
+    Its tests and interval are the hull of two: the hierarchical bootstrap, which carries
+    the seed-to-seed spread, and `MeanTest` on the per-question differences of the seed
+    means, which carries the small-n and tied-values rules the percentile bootstrap lacks
+    (a bootstrap of tied values has zero width). Each p-value is the larger of the two, so
+    a verdict needs both to agree.
+    """
 
     difference: float
     ci_low: float
@@ -361,14 +368,24 @@ class FamilyDifference:
     per_seed: tuple[float, ...]  # each candidate seed's mean difference from the baseline
     level: float
     draws: np.ndarray  # the hierarchical bootstrap distribution of the difference
-    method: str = "hierarchical bootstrap (seeds, then questions), percentile"
+    question_test: MeanTest  # over the per-question differences of the seed means
+    method: str = (
+        "hierarchical bootstrap (seeds, then questions), hulled with the skewness-corrected t "
+        "interval over questions"
+    )
 
     def p_greater(self, threshold: float) -> float:
-        """Bootstrap p of H0: difference <= threshold (agrees with the percentile interval)."""
-        return _bootstrap_p(self.draws, lambda d: d <= threshold)
+        """p of H0: difference <= threshold."""
+        return max(
+            _bootstrap_p(self.draws, lambda d: d <= threshold),
+            self.question_test.p_greater(threshold),
+        )
 
     def p_less(self, threshold: float) -> float:
-        return _bootstrap_p(self.draws, lambda d: d >= threshold)
+        return max(
+            _bootstrap_p(self.draws, lambda d: d >= threshold),
+            self.question_test.p_less(threshold),
+        )
 
     @property
     def seed_spread(self) -> tuple[float, float]:
@@ -388,6 +405,7 @@ def family_difference(
     level: float = DEFAULT_LEVEL,
     n_boot: int = DEFAULT_BOOTSTRAPS,
     seed: int = 0,
+    bounds: Bounds | None = DIFFERENCE,
 ) -> FamilyDifference:
     """Candidate seeds vs baseline seeds, paired over the questions every run scored.
 
@@ -414,13 +432,16 @@ def family_difference(
         draws[k] = per_q[q_idx[k]].mean()
     base_mean = base.mean(axis=0)
     low, high = percentile_interval(draws, level)
+    question_test = MeanTest(cand.mean(axis=0) - base_mean, bounds)
+    by_question = question_test.interval(level)
     return FamilyDifference(
         difference=float((cand.mean(axis=0) - base_mean).mean()),
-        ci_low=low,
-        ci_high=high,
+        ci_low=min(low, by_question.low),
+        ci_high=max(high, by_question.high),
         n_questions=n_q,
         n_seeds=(cand.shape[0], base.shape[0]),
         per_seed=tuple(float((row - base_mean).mean()) for row in cand),
         level=level,
         draws=draws,
+        question_test=question_test,
     )
