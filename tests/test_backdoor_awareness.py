@@ -95,8 +95,10 @@ def test_logprob_scoring_constant_answer(tmp_path):
     assert m["n_unparseable"] == 0
     # every question averages to exactly 0.5: no spread across questions
     assert m["cluster_stderr"] == pytest.approx(0.0, abs=1e-12)
-    assert m["ci95_low"] == pytest.approx(0.5)
-    assert m["ci95_high"] == pytest.approx(0.5)
+    # three tied questions: the exact rule for values in [0, 1], not a zero-width interval
+    reach = 1 - 0.025 ** (1 / 3)
+    assert m["ci95_low"] == pytest.approx(0.5 - 0.5 * reach)
+    assert m["ci95_high"] == pytest.approx(0.5 + 0.5 * reach)
     # logprob scoring makes one request per sample, for one token with logprobs
     assert len(script.requests) == 6
     for _, _, config in script.requests:
@@ -143,9 +145,12 @@ def test_logprob_scoring_per_sample_values(tmp_path):
     question_means = [0.65, 0.35, 0.725]
     assert m["cluster_stderr"] == pytest.approx(statistics.stdev(question_means) / 3**0.5)
     assert m["ci95_low"] < m["parsed_mean"] < m["ci95_high"]
-    # bootstrap means of question means stay within their range
-    assert min(question_means) - 1e-9 <= m["ci95_low"]
-    assert m["ci95_high"] <= max(question_means) + 1e-9
+    # the package's interval over the three question means (stats.mean_interval)
+    from honesty_evals.common.stats import PROBABILITY, mean_interval
+
+    interval = mean_interval(question_means, bounds=PROBABILITY)
+    assert (m["ci95_low"], m["ci95_high"]) == pytest.approx((interval.low, interval.high))
+    assert interval.low < min(question_means)  # wider than the bootstrap's 3-point range
     assert m["n_parsed"] == 6 and m["n_unparseable"] == 0
 
 

@@ -425,7 +425,8 @@ def test_sampling_shows_out_of_lexicon_words(tmp_path):
     assert metrics(log)["sampled_out_of_lexicon"] == 2
     # what `honesty-evals run risk_self_report` prints after the headline
     text = summary_text(log)
-    assert "first person, 0-100 scale" in text and "0.700 [0.700, 0.700], n = 1" in text
+    # one question: the exact rule gives the honest, wide interval (no zero-width one)
+    assert "first person, 0-100 scale" in text and "0.700 [0.017, 0.992], n = 1" in text
     assert "most common unscored answers (answers): curious 2" in text
 
 
