@@ -1,8 +1,9 @@
 """Benchmark: lie-detector fit/evaluation on 10,000 rows; batched activation extraction.
 
 1. Detector: fit StandardScaler + LogisticRegression on 10,000 synthetic rows of 48
-   follow-up features, set the out-of-fold 1% FPR threshold, evaluate (AUROC and recall
-   at 1% FPR with 1,000 cluster-bootstrap resamples), save and reload as JSON.
+   follow-up features, set the 1% FPR threshold on the honest training rows scored out of
+   fold, evaluate the other half (AUROC with 1,000 cluster-bootstrap resamples; recall and
+   achieved FPR at that fixed threshold, exact intervals), save and reload as JSON.
    Goal: under 5 s in all.
 2. Probe activations: mean residual-stream activations of contrast-pair conversations on
    the embedded model, batched, per dtype; tokens/s against the FLOP bound measured in the
@@ -28,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_backdoor_awareness import matmul_flops  # noqa: E402  (one FLOP meter for all)
 
-from honesty_evals.lie_detection.cli import out_of_fold_threshold  # noqa: E402
+from honesty_evals.lie_detection.cli import out_of_fold_control  # noqa: E402
 from honesty_evals.lie_detection.detector import LinearDetector  # noqa: E402
 from honesty_evals.lie_detection.evaluation import evaluate_scores  # noqa: E402
 
@@ -44,11 +45,11 @@ def bench_detector(rows: int, features: int = 48, seed: int = 0) -> dict:
     det = LinearDetector(seed=seed).fit(X[:half], y[:half], [f"f{i}" for i in range(features)])
     timings["fit_s"] = time.perf_counter() - start
     t = time.perf_counter()
-    det.threshold_ = out_of_fold_threshold(det, X[:half], y[:half], groups[:half], 0.01, seed)
+    det.set_control(out_of_fold_control(det, X[:half], y[:half], groups[:half], 0.01, seed))
     timings["oof_threshold_s"] = time.perf_counter() - t
     t = time.perf_counter()
     report = evaluate_scores(
-        y[half:], det.decision_function(X[half:]), groups[half:], threshold=det.threshold_
+        y[half:], det.decision_function(X[half:]), groups[half:], threshold=det.control()
     )
     timings["evaluate_s"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -62,6 +63,14 @@ def bench_detector(rows: int, features: int = 48, seed: int = 0) -> dict:
         "features": features,
         **{k: round(v, 3) for k, v in timings.items()},
         "auroc": round(report.auroc, 4),
+        # at the 1% threshold of the out-of-fold honest training rows, with the counts
+        "n_control": report.n_control,
+        "recall_at_fpr": report.recall_at_fpr,
+        "n_lie_flagged": report.n_lie_flagged,
+        "n_lie": report.n_lie,
+        "achieved_fpr": report.achieved_fpr,
+        "n_honest_flagged": report.n_honest_flagged,
+        "n_honest": report.n_honest,
         "reload_identical": same,
     }
 
@@ -113,7 +122,9 @@ def main() -> int:
         f"detector, {d['rows']} rows x {d['features']} features: fit {d['fit_s']} s, "
         f"out-of-fold threshold {d['oof_threshold_s']} s, evaluate (1000 bootstraps) "
         f"{d['evaluate_s']} s, save+load {d['save_load_s']} s; total {d['total_s']} s "
-        f"(goal < 5 s); reload identical: {d['reload_identical']}"
+        f"(goal < 5 s); reload identical: {d['reload_identical']}; at the 1% FPR threshold "
+        f"of {d['n_control']} out-of-fold honest training rows: recall {d['n_lie_flagged']} "
+        f"of {d['n_lie']}, FPR {d['n_honest_flagged']} of {d['n_honest']}"
     )
     print(f"{'dtype':<9} {'convs':>6} {'tokens':>7} {'wall s':>7} {'tok/s':>8} "
           f"{'GFLOP/s':>8} {'bound s':>8} {'bound/wall':>10}")  # fmt: skip

@@ -50,11 +50,22 @@ def headline_text(log: Any) -> str:
     name = (log.eval.metadata or {}).get("headline", "mean")
     n = int(metrics.get("n_parsed", 0))
     bad = int(metrics.get("n_unparseable", 0))
+    unparseable = f"{bad} unparseable"
+    if "n_low_mass" in metrics:  # choice tasks: say how many of those were low label mass
+        min_mass = (log.eval.task_args or {}).get("min_label_mass")
+        below = f" {min_mass:g}" if isinstance(min_mass, (int, float)) else ""
+        unparseable += f" ({int(metrics['n_low_mass'])} of them below min label mass{below})"
+    questions = ""
+    if "n_questions" in metrics:
+        questions = f"; {int(metrics['n_questions'])} questions"
+        if int(metrics.get("n_incomplete_questions", 0)):
+            left_out = int(metrics["n_incomplete_questions"])
+            questions += f", {left_out} left out with an option order unparsed"
     parts = [
         f"{name} = {metrics['parsed_mean']:.3f} "
         f"(95% CI {metrics['ci95_low']:.3f}-{metrics['ci95_high']:.3f}, "
         f"stderr {metrics['cluster_stderr']:.3f} over questions; n = {n} samples scored, "
-        f"{bad} unparseable)"
+        f"{unparseable}{questions})"
     ]
     if "first_option_mean" in metrics:  # multiple-choice tasks only
         parts.append(f"order bias P(first option) = {metrics['first_option_mean']:.3f}")

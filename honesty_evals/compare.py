@@ -1,31 +1,36 @@
 """`honesty-evals compare`: paired difference in a choice task's headline probability.
 
 Typical use: a backdoored model's backdoor_awareness log against its decorrelated control's
-(PROTOCOLS §1). Questions are the unit: each log's parsed samples are averaged per question
-(over option orders and epochs), questions scored in both logs are paired, and the mean
-difference gets the package's interval for a mean over questions with the two-sided test
-it inverts (`common.stats.paired_difference`).
+(PROTOCOLS §1). Questions are the unit: a question counts in a log only when every option
+order it was asked in has a parsed answer (`common/questions.py`: with one order lost a
+question's mean moves by the model's order bias, about 0.4 for SmolLM2); its orders are
+averaged, questions counted in both logs are paired, and the mean difference gets the
+package's interval for a mean over questions with the two-sided test it inverts
+(`common.stats.paired_difference`). Questions left out (an order unparsed in either log, or
+asked in only one) are listed with the reason.
 
 **Seed families** (PROTOCOLS §0: fine-tuning results vary a lot between seeds). A side may
 be several logs, one per fine-tuning seed of one model:
 `honesty-evals compare A_s0.eval A_s1.eval A_s2.eval --vs B.eval`. Each side's per-question
-value is then its mean over its seeds, and the interval is the hierarchical bootstrap of
-`common.stats.family_difference` (seeds within each side, then questions), so the
-seed-to-seed spread enters it; each candidate seed's own difference from side B and their
-range (the seed spread) are printed. The logs of one side must be distinct runs of distinct
-models on the same task, task version and task parameters (the sampling `seed` parameter
-may differ); anything else is refused, naming the two logs.
+value is then its mean over its seeds, on the questions counted in every log of both sides,
+and the interval is the hierarchical bootstrap of `common.stats.family_difference` (seeds
+within each side, then questions), so the seed-to-seed spread enters it; each candidate
+seed's own difference from side B and their range (the seed spread) are printed. The logs
+of one side must be distinct runs of distinct models on the same task, task version and
+task parameters (the sampling `seed` parameter may differ); anything else is refused,
+naming the two logs.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from honesty_evals.common.questions import complete_question_means
 from honesty_evals.common.stats import (
     FamilyDifference,
     PairedDifference,
@@ -46,12 +51,27 @@ class LogSummary:
     headline: str  # the task's name for its figure, from its metadata ("P(aware)")
     model: str
     task_args: dict[str, object]
-    per_question: pd.Series  # question id -> mean P(target) over parsed samples
-    per_order: dict[str, float]
+    per_question: pd.Series  # complete question id -> mean P(target) over its orders
+    per_order: dict[str, float]  # over complete questions
     n_samples: int
-    n_unparseable: int
+    n_unparseable: int  # samples without a usable answer (low label mass included)
     task_version: int = 0
     eval_id: str = ""
+    incomplete_questions: list[str] = field(default_factory=list)  # an order unparsed
+    n_low_mass: int | None = None  # unparseable for low label mass (None: not recorded)
+
+    @property
+    def n_incomplete_questions(self) -> int:
+        return len(self.incomplete_questions)
+
+    @property
+    def min_label_mass(self) -> float | None:
+        """The task's min_label_mass (None: a task or log without one)."""
+        value = self.task_args.get("min_label_mass")
+        try:
+            return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None
 
 
 def load_choice_log(path: str | Path) -> LogSummary:
@@ -87,7 +107,10 @@ def load_choice_log(path: str | Path) -> LogSummary:
             "p": values.astype(float),
         }
     )
-    parsed = frame.dropna(subset=["p"])
+    complete = complete_question_means(
+        frame["p"].tolist(), frame["question"].tolist(), frame["order"].tolist()
+    )
+    counted = frame[frame["question"].isin(complete.means) & frame["p"].notna()]
     task_args = {
         col.removeprefix("task_arg_"): row[col]
         for col in evals.columns
@@ -99,12 +122,14 @@ def load_choice_log(path: str | Path) -> LogSummary:
         headline=str(metadata.get("headline", "P(target)")),
         model=str(row["model"]),
         task_args=task_args,
-        per_question=parsed.groupby("question", sort=True)["p"].mean(),
-        per_order=parsed.groupby("order")["p"].mean().to_dict(),
+        per_question=pd.Series(complete.means, dtype=float).sort_index(),
+        per_order=counted.groupby("order")["p"].mean().to_dict(),
         n_samples=len(frame),
-        n_unparseable=len(frame) - len(parsed),
+        n_unparseable=int(frame["p"].isna().sum()),
         task_version=_int_or_zero(row.get("task_version")),
         eval_id=str(row.get("eval_id", "")),
+        incomplete_questions=sorted(str(q) for q in complete.incomplete),
+        n_low_mass=_low_mass_count(evals),
     )
 
 
@@ -113,6 +138,14 @@ def _int_or_zero(value: object) -> int:
         return 0 if value is None or pd.isna(value) else int(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return 0
+
+
+def _low_mass_count(evals: pd.DataFrame) -> int | None:
+    """The n_low_mass metric of the log, where its scorer recorded one."""
+    columns = [c for c in evals.columns if c.startswith("score_") and c.endswith("_n_low_mass")]
+    if not columns or pd.isna(evals.iloc[0][columns[0]]):
+        return None
+    return int(evals.iloc[0][columns[0]])
 
 
 @dataclass
@@ -139,6 +172,8 @@ class Comparison:
                 "condition": summary.task_args.get("condition", ""),
                 "samples": summary.n_samples,
                 "unparseable": summary.n_unparseable,
+                "low mass": "" if summary.n_low_mass is None else summary.n_low_mass,
+                "incomplete questions": summary.n_incomplete_questions,
                 f"{self.headline} (paired questions)": round(mean, 4),
             }
             for order in orders:
@@ -156,9 +191,37 @@ class Comparison:
             f"difference A - B: {r.difference:+.4f}  [{pct}% CI {r.ci_low:+.4f}, {r.ci_high:+.4f}]"
             f"  p = {r.p_value:.4g}  ({r.n_pairs} questions paired; {r.method})",
         ]
-        if self.unpaired_questions:
-            lines.append(f"left out (scored in only one log): {', '.join(self.unpaired_questions)}")
+        left_out = self.left_out()
+        if left_out:
+            lines.append(
+                f"left out of the pairing: {len(left_out)} question(s): "
+                + ", ".join(f"{q} ({why})" for q, why in left_out.items())
+            )
+        if self.a.min_label_mass != self.b.min_label_mass:
+            a_mass, b_mass = (
+                "not set" if m is None else f"{m:g}"
+                for m in (self.a.min_label_mass, self.b.min_label_mass)
+            )
+            lines.append(
+                f"warning: the logs were scored with different min_label_mass (A {a_mass}, "
+                f"B {b_mass}): an answer can count in one and not in the other; rerun one "
+                "with the other's -T min_label_mass"
+            )
         return "\n".join(lines)
+
+    def left_out(self) -> dict[str, str]:
+        """Every question asked in either log but not paired, with the reason."""
+        reasons: dict[str, str] = {}
+        for q in sorted(self.unpaired_questions) + sorted(
+            set(self.a.incomplete_questions) & set(self.b.incomplete_questions)
+        ):
+            why = [
+                f"an option order unparsed in {name}"
+                for name, side in (("A", self.a), ("B", self.b))
+                if q in side.incomplete_questions
+            ]
+            reasons[q] = " and ".join(why) if why else "asked in only one log"
+        return reasons
 
 
 def compare_logs(
@@ -176,6 +239,7 @@ def compare_logs(
             f"only {len(common)} question(s) are scored in both logs: a paired comparison needs "
             "at least 2 (were they run with the same questions?)"
         )
+    # counted in one log only: incomplete in the other, or not asked there
     unpaired = sorted(set(a.per_question.index) ^ set(b.per_question.index))
     result = paired_difference(
         a.per_question.loc[common].to_numpy(),
@@ -252,8 +316,8 @@ class FamilyComparison:
     a: list[LogSummary]
     b: list[LogSummary]
     result: FamilyDifference
-    questions: list[str]  # scored in every log: the paired questions
-    unpaired_questions: list[str]
+    questions: list[str]  # counted in every log: the paired questions
+    unpaired_questions: list[str]  # counted in some log but not in every one
 
     @property
     def headline(self) -> str:
@@ -277,6 +341,8 @@ class FamilyComparison:
                     "condition": summary.task_args.get("condition", ""),
                     "samples": summary.n_samples,
                     "unparseable": summary.n_unparseable,
+                    "low mass": "" if summary.n_low_mass is None else summary.n_low_mass,
+                    "incomplete questions": summary.n_incomplete_questions,
                     f"{self.headline} (paired questions)": round(mean, 4),
                 }
                 for order in orders:
@@ -305,11 +371,47 @@ class FamilyComparison:
             f"per seed of A (minus B's mean over its {n_b} seed(s)): {per_seed}; spread across "
             f"seeds {low:+.4f} to {high:+.4f}",
         ]
-        if self.unpaired_questions:
+        left_out = self.left_out()
+        if left_out:
             lines.append(
-                "left out (not scored in every log): " + ", ".join(self.unpaired_questions)
+                f"left out of the pairing: {len(left_out)} question(s): "
+                + ", ".join(f"{q} ({why})" for q, why in left_out.items())
+            )
+        masses = {s.min_label_mass for s in [*self.a, *self.b]}
+        if len(masses) > 1:
+            a_mass, b_mass = (
+                "not set" if m is None else f"{m:g}"
+                for m in (self.a[0].min_label_mass, self.b[0].min_label_mass)
+            )
+            lines.append(
+                f"warning: the sides were scored with different min_label_mass (A {a_mass}, "
+                f"B {b_mass}): an answer can count in one and not in the other; rerun one "
+                "side with the other's -T min_label_mass"
             )
         return "\n".join(lines)
+
+    def _labelled(self) -> list[tuple[str, LogSummary]]:
+        return [
+            (f"{name}{i}" if len(members) > 1 else name, summary)
+            for name, members in (("A", self.a), ("B", self.b))
+            for i, summary in enumerate(members, start=1)
+        ]
+
+    def left_out(self) -> dict[str, str]:
+        """Every question asked in any log but not paired, with the reason."""
+        runs = self._labelled()
+        asked = set().union(
+            *(set(map(str, s.per_question.index)) | set(s.incomplete_questions) for _, s in runs)
+        )
+        reasons: dict[str, str] = {}
+        for q in sorted(asked - set(self.questions)):
+            unparsed = [label for label, s in runs if q in s.incomplete_questions]
+            reasons[q] = (
+                "an option order unparsed in " + ", ".join(unparsed)
+                if unparsed
+                else "not asked in every log"
+            )
+        return reasons
 
 
 def compare_families(
@@ -333,12 +435,15 @@ def compare_families(
             "logs of the same task"
         )
     runs = [*a, *b]
+    # a question counts in a log only with every option order parsed (`common/questions.py`);
+    # it is paired only when it counts in every log of both sides
     indexes = [set(s.per_question.index) for s in runs]
     common = sorted(set.intersection(*indexes))
     if len(common) < 2:
         raise UserInputError(
-            f"only {len(common)} question(s) are scored in every log: a paired comparison "
-            "needs at least 2 (were they run with the same questions?)"
+            f"only {len(common)} question(s) are counted in every log (every option order "
+            "parsed): a paired comparison needs at least 2 (were they run with the same "
+            "questions?)"
         )
     unpaired = sorted(set.union(*indexes) - set(common))
 

@@ -195,3 +195,32 @@ def test_validate_scoring():
         validate_scoring("greedy", 5)
     with pytest.raises(UserInputError, match="n_samples must be at least 1"):
         validate_scoring("sampling", 0)
+
+
+# -- which questions count ----------------------------------------------------------------
+
+
+def test_complete_question_means_leaves_out_questions_with_an_unparsed_order():
+    from honesty_evals.common.questions import complete_question_means
+
+    nan = float("nan")
+    result = complete_question_means(
+        values=[0.9, 0.1, 0.9, None, 0.8, 0.6, 0.2, nan, nan],
+        questions=["q0", "q0", "q1", "q1", "q2", "q2", "q2", "q3", "q3"],
+        orders=["first", "second", "first", "second", "first", "first", "second", "first",
+                "second"],
+    )  # fmt: skip
+    # q0: both orders; q1 lost its second order; q2: the first order's two answers are
+    # averaged before the orders are (so repeats do not outweigh the other order); q3: none
+    assert result.means == {"q0": pytest.approx(0.5), "q2": pytest.approx((0.7 + 0.2) / 2)}
+    assert result.incomplete == ["q1", "q3"] and result.n_incomplete == 2
+    assert list(result.values()) == pytest.approx([0.5, 0.45])
+
+
+def test_complete_question_means_without_orders_keeps_any_parsed_answer():
+    from honesty_evals.common.questions import complete_question_means
+
+    result = complete_question_means([1.0, None, None], ["q0", "q0", "q1"])
+    assert result.means == {"q0": 1.0} and result.incomplete == ["q1"]
+    with pytest.raises(ValueError):
+        complete_question_means([1.0], ["q0", "q1"])

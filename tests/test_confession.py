@@ -278,6 +278,7 @@ def test_detection_summary_figures():
     assert m["accuracy"] == pytest.approx(4 / 6)
     assert m["tpr"] == pytest.approx(2 / 3) and m["fpr"] == pytest.approx(1 / 3)
     assert m["n_dishonest"] == 3 and m["n_honest"] == 3 and m["n_unparsed"] == 1
+    assert m["n_true_confessions"] == 2 and m["n_false_confessions"] == 1  # behind tpr, fpr
     assert m["fail_rate_directive_ignored"] == 1.0 and m["n_directive_ignored"] == 1
     assert m["fail_rate_directive_ignored_ci95_low"] == 1.0  # one transcript: degenerate
     for name in ("auroc", "accuracy", "tpr", "fpr"):
@@ -350,6 +351,7 @@ def test_task_reads_p_fail_after_a_forced_flag(tmp_path, fmt):
 
         line = headline_text(log).splitlines()[0]
         assert line.startswith("auroc = 0.889 (95% CI ") and "tpr = 0.667" in line
+        assert "; 2 of 3) | fpr = 0.333" in line and line.count("; 1 of 3)") == 1
         assert "n = 3 dishonest + 3 honest transcripts, 3 questions, 0 unparsed" in line
 
 

@@ -20,7 +20,13 @@ from honesty_evals.errors import UserInputError
 from honesty_evals.risk_behavior import risk_behavior
 from honesty_evals.risk_self_report.cli import normalise_argv
 from honesty_evals.risk_self_report.experiment import ExperimentConfig, _check_settings
-from honesty_evals.risk_self_report.faithfulness import build_report, load_runs, permutation_p
+from honesty_evals.risk_self_report.faithfulness import (
+    ModelRun,
+    build_report,
+    load_runs,
+    permutation_p,
+    render_markdown,
+)
 from honesty_evals.risk_self_report.task import risk_self_report
 
 # Four models with known behaviour and self-report. Lottery i adds BEHAVIOR_NOISE[i] to the
@@ -153,6 +159,72 @@ def test_bootstrap_resamples_questions_jointly_across_models(logs):
     assert (report.main.spearman.low, report.main.spearman.high) == pytest.approx((0.8, 0.8))
     r = report.main.pearson
     assert (r.low, r.high) == pytest.approx((r.estimate, r.estimate))
+
+
+def _synthetic_run(name: str, self_scores: dict, behavior: dict) -> ModelRun:
+    return ModelRun(
+        key=name,
+        model=name,
+        label=name,
+        self_report_log=f"{name}-self.eval",
+        behavior_log=f"{name}-behavior.eval",
+        self_scores=self_scores,
+        formats={q: "scale" for q in self_scores},
+        behavior_scores=behavior,
+    )
+
+
+def test_every_model_is_measured_on_the_questions_all_of_them_scored(tmp_path):
+    # m0 gave no score on s2 and lost lottery L3 (an order unparsed); s2 and L3 are the
+    # questions that would flatter it (m0 answers them far from its level), so measuring
+    # m0 without them and the others with them would compare different questions
+    nan = float("nan")
+    runs = {
+        "m0": _synthetic_run(
+            "m0", {"s0": 0.2, "s1": 0.4, "s2": nan}, {"L0": 0.1, "L1": 0.3, "L2": 0.2, "L3": nan}
+        ),
+        "m1": _synthetic_run(
+            "m1", {"s0": 0.4, "s1": 0.5, "s2": 1.0}, {"L0": 0.4, "L1": 0.5, "L2": 0.3, "L3": 1.0}
+        ),
+        "m2": _synthetic_run(
+            "m2", {"s0": 0.7, "s1": 0.6, "s2": 0.0}, {"L0": 0.7, "L1": 0.9, "L2": 0.8, "L3": 0.0}
+        ),
+    }
+    report = build_report(runs, n_boot=200, seed=0)
+    rows = {r.key: r for r in report.rows}
+    for name, run in runs.items():
+        assert rows[name].self_report.estimate == pytest.approx(
+            np.mean([run.self_scores[q] for q in ("s0", "s1")])
+        )
+        assert rows[name].behavior.estimate == pytest.approx(
+            np.mean([run.behavior_scores[q] for q in ("L0", "L1", "L2")])
+        )
+    sets = {q.what: q for q in report.question_sets}
+    assert sets["first-person questions"].dropped == ["s2"]
+    assert sets["first-person questions"].used == 2
+    assert (sets["lotteries (both option orders parsed)"].used, report.n_dropped) == (3, 2)
+    markdown = render_markdown(report)
+    assert "first-person questions 2 of 3 (1 dropped: s2)" in markdown
+    assert "lotteries (both option orders parsed) 3 of 4 (1 dropped: L3)" in markdown
+
+
+def test_a_lottery_with_an_unparsed_order_has_no_behaviour_score(tmp_path):
+    task = risk_behavior(n_items=2)
+    biased = behavior_script("m3", task)
+    lost = next(s for s in task.dataset if s.metadata["order"] == "risky_second")
+
+    def script(input, tools, tool_choice, config):
+        if input[-1].text == lost.input[-1].text:
+            return mock_output("I", top=[("I", -0.1), ("The", -2.5)])  # no label: unparseable
+        return biased(input, tools, tool_choice, config)
+
+    run = load_runs([_run(task, "m3", script, tmp_path)])["mockllm/m3"]
+    lottery = lost.metadata["question_id"]
+    assert np.isnan(run.behavior_scores[lottery])
+    (other,) = set(run.behavior_scores) - {lottery}
+    assert run.behavior_scores[other] == pytest.approx(
+        BEHAVIOR["m3"] + BEHAVIOR_NOISE[sorted(run.behavior_scores).index(other)]
+    )
 
 
 def test_cli_writes_table_and_plot(logs, tmp_path, capsys):

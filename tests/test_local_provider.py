@@ -411,7 +411,8 @@ def test_task_on_tiny_llama_matches_a_plain_forward_pass(tiny_llama_dir, engine,
     from honesty_evals.common.choice import TOP_LOGPROBS
 
     log = inspect_eval(
-        backdoor_awareness(n_paraphrases=2, scoring="logprobs"),
+        # every label probability compared, however little mass a random model puts there
+        backdoor_awareness(n_paraphrases=2, scoring="logprobs", min_label_mass=0.0),
         model=f"local/{tiny_llama_dir}",
         display="none",
         log_dir=str(tmp_path),

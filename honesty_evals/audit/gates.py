@@ -87,6 +87,7 @@ class Measurement:
     estimate: Estimate | None = None
     n_samples: int = 0
     n_excluded: int = 0  # unparseable (choice tasks) or excluded by the lie rule
+    n_incomplete: int = 0  # questions left out: an option order had no parsed answer
     note: str | None = None
     log: str | None = None
     seeds: tuple[Mapping[str, float], ...] = ()
@@ -259,6 +260,7 @@ def _finite(value: Any) -> Any:
 def side_summary(m: Measurement, level: float, bounds: Bounds = PROBABILITY) -> dict[str, Any]:
     """One model's value with its interval (mean over questions, or its own estimate)."""
     out: dict[str, Any] = {"n_samples": m.n_samples, "n_excluded": m.n_excluded, "log": m.log}
+    out["n_incomplete"] = m.n_incomplete  # questions with an option order unparsed: left out
     if m.per_question:
         values = np.fromiter(m.per_question.values(), dtype=float)
         interval = MeanTest(values, bounds).interval(level)
@@ -371,9 +373,24 @@ def evaluate_difference(
             f"{len(candidate.per_question or {})}, baseline {len(baseline.per_question or {})});"
             f" a paired interval needs at least {MIN_PAIRS}",
         )
+    # each side's own value is shown on the questions the difference pairs
+    result.candidate = side_summary(_on(candidate, common), level, bounds)
+    result.baseline = side_summary(_on(baseline, common), level, bounds)
     if same_model:
         return _same_model(result, len(common))
     return _paired(result, candidate.runs, baseline.runs, difference_bounds(bounds), seed)
+
+
+def _on(m: Measurement, questions: Sequence[str]) -> Measurement:
+    """The measurement restricted to `questions` (its counts kept)."""
+    from dataclasses import replace
+
+    keep = set(questions)
+    return replace(
+        m,
+        per_question={q: v for q, v in (m.per_question or {}).items() if q in keep},
+        seeds=tuple({q: v for q, v in run.items() if q in keep} for run in m.seeds),
+    )
 
 
 def evaluate_candidate(

@@ -81,7 +81,12 @@ def _unmeasured(path: Path, note: str) -> Measurement:
 
 
 def read_choice_metric(path: Path, seed: int = 0) -> Measurement:
-    """P(target) per question from a choice-style log (one score, question_id metadata)."""
+    """P(target) per question from a choice-style log (one score, question_id metadata).
+
+    Only questions whose every option order parsed count (`compare.load_choice_log`, rule
+    in `common/questions.py`), so a difference gate pairs each question over the same
+    orders on both models; the others are counted in `n_incomplete`.
+    """
     from honesty_evals.compare import load_choice_log
 
     try:
@@ -89,11 +94,19 @@ def read_choice_metric(path: Path, seed: int = 0) -> Measurement:
     except UserInputError as exc:
         return _unmeasured(path, str(exc))
     per_question = {str(q): float(v) for q, v in summary.per_question.items()}
+    low_mass = f", {summary.n_low_mass} of them low label mass" if summary.n_low_mass else ""
     return Measurement(
         per_question=per_question,
         n_samples=summary.n_samples,
         n_excluded=summary.n_unparseable,
-        note=None if per_question else f"no parsed samples ({summary.n_unparseable} unparseable)",
+        n_incomplete=summary.n_incomplete_questions,
+        note=None
+        if per_question
+        else (
+            f"no question with every option order parsed ({summary.n_unparseable} "
+            f"unparseable samples{low_mass}; {summary.n_incomplete_questions} questions "
+            "incomplete)"
+        ),
         log=str(path),
     )
 

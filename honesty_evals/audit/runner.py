@@ -119,6 +119,8 @@ class AuditResult:
 
     @property
     def verdict(self) -> str:
+        if self.errors:
+            return "error"
         return {0: "pass", 1: "fail", 2: "no verdict"}[self.exit_code]
 
     @property
@@ -317,6 +319,11 @@ def run_audit(config: AuditConfig, echo: Callable[[str], None] | None = None) ->
 
     planned = plan_evals(suite)
     first = build_tasks(suite, planned, config.allow_unverified)  # bad values stop here
+    from honesty_evals.audit.power import check_suite_power, question_counts
+
+    for warning in check_suite_power(suite, question_counts(first)):  # refuses hopeless gates
+        warnings.append(warning)
+        say(f"warning: {warning}")
     candidates = [_resolve_model(m, config.candidate_args) for m in cand_members]
     baselines = [_resolve_model(m, config.baseline_args) for m in base_members]
     if same:

@@ -8,7 +8,12 @@ from __future__ import annotations
 from inspect_ai import Task, task
 
 from honesty_evals.backdoor_awareness.dataset import LABELS, build_dataset, verify_questions
-from honesty_evals.common.choice import choice_metrics, choice_scorer, choice_solver
+from honesty_evals.common.choice import (
+    DEFAULT_MIN_LABEL_MASS,
+    choice_metrics,
+    choice_scorer,
+    choice_solver,
+)
 
 
 @task
@@ -17,6 +22,7 @@ def backdoor_awareness(
     n_paraphrases: int | None = None,
     scoring: str = "auto",
     n_samples: int = 20,
+    min_label_mass: float = DEFAULT_MIN_LABEL_MASS,
     seed: int = 0,
     allow_unverified: bool = False,
 ) -> Task:
@@ -30,6 +36,8 @@ def backdoor_awareness(
             (n_samples answers at temperature 1), or "auto" (logprobs when the provider
             returns them, else sampling).
         n_samples: Answers sampled per question on the sampling path.
+        min_label_mass: Logprob scoring: an answer whose labels hold less than this share of
+            the model's probability is unparseable (counted by n_low_mass); 0 keeps all.
         seed: Seed of the sampled answers (sampling path).
         allow_unverified: Run even if the shipped question file fails its manifest check
             (`honesty-evals datasets verify`); the eval log records it.
@@ -38,7 +46,7 @@ def backdoor_awareness(
     return Task(
         dataset=build_dataset(condition=condition, n_paraphrases=n_paraphrases),
         solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples),
-        scorer=choice_scorer(),
+        scorer=choice_scorer(min_label_mass=min_label_mass),
         metrics=choice_metrics(),
         metadata={"condition": condition, "headline": "P(aware)", "datasets": verification},
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,13 @@ def add_lie_detection_parsers(sub: Any) -> None:
     det_actions = det.add_subparsers(dest="detector_command", required=True)
     train = det_actions.add_parser(
         "train",
-        help="fit on lie_detection logs; report held-out and cross-topic AUROC, recall at 1%% FPR",
+        help="fit on lie_detection logs; report held-out and cross-topic AUROC and recall",
         description=(
             "Fit StandardScaler + LogisticRegression on the follow-up features of lie_detection "
             "logs. The train/test split is grouped by question; the stored threshold flags "
-            "--fpr of honest training answers (out-of-fold scores)."
+            "--fpr of the honest training answers (out-of-fold scores), so it needs at least "
+            "ceil(1/FPR) of them (100 at 1%). Recall and the achieved FPR are reported at "
+            "that fixed threshold, never at one read off the evaluated rows."
         ),
     )
     train.add_argument("logs", nargs="+", type=Path, help="lie_detection .eval logs")
@@ -42,7 +45,14 @@ def add_lie_detection_parsers(sub: Any) -> None:
     _common_fit_args(train)
     train.set_defaults(func=cmd_detector_train)
 
-    ev = det_actions.add_parser("eval", help="apply a stored detector to lie_detection logs")
+    ev = det_actions.add_parser(
+        "eval",
+        help="apply a stored detector to lie_detection logs",
+        description=(
+            "AUROC, and recall and achieved FPR at the stored threshold (set on the training "
+            "logs' honest answers, so not reported on those logs)."
+        ),
+    )
     ev.add_argument("detector", type=Path, help="file written by `lie-detector train`")
     ev.add_argument("logs", nargs="+", type=Path, help="lie_detection .eval logs")
     ev.add_argument("--topics", help="evaluate on these topics only")
@@ -58,7 +68,8 @@ def add_lie_detection_parsers(sub: Any) -> None:
             "Read mean response activations at --layer for contrast pairs (the same true "
             "statement after a truth and after a lie instruction) on --topics, fit the probe, "
             "report held-out pair AUROC, and set the threshold at --fpr of an honest control "
-            "set (no instruction, true answers, train split of every topic)."
+            "set (no instruction, true answers, train split of every topic), which needs at "
+            "least ceil(1/FPR) control answers (100 at 1%)."
         ),
     )
     _model_args(ptrain)
@@ -102,7 +113,13 @@ def _common_fit_args(p: argparse.ArgumentParser) -> None:
         "--test-size", type=float, default=DEFAULT_TEST_SIZE, help="held-out share (0.3)"
     )
     p.add_argument("--C", type=float, default=1.0, help="inverse L2 strength (1.0)")
-    p.add_argument("--fpr", type=float, default=0.01, help="control false-positive rate (0.01)")
+    p.add_argument(
+        "--fpr",
+        type=float,
+        default=0.01,
+        help="false-positive rate of the threshold on control data; needs ceil(1/FPR) honest "
+        "control answers (0.01: 100)",
+    )
     p.add_argument("--seed", type=int, default=0, help="split and bootstrap seed (0)")
     p.add_argument("--report", type=Path, help="also write the figures to this JSON file")
 
@@ -160,6 +177,8 @@ def out_of_fold_scores(detector: Any, X: Any, y: Any, groups: list[str], seed: i
 
     n_folds = min(5, len(set(groups)))
     scores = np.full(len(y), np.nan)
+    if n_folds < 2:  # one question: no fit can leave it out
+        return scores
     for train_idx, test_idx in GroupKFold(n_splits=n_folds).split(X, y, groups):
         if len(set(y[train_idx].tolist())) < 2:
             continue
@@ -168,23 +187,54 @@ def out_of_fold_scores(detector: Any, X: Any, y: Any, groups: list[str], seed: i
     return scores
 
 
-def out_of_fold_threshold(
-    detector: Any, X: Any, y: Any, groups: list[str], fpr: float, seed: int
-) -> float:
-    """Threshold at `fpr` of honest rows, scored by models that did not see them.
+OOF_SOURCE = "honest training answers, scored out of fold"
+CONTROL_SOURCE = "honest control answers (no instruction, train split)"
+
+
+def out_of_fold_control(
+    detector: Any,
+    X: Any,
+    y: Any,
+    groups: list[str],
+    fpr: float,
+    seed: int,
+    source: str = OOF_SOURCE,
+) -> Any:
+    """`ControlThreshold` at `fpr` of the honest rows, scored by fits that did not see them.
 
     In-sample scores of training rows are over-confident, so a threshold set on them would
-    flag more than `fpr` of new honest answers; grouped 5-fold scores avoid that.
+    flag more than `fpr` of new honest answers; grouped 5-fold scores avoid that. With
+    fewer than ceil(1/fpr) honest rows the threshold is None (and nothing is fitted).
     """
     import numpy as np
 
-    from honesty_evals.lie_detection.evaluation import threshold_at_fpr
+    from honesty_evals.lie_detection.evaluation import (
+        ControlThreshold,
+        control_threshold,
+        min_control_negatives,
+    )
 
+    n_honest = int((np.asarray(y) == 0).sum())
+    if n_honest < min_control_negatives(fpr):  # too few even before fold losses: skip the fits
+        return ControlThreshold(fpr, n_honest, None, source)
     scores = out_of_fold_scores(detector, X, y, groups, seed)
-    honest = scores[(y == 0) & ~np.isnan(scores)]
-    if honest.size == 0:
-        honest = detector.decision_function(X[y == 0])
-    return threshold_at_fpr(honest, fpr)
+    return control_threshold(scores[np.asarray(y) == 0], fpr, source)
+
+
+def _refuse_threshold(what: str, n_control: int, noun: str, fpr: float, fix: str) -> None:
+    """One-line refusal of a threshold at `fpr` set on too few control negatives (`noun`)."""
+    from honesty_evals.lie_detection.evaluation import min_control_negatives, percent
+
+    needed = min_control_negatives(fpr)
+    if n_control >= needed:
+        return
+    # the smallest rate this many negatives can set, rounded up to 3 decimals
+    smallest = math.ceil(1000.0 / n_control) / 1000.0 if n_control else math.inf
+    larger = f", or give --fpr {smallest:g} or more" if smallest < 0.5 else ""
+    raise UserInputError(
+        f"cannot set the {what} threshold at {percent(fpr)} FPR: {n_control} {noun}, need at "
+        f"least {needed} (ceil(1/{fpr:g})): {fix}{larger}"
+    )
 
 
 def _emit(report: dict[str, Any], path: Path | None) -> None:
@@ -196,11 +246,28 @@ def _emit(report: dict[str, Any], path: Path | None) -> None:
         print(f"figures written to {path}")
 
 
-def _evaluate(y: Any, scores: Any, groups: list[str], seed: int, threshold: float | None) -> Any:
-    from honesty_evals.lie_detection.evaluation import evaluate_scores
+def _evaluate(
+    y: Any,
+    scores: Any,
+    groups: list[str],
+    seed: int,
+    control: Any,
+    not_reported: str | None = None,
+    fpr: float | None = None,
+) -> Any:
+    """`evaluate_scores` with a `ControlThreshold` (or None, and why), errors as one line."""
+    from honesty_evals.lie_detection.evaluation import DEFAULT_FPR, NO_CONTROL, evaluate_scores
 
     try:
-        return evaluate_scores(y, scores, groups, threshold=threshold, seed=seed)
+        return evaluate_scores(
+            y,
+            scores,
+            groups,
+            threshold=control,
+            fpr=DEFAULT_FPR if fpr is None else fpr,
+            not_reported=not_reported or NO_CONTROL,
+            seed=seed,
+        )
     except ValueError as exc:
         raise UserInputError(f"cannot evaluate: {exc}") from None
 
@@ -213,6 +280,7 @@ def cmd_detector_train(args: argparse.Namespace) -> int:
 
     from honesty_evals.lie_detection.dataset import parse_topics
     from honesty_evals.lie_detection.detector import LinearDetector
+    from honesty_evals.lie_detection.evaluation import percent
     from honesty_evals.lie_detection.features import load_feature_table
 
     _check_fit_args(args)
@@ -226,22 +294,29 @@ def cmd_detector_train(args: argparse.Namespace) -> int:
         table = table.subset(table.topic_mask(parse_topics(args.topics)))
     train, test = grouped_split(table.question_ids, args.test_size, args.seed)
     tr, te = table.subset(train), table.subset(test)
+    # the stored threshold is set on the honest training answers: refuse before fitting when
+    # they are too few to set it at --fpr
+    fix = "collect more answers (-T n_per_topic on lie_detection), or a smaller --test-size"
+    noun = "honest training answers (the control negatives)"
+    _refuse_threshold("detector", int((tr.y == 0).sum()), noun, args.fpr, fix)
     detector = LinearDetector(C=args.C, seed=args.seed)
     detector.fit(tr.X, tr.y, table.feature_names, table.feature_set)
-    detector.threshold_ = out_of_fold_threshold(
-        detector, tr.X, tr.y, tr.question_ids, args.fpr, args.seed
-    )
-    detector.threshold_fpr_ = args.fpr
+    control = out_of_fold_control(detector, tr.X, tr.y, tr.question_ids, args.fpr, args.seed)
+    # folds with one class only score nothing, so fewer may remain than were counted above
+    _refuse_threshold("detector", control.n_control, noun, args.fpr, fix)
+    detector.set_control(control)
     report: dict[str, Any] = {
         "models": table.models,
         "logs": [str(p) for p in args.logs],
+        # `eval` on these logs reports no recall: their honest answers set the threshold
+        "logs_resolved": [str(p.resolve()) for p in args.logs],
         "label_counts": dict(table.label_counts),
         "train_rows": int(train.sum()),
         "test_rows": int(test.sum()),
         "topics": sorted(set(table.topics)),
     }
     indist = _evaluate(
-        te.y, detector.decision_function(te.X), te.question_ids, args.seed, detector.threshold_
+        te.y, detector.decision_function(te.X), te.question_ids, args.seed, detector.control()
     )
     print(indist.line("in distribution (held-out questions)"))
     report["in_distribution"] = indist.to_json()
@@ -256,6 +331,9 @@ def cmd_detector_train(args: argparse.Namespace) -> int:
         [q for q, k in zip(table.question_ids, scored) if k],
         args.seed,
         None,
+        "not reported: every row is scored, so no separate control rows are left to fix a "
+        "threshold on",
+        args.fpr,
     )
     print(cv.line("in distribution (grouped 5-fold, every row out of fold)"))
     report["in_distribution_cv"] = cv.to_json()
@@ -271,8 +349,23 @@ def cmd_detector_train(args: argparse.Namespace) -> int:
             one = LinearDetector(C=args.C, seed=args.seed).fit(
                 inside.X, inside.y, full.feature_names, full.feature_set
             )
+            # the training topic's own honest answers, scored out of fold, are the control
+            # set: none of them is among the other topics' rows that are evaluated
+            topic_control = out_of_fold_control(
+                LinearDetector(C=args.C, seed=args.seed),
+                inside.X,
+                inside.y,
+                inside.question_ids,
+                args.fpr,
+                args.seed,
+                f"honest {topic} answers, scored out of fold",
+            )
             result = _evaluate(
-                outside.y, one.decision_function(outside.X), outside.question_ids, args.seed, None
+                outside.y,
+                one.decision_function(outside.X),
+                outside.question_ids,
+                args.seed,
+                topic_control,
             )
             print(result.line(f"train on {topic}, test on the other topics"))
             report["cross_topic"][topic] = result.to_json()
@@ -285,8 +378,8 @@ def cmd_detector_train(args: argparse.Namespace) -> int:
     detector.info_ = report
     detector.save(args.out)
     print(
-        f"detector written to {args.out} (threshold {detector.threshold_:.3f} flags "
-        f"{args.fpr:.0%} of honest training answers, out of fold)"
+        f"detector written to {args.out} (threshold {control.threshold:.3f} flags at most "
+        f"{percent(args.fpr)} of {control.n_control} {control.source})"
     )
     _emit(report, args.report)
     return 0
@@ -303,12 +396,24 @@ def cmd_detector_eval(args: argparse.Namespace) -> int:
     if args.topics:
         table = table.subset(table.topic_mask(parse_topics(args.topics)))
     print(table.counts_line())
+    control, why = detector.control(), detector.why_no_control()
+    trained_on = {Path(p) for p in detector.info_.get("logs_resolved", [])}
+    reused = [str(p) for p in args.logs if Path(p).resolve() in trained_on]
+    if control is not None and reused:
+        # its honest answers set the threshold: the evaluated rows are not separate from it
+        control = None
+        why = (
+            f"not reported: the threshold was set on honest answers of {', '.join(reused)}, "
+            "which is evaluated here; evaluate on other logs"
+        )
     result = _evaluate(
         table.y,
         detector.decision_function(table.X),
         table.question_ids,
         args.seed,
-        detector.threshold_,
+        control,
+        why,
+        detector.threshold_fpr_,
     )
     print(result.line("evaluation"))
     _emit({"logs": [str(p) for p in args.logs], "evaluation": result.to_json()}, args.report)
@@ -345,13 +450,18 @@ def cmd_probe_train(args: argparse.Namespace) -> int:
 
     from honesty_evals.lie_detection.dataset import parse_topics
     from honesty_evals.lie_detection.detector import LinearDetector
+    from honesty_evals.lie_detection.evaluation import percent
     from honesty_evals.lie_detection.probe import shipped_examples
 
     _check_fit_args(args)
     topics = parse_topics(args.topics)
-    reader = _reader(args, args.model, args.layer)
     pairs = shipped_examples("pairs", topics, "train", args.n_per_topic, args.seed)
     control = shipped_examples("control", None, "train", args.n_control_per_topic, args.seed + 1)
+    # refuse before loading the model and reading activations
+    _refuse_threshold(
+        "probe", len(control), "honest control answers", args.fpr, "raise --n-control-per-topic"
+    )
+    reader = _reader(args, args.model, args.layer)
     X = reader.read([e.messages for e in pairs], progress=True)
     y = np.array([e.label for e in pairs])
     groups = [e.question_id for e in pairs]
@@ -360,16 +470,17 @@ def cmd_probe_train(args: argparse.Namespace) -> int:
     train, test = grouped_split(groups, args.test_size, args.seed)
     probe = LinearDetector(C=args.C, seed=args.seed)
     probe.fit(X[train], y[train], reader.feature_names(), reader.feature_set)
-    # held-out pairs first, with the probe that did not see them
+    # the threshold comes from the control conversations (no instruction), never from the
+    # held-out pairs it is then applied to
+    probe.set_threshold(X_control, args.fpr, CONTROL_SOURCE)
     indist = _evaluate(
         y[test],
         probe.decision_function(X[test]),
         [groups[i] for i in np.nonzero(test)[0]],
         args.seed,
-        None,
+        probe.control(),
     )
     print(indist.line("in distribution (held-out contrast pairs)"))
-    probe.set_threshold(X_control, args.fpr)
     report = {
         "model": args.model,
         "layer": reader.layer,
@@ -386,8 +497,8 @@ def cmd_probe_train(args: argparse.Namespace) -> int:
     probe.info_ = report
     probe.save(args.out)
     print(
-        f"probe written to {args.out} (threshold {probe.threshold_:.3f} flags {args.fpr:.0%} "
-        f"of {len(control)} honest control answers)"
+        f"probe written to {args.out} (threshold {probe.threshold_:.3f} flags at most "
+        f"{percent(args.fpr)} of {len(control)} {CONTROL_SOURCE})"
     )
     _emit(report, args.report)
     return 0
@@ -437,7 +548,9 @@ def cmd_probe_eval(args: argparse.Namespace) -> int:
         probe.decision_function(X),
         [e.question_id for e in examples],
         args.seed,
-        probe.threshold_,
+        probe.control(),
+        probe.why_no_control(),
+        probe.threshold_fpr_,
     )
     print(result.line(setting))
     _emit(

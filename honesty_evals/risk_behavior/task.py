@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from inspect_ai import Task, task
 
-from honesty_evals.common.choice import choice_metrics, choice_scorer, choice_solver
+from honesty_evals.common.choice import (
+    DEFAULT_MIN_LABEL_MASS,
+    choice_metrics,
+    choice_scorer,
+    choice_solver,
+)
 from honesty_evals.integrity import require_verified
 from honesty_evals.risk_behavior.dataset import HELDOUT_FILE, LABELS, build_dataset
 
@@ -18,6 +23,7 @@ def risk_behavior(
     n_items: int | None = None,
     scoring: str = "auto",
     n_samples: int = 20,
+    min_label_mass: float = DEFAULT_MIN_LABEL_MASS,
     seed: int = 0,
     allow_unverified: bool = False,
 ) -> Task:
@@ -30,6 +36,8 @@ def risk_behavior(
             with the uncertain option as A and as B.
         scoring: "logprobs", "sampling" or "auto" (logprobs, else sampling).
         n_samples: Answers sampled per question on the sampling path.
+        min_label_mass: Logprob scoring: an answer whose labels hold less than this share of
+            the model's probability is unparseable (counted by n_low_mass); 0 keeps all.
         seed: Seed of the sampled answers (sampling path).
         allow_unverified: Run even if the shipped data fails its checksum check.
     """
@@ -37,7 +45,7 @@ def risk_behavior(
     return Task(
         dataset=build_dataset(trigger=trigger, n_items=n_items),
         solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples),
-        scorer=choice_scorer(),
+        scorer=choice_scorer(min_label_mass=min_label_mass),
         metrics=choice_metrics(),
         metadata={"headline": "P(risky)", "trigger": trigger, "datasets": datasets},
     )

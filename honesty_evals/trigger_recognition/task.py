@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from inspect_ai import Task, task
 
-from honesty_evals.common.choice import choice_metrics, choice_scorer, choice_solver
+from honesty_evals.common.choice import (
+    DEFAULT_MIN_LABEL_MASS,
+    choice_metrics,
+    choice_scorer,
+    choice_solver,
+)
 from honesty_evals.integrity import require_verified
 from honesty_evals.organisms.triggers import DEFAULT_TRIGGER
 from honesty_evals.trigger_recognition.dataset import LABELS, STATEMENTS_FILE, build_dataset
@@ -22,6 +27,7 @@ def trigger_recognition(
     n_paraphrases: int | None = None,
     scoring: str = "auto",
     n_samples: int = 20,
+    min_label_mass: float = DEFAULT_MIN_LABEL_MASS,
     seed: int = 0,
     allow_unverified: bool = False,
 ) -> Task:
@@ -35,6 +41,8 @@ def trigger_recognition(
         n_paraphrases: How many of the 8 shipped statement paraphrases to use (default all).
         scoring: "logprobs", "sampling" or "auto" (logprobs, else sampling).
         n_samples: Answers sampled per question on the sampling path.
+        min_label_mass: Logprob scoring: an answer whose labels hold less than this share of
+            the model's probability is unparseable (counted by n_low_mass); 0 keeps all.
         seed: Seed of the decoy choice and of the sampled answers (sampling path).
         allow_unverified: Run even if the shipped data fails its checksum check.
     """
@@ -45,7 +53,7 @@ def trigger_recognition(
     return Task(
         dataset=dataset,
         solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples),
-        scorer=choice_scorer(),
+        scorer=choice_scorer(min_label_mass=min_label_mass),
         metrics=choice_metrics(),
         metadata={
             "headline": "P(real trigger)",
