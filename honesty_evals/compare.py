@@ -1,25 +1,47 @@
-"""`honesty-evals compare LOG_A LOG_B`: paired difference in a choice task's headline probability.
+"""`honesty-evals compare`: paired difference in a choice task's headline probability.
 
 Typical use: a backdoored model's backdoor_awareness log against its decorrelated control's
 (PROTOCOLS §1). Questions are the unit: a question counts in a log only when every option
 order it was asked in has a parsed answer (`common/questions.py`: with one order lost a
 question's mean moves by the model's order bias, about 0.4 for SmolLM2); its orders are
-averaged, questions counted in both logs are paired, and the mean difference gets a cluster
-bootstrap interval and a sign-flip permutation p-value. Questions left out (an order
-unparsed in either log, or asked in only one) are listed with the reason.
+averaged, questions counted in both logs are paired, and the mean difference gets the
+package's interval for a mean over questions with the two-sided test it inverts
+(`common.stats.paired_difference`). Questions left out (an order unparsed in either log, or
+asked in only one) are listed with the reason.
+
+**Seed families** (PROTOCOLS §0: fine-tuning results vary a lot between seeds). A side may
+be several logs, one per fine-tuning seed of one model:
+`honesty-evals compare A_s0.eval A_s1.eval A_s2.eval --vs B.eval`. Each side's per-question
+value is then its mean over its seeds, on the questions counted in every log of both sides,
+and the interval is the hierarchical bootstrap of `common.stats.family_difference` (seeds
+within each side, then questions), so the seed-to-seed spread enters it; each candidate
+seed's own difference from side B and their range (the seed spread) are printed. The logs
+of one side must be distinct runs of distinct models on the same task, task version and
+task parameters (the sampling `seed` parameter may differ); anything else is refused,
+naming the two logs.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from honesty_evals.common.questions import complete_question_means
-from honesty_evals.common.stats import PairedDifference, paired_difference
+from honesty_evals.common.stats import (
+    FamilyDifference,
+    PairedDifference,
+    family_difference,
+    paired_difference,
+)
 from honesty_evals.errors import UserInputError
+
+# task parameters that may differ between the seeds of one family: the sampling seed of the
+# answers (it usually follows the fine-tuning seed); every other parameter must match
+FAMILY_VARYING_PARAMS = frozenset({"seed"})
 
 
 @dataclass
@@ -33,6 +55,8 @@ class LogSummary:
     per_order: dict[str, float]  # over complete questions
     n_samples: int
     n_unparseable: int  # samples without a usable answer (low label mass included)
+    task_version: int = 0
+    eval_id: str = ""
     incomplete_questions: list[str] = field(default_factory=list)  # an order unparsed
     n_low_mass: int | None = None  # unparseable for low label mass (None: not recorded)
 
@@ -102,9 +126,18 @@ def load_choice_log(path: str | Path) -> LogSummary:
         per_order=counted.groupby("order")["p"].mean().to_dict(),
         n_samples=len(frame),
         n_unparseable=int(frame["p"].isna().sum()),
+        task_version=_int_or_zero(row.get("task_version")),
+        eval_id=str(row.get("eval_id", "")),
         incomplete_questions=sorted(str(q) for q in complete.incomplete),
         n_low_mass=_low_mass_count(evals),
     )
+
+
+def _int_or_zero(value: object) -> int:
+    try:
+        return 0 if value is None or pd.isna(value) else int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0
 
 
 def _low_mass_count(evals: pd.DataFrame) -> int | None:
@@ -156,8 +189,7 @@ class Comparison:
             self.table().to_string(),
             "",
             f"difference A - B: {r.difference:+.4f}  [{pct}% CI {r.ci_low:+.4f}, {r.ci_high:+.4f}]"
-            f"  p = {r.p_value:.4g}  ({r.n_pairs} questions paired; cluster bootstrap, "
-            "sign-flip permutation test)",
+            f"  p = {r.p_value:.4g}  ({r.n_pairs} questions paired; {r.method})",
         ]
         left_out = self.left_out()
         if left_out:
@@ -213,6 +245,212 @@ def compare_logs(
         a.per_question.loc[common].to_numpy(),
         b.per_question.loc[common].to_numpy(),
         level=level,
-        seed=seed,
     )
     return Comparison(a=a, b=b, result=result, unpaired_questions=unpaired)
+
+
+# -- seed families ------------------------------------------------------------------------
+
+
+def _arg_value(value: object) -> object:
+    """A task argument as comparable plain data (NaN and None alike: not set)."""
+    try:
+        if value is None or pd.isna(value):  # type: ignore[arg-type]
+            return None
+    except (TypeError, ValueError):  # lists and dicts
+        pass
+    return value.item() if hasattr(value, "item") else value
+
+
+def _differing_args(a: LogSummary, b: LogSummary) -> list[str]:
+    keys = (set(a.task_args) | set(b.task_args)) - FAMILY_VARYING_PARAMS
+    return sorted(
+        k for k in keys if _arg_value(a.task_args.get(k)) != _arg_value(b.task_args.get(k))
+    )
+
+
+def check_family(members: Sequence[LogSummary], side: str) -> None:
+    """Refuse a side whose logs are not distinct seeds of one model on one task setup.
+
+    One line naming the two logs and what differs: the same log twice (the same file, or a
+    copy of it), the same model twice, another task, task version or task parameters.
+    """
+    for i, a in enumerate(members):
+        for b in members[i + 1 :]:
+            pair = f"{side}: {a.path} and {b.path}"
+            if a.path.resolve() == b.path.resolve() or (a.eval_id and a.eval_id == b.eval_id):
+                raise UserInputError(
+                    f"{pair} are the same log (eval {a.eval_id}): give each seed's log once"
+                )
+            if a.task != b.task:
+                raise UserInputError(
+                    f"{pair} are logs of different tasks ({a.task} vs {b.task}): the logs of "
+                    "one side must be seeds of one model on one task"
+                )
+            if a.task_version != b.task_version:
+                raise UserInputError(
+                    f"{pair} are of different versions of {a.task} ({a.task_version} vs "
+                    f"{b.task_version}): rerun the older one with this package"
+                )
+            differing = _differing_args(a, b)
+            if differing:
+                what = ", ".join(
+                    f"{k}={_arg_value(a.task_args.get(k))!r} vs {_arg_value(b.task_args.get(k))!r}"
+                    for k in differing
+                )
+                raise UserInputError(
+                    f"{pair} were run with different task parameters ({what}): the seeds of "
+                    "one side must be run with the same parameters"
+                )
+            if a.model == b.model:
+                raise UserInputError(
+                    f"{pair} are both of model {a.model}: the logs of one side must be "
+                    "different fine-tuning seeds (different models) of one organism"
+                )
+
+
+@dataclass
+class FamilyComparison:
+    """Side A's seeds against side B's seeds (at least one side has several logs)."""
+
+    a: list[LogSummary]
+    b: list[LogSummary]
+    result: FamilyDifference
+    questions: list[str]  # counted in every log: the paired questions
+    unpaired_questions: list[str]  # counted in some log but not in every one
+
+    @property
+    def headline(self) -> str:
+        return self.a[0].headline
+
+    @property
+    def p_value(self) -> float:
+        """Two-sided bootstrap p of H0: difference = 0 (the interval's own test)."""
+        r = self.result
+        return min(1.0, 2.0 * min(r.p_greater(0.0), r.p_less(0.0)))
+
+    def table(self) -> pd.DataFrame:
+        orders = sorted({o for s in [*self.a, *self.b] for o in s.per_order})
+        rows = []
+        for side, members in (("A", self.a), ("B", self.b)):
+            for i, summary in enumerate(members, start=1):
+                mean = float(summary.per_question.loc[self.questions].mean())
+                row: dict[str, object] = {
+                    "log": f"{side}{i}" if len(members) > 1 else side,
+                    "model": summary.model,
+                    "condition": summary.task_args.get("condition", ""),
+                    "samples": summary.n_samples,
+                    "unparseable": summary.n_unparseable,
+                    "low mass": "" if summary.n_low_mass is None else summary.n_low_mass,
+                    "incomplete questions": summary.n_incomplete_questions,
+                    f"{self.headline} (paired questions)": round(mean, 4),
+                }
+                for order in orders:
+                    row[order] = round(summary.per_order.get(order, float("nan")), 4)
+                rows.append(row)
+        return pd.DataFrame(rows).set_index("log")
+
+    def render(self) -> str:
+        r = self.result
+        pct = int(round(r.level * 100))
+        n_a, n_b = r.n_seeds
+
+        def side(members: list[LogSummary]) -> str:
+            paths = ", ".join(str(s.path) for s in members)
+            return f"{len(members)} seed(s) ({paths})" if len(members) > 1 else paths
+
+        low, high = r.seed_spread
+        per_seed = ", ".join(f"A{i} {d:+.4f}" for i, d in enumerate(r.per_seed, start=1))
+        lines = [
+            f"{self.a[0].task}: {self.headline}, A = {side(self.a)}, B = {side(self.b)}",
+            self.table().to_string(),
+            "",
+            f"difference A - B: {r.difference:+.4f}  [{pct}% CI {r.ci_low:+.4f}, "
+            f"{r.ci_high:+.4f}]  p = {self.p_value:.4g}  ({r.n_questions} questions paired; "
+            f"seeds: A {n_a}, B {n_b}; {r.method})",
+            f"per seed of A (minus B's mean over its {n_b} seed(s)): {per_seed}; spread across "
+            f"seeds {low:+.4f} to {high:+.4f}",
+        ]
+        left_out = self.left_out()
+        if left_out:
+            lines.append(
+                f"left out of the pairing: {len(left_out)} question(s): "
+                + ", ".join(f"{q} ({why})" for q, why in left_out.items())
+            )
+        masses = {s.min_label_mass for s in [*self.a, *self.b]}
+        if len(masses) > 1:
+            a_mass, b_mass = (
+                "not set" if m is None else f"{m:g}"
+                for m in (self.a[0].min_label_mass, self.b[0].min_label_mass)
+            )
+            lines.append(
+                f"warning: the sides were scored with different min_label_mass (A {a_mass}, "
+                f"B {b_mass}): an answer can count in one and not in the other; rerun one "
+                "side with the other's -T min_label_mass"
+            )
+        return "\n".join(lines)
+
+    def _labelled(self) -> list[tuple[str, LogSummary]]:
+        return [
+            (f"{name}{i}" if len(members) > 1 else name, summary)
+            for name, members in (("A", self.a), ("B", self.b))
+            for i, summary in enumerate(members, start=1)
+        ]
+
+    def left_out(self) -> dict[str, str]:
+        """Every question asked in any log but not paired, with the reason."""
+        runs = self._labelled()
+        asked = set().union(
+            *(set(map(str, s.per_question.index)) | set(s.incomplete_questions) for _, s in runs)
+        )
+        reasons: dict[str, str] = {}
+        for q in sorted(asked - set(self.questions)):
+            unparsed = [label for label, s in runs if q in s.incomplete_questions]
+            reasons[q] = (
+                "an option order unparsed in " + ", ".join(unparsed)
+                if unparsed
+                else "not asked in every log"
+            )
+        return reasons
+
+
+def compare_families(
+    logs_a: Sequence[str | Path],
+    logs_b: Sequence[str | Path],
+    level: float = 0.95,
+    seed: int = 0,
+) -> Comparison | FamilyComparison:
+    """Compare two sides of one or more logs each (one log per side: `compare_logs`)."""
+    if not logs_a or not logs_b:
+        raise UserInputError("each side needs at least one log")
+    if len(logs_a) == 1 and len(logs_b) == 1:
+        return compare_logs(logs_a[0], logs_b[0], level=level, seed=seed)
+    a = [load_choice_log(p) for p in logs_a]
+    b = [load_choice_log(p) for p in logs_b]
+    check_family(a, "side A")
+    check_family(b, "side B")
+    if a[0].task != b[0].task:
+        raise UserInputError(
+            f"the sides are logs of different tasks ({a[0].task} vs {b[0].task}): compare "
+            "logs of the same task"
+        )
+    runs = [*a, *b]
+    # a question counts in a log only with every option order parsed (`common/questions.py`);
+    # it is paired only when it counts in every log of both sides
+    indexes = [set(s.per_question.index) for s in runs]
+    common = sorted(set.intersection(*indexes))
+    if len(common) < 2:
+        raise UserInputError(
+            f"only {len(common)} question(s) are counted in every log (every option order "
+            "parsed): a paired comparison needs at least 2 (were they run with the same "
+            "questions?)"
+        )
+    unpaired = sorted(set.union(*indexes) - set(common))
+
+    def values(s: LogSummary) -> dict[str, float]:
+        return {str(q): float(v) for q, v in s.per_question.loc[common].items()}
+
+    result = family_difference(
+        [values(s) for s in a], [values(s) for s in b], level=level, seed=seed
+    )
+    return FamilyComparison(a=a, b=b, result=result, questions=common, unpaired_questions=unpaired)

@@ -44,8 +44,22 @@ def add_audit_parsers(sub: Any) -> None:
             "the audit could not run (bad suite, dataset verification failure, eval errors)."
         ),
     )
-    audit.add_argument("--model", required=True, help="candidate: any Inspect model")
-    audit.add_argument("--baseline", required=True, help="baseline: any Inspect model")
+    audit.add_argument(
+        "--model",
+        required=True,
+        action="append",
+        metavar="MODEL",
+        help="candidate: any Inspect model; repeat the flag for the fine-tuning seeds of one "
+        "candidate (a seed family: gates use a hierarchical bootstrap over seeds, then "
+        "questions)",
+    )
+    audit.add_argument(
+        "--baseline",
+        required=True,
+        action="append",
+        metavar="MODEL",
+        help="baseline: any Inspect model; repeat the flag for a seed family",
+    )
     audit.add_argument(
         "--suite",
         required=True,
@@ -111,7 +125,16 @@ def _common_audit_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def audit_config(args: argparse.Namespace, candidate: str, baseline: str) -> Any:
+def _one_or_family(models: str | list[str]) -> str | list[str]:
+    """One model as itself (exactly as before families), several as a list (a seed family)."""
+    if isinstance(models, str):
+        return models
+    return models[0] if len(models) == 1 else list(models)
+
+
+def audit_config(
+    args: argparse.Namespace, candidate: str | list[str], baseline: str | list[str]
+) -> Any:
     from honesty_evals.audit.runner import AuditConfig
     from honesty_evals.audit.suite import load_suite, read_trigger_file, resolve_suite_path
 
@@ -126,8 +149,8 @@ def audit_config(args: argparse.Namespace, candidate: str, baseline: str) -> Any
         raise UserInputError(f"--max-tasks must be 1 or more (got {args.max_tasks})")
     both = _key_values(args.M, "-M")
     return AuditConfig(
-        candidate=candidate,
-        baseline=baseline,
+        candidate=_one_or_family(candidate),
+        baseline=_one_or_family(baseline),
         suite=suite,
         out=args.out,
         candidate_args={**both, **_key_values(args.model_arg, "--model-arg")},
@@ -141,7 +164,7 @@ def audit_config(args: argparse.Namespace, candidate: str, baseline: str) -> Any
 
 def run_and_report(config: Any) -> Any:
     """Run the audit, write the report, print the gate lines; returns the AuditResult."""
-    from honesty_evals.audit.report import short_status, write_report
+    from honesty_evals.audit.report import seeds_text, short_status, write_report
     from honesty_evals.audit.runner import run_audit
 
     result = run_audit(config)
@@ -154,7 +177,7 @@ def run_and_report(config: Any) -> Any:
         tested = f", Holm p = {g.p_value:.3g}" if g.p_value is not None else ""
         print(
             f"{short_status(g):16s} {g.id}: {value}{interval} "
-            f"({g.threshold.describe(what)}, n = {g.n}{tested})"
+            f"({g.threshold.describe(what)}, n = {g.n}{tested}{seeds_text(g)})"
             + (f"; {g.note}" if g.note else "")
         )
     for error in result.errors:

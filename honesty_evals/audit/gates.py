@@ -108,8 +108,14 @@ def family_measurement(members: Sequence[Measurement]) -> Measurement:
         return members[0]
     missing = [m for m in members if not m.per_question]
     if missing:
+        why = missing[0].note
+        if missing[0].estimate is not None:
+            why = (
+                "the metric is one estimate per model with its own interval (no per-question "
+                "values), which is not combined over seeds: audit the seeds one at a time"
+            )
         return Measurement(
-            note=f"{len(missing)} of {len(members)} seeds not measured: {missing[0].note}",
+            note=f"{len(missing)} of {len(members)} seeds not measured: {why}",
             log=missing[0].log,
         )
     runs = tuple(m.per_question or {} for m in members)
@@ -305,6 +311,7 @@ def _paired(
         result.n, result.method = family.n_questions, family.method
         result.candidate["seed_differences"] = list(family.per_seed)
         result.candidate["seed_spread"] = list(family.seed_spread)
+        result.candidate["n_seeds"], result.baseline["n_seeds"] = family.n_seeds
     else:
         common = _common(candidate_runs[0], baseline_runs[0])
         diffs = [candidate_runs[0][q] - baseline_runs[0][q] for q in common]
@@ -417,16 +424,40 @@ def evaluate_candidate(
         return _unmeasured(result, f"candidate: {candidate.note or 'not measured'}")
     if candidate.estimate is not None:
         return _estimate(result, candidate.estimate)
-    values = np.fromiter((candidate.per_question or {}).values(), dtype=float)
-    test = MeanTest(values, bounds)
-    interval = test.interval(level)
-    result.value, result.ci_low, result.ci_high = interval.estimate, interval.low, interval.high
-    result.n, result.method = interval.n, interval.method
-    if not interval.finite:
-        return _unmeasured(result, "the interval is undefined")
+    tests: OneSidedTests
+    if len(candidate.seeds) > 1:
+        # a seed family: the hierarchical bootstrap of its mean (against a zero baseline)
+        questions = candidate.per_question or {}
+        family = family_difference(
+            [{q: run[q] for q in questions} for run in candidate.seeds],
+            [dict.fromkeys(questions, 0.0)],
+            level=level,
+            seed=seed,
+        )
+        tests = family
+        result.value, result.ci_low, result.ci_high = (
+            family.difference,
+            family.ci_low,
+            family.ci_high,
+        )
+        result.n, result.method = family.n_questions, family.method
+        result.candidate["seed_spread"] = list(family.seed_spread)
+    else:
+        values = np.fromiter((candidate.per_question or {}).values(), dtype=float)
+        test = MeanTest(values, bounds)
+        interval = test.interval(level)
+        tests = test
+        result.value, result.ci_low, result.ci_high = (
+            interval.estimate,
+            interval.low,
+            interval.high,
+        )
+        result.n, result.method = interval.n, interval.method
+        if not interval.finite:
+            return _unmeasured(result, "the interval is undefined")
     alpha = one_sided_alpha(level)
-    result.p_exceed = threshold.p_exceed(test)
-    result.p_pass = threshold.p_pass(test)
+    result.p_exceed = threshold.p_exceed(tests)
+    result.p_pass = threshold.p_pass(tests)
     # the best a model can do is sit at the allowed edge of the metric's range
     best = bounds[0] if threshold.kind == "max" else bounds[1]
     result.n_needed = threshold.n_to_pass(
@@ -445,8 +476,7 @@ def _estimate(result: GateResult, e: Estimate) -> GateResult:
     if not math.isclose(e.level, result.level):
         return _unmeasured(
             result,
-            f"the metric's interval is at level {e.level:g}, the gate asks for "
-            f"{result.level:g}",
+            f"the metric's interval is at level {e.level:g}, the gate asks for {result.level:g}",
         )
     result.value, result.ci_low, result.ci_high, result.n = e.value, e.ci_low, e.ci_high, e.n
     result.method = "the metric's own interval"
@@ -456,8 +486,13 @@ def _estimate(result: GateResult, e: Estimate) -> GateResult:
     inside_low, inside_high = threshold.inside(e.ci_low), threshold.inside(e.ci_high)
     if inside_low and inside_high:
         result.status, result.reason = "pass", "interval within the threshold"
-    elif not inside_low and not inside_high and not (
-        threshold.kind == "max_abs" and e.ci_low < -threshold.value < threshold.value < e.ci_high
+    elif (
+        not inside_low
+        and not inside_high
+        and not (
+            threshold.kind == "max_abs"
+            and e.ci_low < -threshold.value < threshold.value < e.ci_high
+        )
     ):
         result.status, result.reason = "fail", "exceeded"
     else:
@@ -543,11 +578,28 @@ def evaluate_trigger(
         return _same_model(result, len(common))
     return _paired(
         result,
-        [{q: cand[q] for q in common}],
-        [{q: base[q] for q in common}],
+        _seed_changes(candidate_with, candidate_without, cand, common),
+        _seed_changes(baseline_with, baseline_without, base, common),
         difference_bounds(change_bounds),
         seed,
     )
+
+
+def _seed_changes(
+    with_trigger: Measurement,
+    without: Measurement,
+    changes: Mapping[str, float],
+    common: Sequence[str],
+) -> list[dict[str, float]]:
+    """Each seed's with-minus-without change on `common` (one run: the changes themselves).
+
+    The runs with and without the trigger come from the same seeds in the same order
+    (`family_measurement` keeps its members' order), so seed k's change pairs its two runs.
+    """
+    pairs = list(zip(with_trigger.seeds, without.seeds))
+    if len(pairs) > 1 and len(with_trigger.seeds) == len(without.seeds):
+        return [{q: w[q] - wo[q] for q in common} for w, wo in pairs]
+    return [{q: changes[q] for q in common}]
 
 
 def decide(results: list[GateResult]) -> list[GateResult]:

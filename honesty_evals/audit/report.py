@@ -56,16 +56,46 @@ def _side_text(side: dict[str, Any]) -> str:
         return "n/a"
     interval = _ci(side.get("ci_low"), side.get("ci_high"))
     if interval == "n/a":
-        return f"{_f(side['value'])} (n = {side.get('n', 0)}, no interval)"
-    return f"{_f(side['value'])} {interval}"
+        return f"{_f(side['value'])} (n = {side.get('n', 0)}, no interval)" + _seed_means(side)
+    return f"{_f(side['value'])} {interval}" + _seed_means(side)
+
+
+def _seed_means(side: dict[str, Any]) -> str:
+    """A seed family's own values: `; 3 seeds: 0.700, 0.800, 0.900` (nothing for one model)."""
+    means = side.get("seed_means")
+    if not means:
+        return ""
+    return f"; {len(means)} seeds: " + ", ".join(_f(m) for m in means)
+
+
+def seeds_text(g: GateResult) -> str:
+    """A seed family's seeds: `, seeds 3 vs 1: +0.200, +0.300, +0.400 (spread ...)`.
+
+    Difference gates and scan triggers list each candidate seed's difference from the
+    baseline (its mean over its seeds); candidate gates each seed's value. Empty for one model
+    per side.
+    """
+    c = g.candidate or {}
+    spread = c.get("seed_spread")
+    if not spread:
+        return ""
+    if "seed_differences" in c:
+        n_base = (g.baseline or {}).get("n_seeds", 1)
+        values = ", ".join(_f(d, signed=True) for d in c["seed_differences"])
+        return (
+            f", seeds {c.get('n_seeds', len(c['seed_differences']))} vs {n_base}: {values} "
+            f"(spread {_f(spread[0], signed=True)} to {_f(spread[1], signed=True)})"
+        )
+    return f", {c.get('n_seeds', '?')} seeds, spread {_f(spread[0])} to {_f(spread[1])}"
 
 
 def _diff_text(g: GateResult) -> str:
     if g.kind != "difference":
-        return "(absolute gate)"
+        return "(absolute gate)" + seeds_text(g).replace(",", ";", 1)
     if not _finite_number(g.value):
         return "n/a"
-    return f"{_f(g.value, signed=True)} {_ci(g.ci_low, g.ci_high, signed=True)}"
+    text = f"{_f(g.value, signed=True)} {_ci(g.ci_low, g.ci_high, signed=True)}"
+    return text + seeds_text(g).replace(",", ";", 1)
 
 
 def status_text(g: GateResult) -> str:
@@ -139,6 +169,17 @@ def summary_json(result: AuditResult, out: Path) -> dict[str, Any]:
         ],
         "report": {"markdown": str(out / "report.md"), "html": str(out / "report.html")},
     }
+    if result.family:
+        data["seed_families"] = {
+            "candidate": result.candidate_models,
+            "baseline": result.baseline_models,
+            "n_seeds": {
+                "candidate": len(result.candidate_models),
+                "baseline": len(result.baseline_models),
+            },
+        }
+        for entry, e in zip(data["evals"], result.evals):
+            entry["seed"] = e.member
     if scan is not None:
         data["backdoor_scan"] = {
             "task": scan.task,
@@ -206,6 +247,9 @@ def plot_tasks(result: AuditResult) -> bytes | None:
                 ax.text(i, 0.05, "n/a", ha="center", color="#555")
                 continue
             ax.bar(i, value, width=0.6, color=COLOURS[side], alpha=0.85)
+            seeds = s.get("seed_means") or []
+            if seeds:  # a seed family: each seed's own value as a dot on its bar
+                ax.scatter([i] * len(seeds), seeds, s=14, color="black", zorder=3)
             top = s["ci_high"] if _finite_number(s.get("ci_high")) else value
             ax.text(i, max(top, value) + 0.03, f"{value:.2f}", ha="center", va="bottom")
             if not (_finite_number(s.get("ci_low")) and _finite_number(s.get("ci_high"))):
@@ -437,6 +481,21 @@ def _row(*cells: Any) -> str:
     return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
 
+def _models_md(models: list[str], name: str) -> str:
+    if len(models) <= 1:
+        return f"`{name}`"
+    return f"seed family of {len(models)}: " + ", ".join(f"`{m}`" for m in models)
+
+
+SEEDS_HOW_TO_READ = (
+    "A side given as several models is a seed family (the fine-tuning seeds of one model, "
+    "PROTOCOLS §0): its value is the mean over its seeds, the interval a hierarchical "
+    "bootstrap that resamples seeds within each side, then questions, and the tables list "
+    "each candidate seed's difference from the baseline (or its own value, for candidate "
+    "gates) with their spread (smallest to largest)."
+)
+
+
 def _reused_text(result: AuditResult) -> str:
     reused = sum(e.reused for e in result.evals)
     return f"; {reused} of {len(result.evals)} evals reused from earlier runs" if reused else ""
@@ -448,8 +507,8 @@ def markdown(result: AuditResult, plots: dict[str, str]) -> str:
     lines = [
         f"# Pre-release audit: {result.verdict.upper()}",
         "",
-        f"- candidate: `{result.candidate}`",
-        f"- baseline: `{result.baseline}`",
+        f"- candidate: {_models_md(result.candidate_models, result.candidate)}",
+        f"- baseline: {_models_md(result.baseline_models, result.baseline)}",
         f"- suite: {suite.name} (`{suite.path}`, sha256 {suite.sha256[:12]})",
         f"- run: {result.started} to {result.finished} ({result.wall_seconds:.0f} s)"
         + _reused_text(result),
@@ -513,7 +572,8 @@ def markdown(result: AuditResult, plots: dict[str, str]) -> str:
                     f"{_ci(c.get('ci_low'), c.get('ci_high'), signed=True)}",
                     f"{_f(b.get('change'), signed=True)} "
                     f"{_ci(b.get('ci_low'), b.get('ci_high'), signed=True)}",
-                    f"{_f(g.value, signed=True)} {_ci(g.ci_low, g.ci_high, signed=True)}",
+                    f"{_f(g.value, signed=True)} {_ci(g.ci_low, g.ci_high, signed=True)}"
+                    + seeds_text(g).replace(",", ";", 1),
                     g.n,
                     "FINDING" if g.finding else status_text(g),
                 )
@@ -526,6 +586,7 @@ def markdown(result: AuditResult, plots: dict[str, str]) -> str:
         "",
         HOW_TO_READ.format(level=level),
         "",
+        *([SEEDS_HOW_TO_READ, ""] if result.family else []),
         "## Evals",
         "",
         "| task | purpose | model | status | log |",
@@ -580,6 +641,13 @@ def _inline_md(text: str) -> str:
     return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
 
 
+def _models_html(models: list[str], name: str) -> str:
+    if len(models) <= 1:
+        return f"<code>{_e(name)}</code>"
+    codes = ", ".join(f"<code>{_e(m)}</code>" for m in models)
+    return f"seed family of {len(models)}: {codes}"
+
+
 def html_report(result: AuditResult, images: dict[str, bytes]) -> str:
     suite = result.suite
     level = int(round(suite.level * 100))
@@ -600,8 +668,8 @@ def html_report(result: AuditResult, images: dict[str, bytes]) -> str:
         f'<h1>Pre-release audit <span class="verdict {_e(result.verdict)}">'
         f"{_e(result.verdict.upper())}</span></h1>",
         '<p class="meta">',
-        f"candidate <code>{_e(result.candidate)}</code><br>",
-        f"baseline <code>{_e(result.baseline)}</code><br>",
+        f"candidate {_models_html(result.candidate_models, result.candidate)}<br>",
+        f"baseline {_models_html(result.baseline_models, result.baseline)}<br>",
         f"suite <strong>{_e(suite.name)}</strong> (<code>{_e(suite.path)}</code>, sha256 "
         f"{_e(suite.sha256[:12])})<br>",
         f"run {_e(result.started)} to {_e(result.finished)} ({result.wall_seconds:.0f} s"
@@ -655,7 +723,8 @@ def html_report(result: AuditResult, images: dict[str, bytes]) -> str:
                 f'<td class="num">{_f(b.get("change"), signed=True)} '
                 f"{_ci(b.get('ci_low'), b.get('ci_high'), signed=True)}</td>"
                 f'<td class="num">{_f(g.value, signed=True)} '
-                f"{_ci(g.ci_low, g.ci_high, signed=True)}</td>"
+                f"{_ci(g.ci_low, g.ci_high, signed=True)}"
+                f"{_e(seeds_text(g).replace(',', ';', 1))}</td>"
                 f'<td class="num">{g.n}</td><td class="st-{g.status}">{_e(status)}</td></tr>'
             )
         parts.append("</table>")
@@ -663,6 +732,7 @@ def html_report(result: AuditResult, images: dict[str, bytes]) -> str:
     parts += [
         "<h2>How to read this report</h2>",
         f"<p>{_inline_md(HOW_TO_READ.format(level=level))}</p>",
+        *([f"<p>{_inline_md(SEEDS_HOW_TO_READ)}</p>"] if result.family else []),
         "<h2>Evals</h2>",
         "<table><tr><th>task</th><th>purpose</th><th>model</th><th>status</th><th>log</th></tr>",
         *[

@@ -4,6 +4,11 @@ Every eval of the suite runs on the candidate and on the baseline in one `eval_s
 log directory is `OUT/logs`: rerunning an interrupted audit reuses every finished log and
 runs only what is missing. Each eval's Inspect log is then read into per-question values,
 and the gates of `gates.py` compare them.
+
+A side may be a *seed family*: several fine-tuning seeds of one model (PROTOCOLS §0), given
+as a list of models. Every model of both families runs every eval; each side's per-seed
+measurements are combined with `gates.family_measurement`, and the gates then use the
+hierarchical bootstrap over seeds and questions. One model per side is the plain audit.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from honesty_evals.audit.gates import (
     evaluate_difference,
     evaluate_trigger,
     exit_code,
+    family_measurement,
 )
 from honesty_evals.audit.registry import audit_tasks
 from honesty_evals.audit.suite import Suite, run_key
@@ -51,7 +57,9 @@ class PlannedEval:
 class AuditConfig:
     """What `honesty-evals audit` was asked to do."""
 
-    candidate: Any  # an Inspect model string ("local/...", "openai/...") or a Model
+    # an Inspect model string ("local/...", "openai/...") or a Model; or a list of them, the
+    # fine-tuning seeds of one model (a seed family)
+    candidate: Any
     baseline: Any
     suite: Suite
     out: Path
@@ -78,6 +86,7 @@ class EvalRecord:
     status: str
     error: str | None = None
     reused: bool = False  # finished before this run started: reused from DIR/logs
+    member: int = 0  # the model's place in its side's seed family (0 for a single model)
 
 
 @dataclass
@@ -94,6 +103,13 @@ class AuditResult:
     finished: str
     wall_seconds: float
     errors: list[str] = field(default_factory=list)
+    candidate_models: list[str] = field(default_factory=list)  # the seed family, in order
+    baseline_models: list[str] = field(default_factory=list)
+
+    @property
+    def family(self) -> bool:
+        """Whether a side is a seed family (several models)."""
+        return len(self.candidate_models) > 1 or len(self.baseline_models) > 1
 
     @property
     def exit_code(self) -> int:
@@ -225,6 +241,49 @@ def same_model(candidate: Any, baseline: Any, c_args: dict, b_args: dict) -> boo
     return _local_identity(candidate) == _local_identity(baseline) and c_args == b_args
 
 
+def family_members(side: Any) -> list[Any]:
+    """The models of one side: a list or tuple is a seed family, anything else one model."""
+    return list(side) if isinstance(side, list | tuple) else [side]
+
+
+def _name(model: Any) -> str:
+    return model if isinstance(model, str) else str(model)
+
+
+def check_families(
+    candidates: Sequence[Any], baselines: Sequence[Any], c_args: dict, b_args: dict
+) -> bool:
+    """Refuse malformed seed families; True when both sides are the same model(s).
+
+    A family lists distinct models (the same model twice is one seed counted twice), and
+    the two sides either are the same models (compared with themselves) or share none.
+    """
+    for flag, members, args in (
+        ("--model", candidates, c_args),
+        ("--baseline", baselines, b_args),
+    ):
+        if not members:
+            raise UserInputError(f"{flag}: give at least one model")
+        for i, a in enumerate(members):
+            for b in members[i + 1 :]:
+                if same_model(a, b, args, args):
+                    raise UserInputError(
+                        f"{flag} {_name(a)} and {flag} {_name(b)} are the same model: the "
+                        "models of one side must be different fine-tuning seeds of it"
+                    )
+    matched = [(c, b) for c in candidates for b in baselines if same_model(c, b, c_args, b_args)]
+    if not matched:
+        return False
+    if len(matched) == len(candidates) == len(baselines):
+        return True
+    c, b = matched[0]
+    raise UserInputError(
+        f"{_name(c)} is both a candidate (--model) and a baseline (--baseline {_name(b)}) "
+        "while the other models differ: give the same models on both sides (compared with "
+        "themselves) or two families that share no model"
+    )
+
+
 def _utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -235,15 +294,20 @@ def run_audit(config: AuditConfig, echo: Callable[[str], None] | None = None) ->
     started, t0 = _utc_now(), time.monotonic()
     suite = config.suite
     warnings: list[str] = []
-    cand_name = config.candidate if isinstance(config.candidate, str) else str(config.candidate)
-    base_name = config.baseline if isinstance(config.baseline, str) else str(config.baseline)
-    same = same_model(
-        config.candidate, config.baseline, config.candidate_args, config.baseline_args
-    )
+    cand_members = family_members(config.candidate)
+    base_members = family_members(config.baseline)
+    same = check_families(cand_members, base_members, config.candidate_args, config.baseline_args)
+    cand_name = ", ".join(_name(m) for m in cand_members)
+    base_name = ", ".join(_name(m) for m in base_members)
     if same:
+        if len(cand_members) == 1:
+            what, how = "model", "it is evaluated once and compared with itself"
+        else:
+            what = f"{len(cand_members)} models"
+            how = "each is evaluated once and compared with itself"
         warnings.append(
-            f"the candidate and the baseline are the same model ({cand_name}): it is evaluated "
-            "once and compared with itself, so every difference is zero by construction"
+            f"the candidate and the baseline are the same {what} ({cand_name}): {how}, so "
+            "every difference is zero by construction"
         )
         say(f"warning: {warnings[-1]}")
 
@@ -260,9 +324,14 @@ def run_audit(config: AuditConfig, echo: Callable[[str], None] | None = None) ->
     for warning in check_suite_power(suite, question_counts(first)):  # refuses hopeless gates
         warnings.append(warning)
         say(f"warning: {warning}")
-    candidate = _resolve_model(config.candidate, config.candidate_args)
-    baseline = candidate if same else _resolve_model(config.baseline, config.baseline_args)
-    models = [candidate] if same else [candidate, baseline]
+    candidates = [_resolve_model(m, config.candidate_args) for m in cand_members]
+    baselines = [_resolve_model(m, config.baseline_args) for m in base_members]
+    if same:
+        roles = [(m, "both", i) for i, m in enumerate(candidates)]
+    else:
+        roles = [(m, "candidate", i) for i, m in enumerate(candidates)]
+        roles += [(m, "baseline", i) for i, m in enumerate(baselines)]
+    models = [m for m, _, _ in roles]
     # one Task object per model: a solver may keep state between samples (lie_detection
     # caches reference answers), which must never be shared by the two models
     tasks = []
@@ -276,7 +345,7 @@ def run_audit(config: AuditConfig, echo: Callable[[str], None] | None = None) ->
         f"[2/4] running {len(planned)} evals on {len(models)} model(s) with Inspect eval_set "
         f"(logs: {log_dir}; an interrupted audit resumes from them when rerun)"
     )
-    records, errors = _run_eval_set(config, tasks, planned, models, same, log_dir, started)
+    records, errors = _run_eval_set(config, tasks, planned, roles, log_dir, started)
     reused = sum(r.reused for r in records)
     if reused:
         say(f"{reused} of {len(records)} evals were finished earlier and reused from {log_dir}")
@@ -284,7 +353,7 @@ def run_audit(config: AuditConfig, echo: Callable[[str], None] | None = None) ->
     gates = [] if errors else compute_gates(suite, records, same)
     return AuditResult(
         suite=suite,
-        candidate=str(candidate) if not isinstance(config.candidate, str) else cand_name,
+        candidate=cand_name,
         baseline=base_name,
         same_model=same,
         gates=gates,
@@ -295,6 +364,8 @@ def run_audit(config: AuditConfig, echo: Callable[[str], None] | None = None) ->
         finished=_utc_now(),
         wall_seconds=round(time.monotonic() - t0, 1),
         errors=errors,
+        candidate_models=[str(m) for m in candidates],
+        baseline_models=[str(m) for m in baselines],
     )
 
 
@@ -302,11 +373,11 @@ def _run_eval_set(
     config: AuditConfig,
     tasks: list,
     planned: Sequence[PlannedEval],
-    models: list,
-    same: bool,
+    roles: Sequence[tuple[Any, str, int]],
     log_dir: Path,
     started: str,
 ) -> tuple[list[EvalRecord], list[str]]:
+    """Run the evals; `roles` is (model, side, place in the side's family) per model."""
     from inspect_ai import eval_set
 
     args: dict[str, Any] = dict(
@@ -330,17 +401,18 @@ def _run_eval_set(
             raise UserInputError(f"Inspect refused the eval set: {_plain(str(exc))}") from None
         raise
     by_key = {p.key: p for p in planned}
-    model_side = {str(models[0]): "both" if same else "candidate"}
-    if not same:
-        model_side[str(models[1])] = "baseline"
+    model_side: dict[str, tuple[str, int]] = {}
+    for model, side, member in roles:  # as before: a name on both sides maps to the baseline
+        model_side[str(model)] = (side, member)
     records: list[EvalRecord] = []
     errors: list[str] = []
     for log in logs:
         key = (log.eval.metadata or {}).get(RUN_KEY)
         item = by_key.get(key)
-        side = model_side.get(log.eval.model)
-        if item is None or side is None:
+        role = model_side.get(log.eval.model)
+        if item is None or role is None:
             continue  # a log of another audit in the same folder
+        side, member = role
         error = log.error.message.splitlines()[0] if log.error else None
         records.append(
             EvalRecord(
@@ -354,6 +426,7 @@ def _run_eval_set(
                 status=log.status,
                 error=error,
                 reused=_finished_before(log, started),
+                member=member,
             )
         )
         if log.status != "success":
@@ -362,7 +435,7 @@ def _run_eval_set(
                 + (f" ({error})" if error else "")
                 + f"; log {log.location}"
             )
-    expected = len(planned) * len(models)
+    expected = len(planned) * len(roles)
     if not success and not errors:
         errors.append("Inspect's eval_set did not finish every eval; rerun the audit to resume")
     elif len(records) < expected and not errors:
@@ -393,25 +466,30 @@ def _plain(text: str) -> str:
 def compute_gates(suite: Suite, records: Sequence[EvalRecord], same: bool) -> list[GateResult]:
     """Every gate of the suite from the eval logs (each log/metric read once)."""
     registry = audit_tasks()
-    logs: dict[tuple[str, str], str] = {}
+    # (eval, side) -> {place in the side's seed family: log}
+    logs: dict[tuple[str, str], dict[int, str]] = {}
     for r in records:
         if r.log is None:
             continue
         sides = ("candidate", "baseline") if r.side == "both" else (r.side,)
         for side in sides:
-            logs[(r.key, side)] = r.log
+            logs.setdefault((r.key, side), {})[r.member] = r.log
     cache: dict[tuple[str, str], Measurement] = {}
 
-    def measure(key: str, side: str, task: str, metric: str) -> Measurement:
-        path = logs.get((key, side))
-        if path is None:
-            return Measurement(note=f"no {side} log")
+    def read(path: str, task: str, metric: str) -> Measurement:
         cache_key = (path, metric)
         if cache_key not in cache:
             spec = registry[task].metric(metric)
             assert spec is not None
             cache[cache_key] = spec.read(_local_path(path), suite.seed)
         return cache[cache_key]
+
+    def measure(key: str, side: str, task: str, metric: str) -> Measurement:
+        paths = logs.get((key, side))
+        if not paths:
+            return Measurement(note=f"no {side} log")
+        # one seed: its measurement as is; several: per-question means with each seed's runs
+        return family_measurement([read(paths[m], task, metric) for m in sorted(paths)])
 
     results: list[GateResult] = []
     for spec in suite.tasks:

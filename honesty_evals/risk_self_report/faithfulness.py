@@ -7,10 +7,23 @@ self-reported risk-seeking and measured behaviour was r = 0.45 and 0.67. This jo
 and Spearman's rho across models with bootstrap intervals over questions: each bootstrap
 draw resamples the self-report questions and the lotteries (the same draw for every model),
 recomputes every model's two means and the correlation. Every model is measured on the same
-questions: those every model with that log scored (a lottery counts only with both option
-orders parsed); the others are dropped for all models and counted in the report. The
-intervals cover question sampling, not fine-tuning-seed variation (PROTOCOLS §0 asks for
-several seeds; run them and pass all their logs).
+questions: those every model with that log (every seed of a seed family) scored (a lottery
+counts only with both option orders parsed); the others are dropped for all models and
+counted in the report.
+
+**Seed families** (PROTOCOLS §0: fine-tuning results vary a lot between seeds). Models
+whose names differ only in a trailing seed suffix of their last path component (`-sK`,
+`_sK`, `-seedK`, `-seed-K`, `_seed_K`; or a last component that is only the seed, `sK`,
+`seed-K`) are the seeds of one organism, and count as one point of the correlation:
+`local/organisms/mix-0.25-s0` and `local/organisms/mix-0.25-s1` are the family
+`local/organisms/mix-0.25`. Its value on each question is the mean over its seeds, and each
+bootstrap draw first resamples every family's seeds (the same seeds for its self-report and
+its behaviour, which come from the same models), then the questions, so the intervals
+cover both the seed-to-seed and the question sampling variation; the table gives each
+family's seed spread (on the same questions). A family's seeds must have logs of the same
+tasks, run with the same task parameters (the sampling `seed` may differ), and the same
+trained risky share. Without suffixed names every model is its own family of one seed, and
+the intervals cover question sampling only, not fine-tuning-seed variation.
 
 Logs of the in-context control (`risk_self_report -T in_context_examples=K`) are reported
 beside the organisms: the base model reading K examples instead of being trained on them.
@@ -25,6 +38,7 @@ import csv
 import io
 import json
 import math
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -37,7 +51,7 @@ import pandas as pd
 
 from honesty_evals.common.atomic import write_bytes_atomic, write_text_atomic
 from honesty_evals.common.questions import complete_question_means
-from honesty_evals.common.stats import DEFAULT_BOOTSTRAPS
+from honesty_evals.common.stats import DEFAULT_BOOTSTRAPS, percentile_interval, resample_indices
 from honesty_evals.errors import UserInputError
 
 SELF_REPORT_TASK = "risk_self_report"
@@ -93,6 +107,8 @@ class ModelRun:
     behavior_scores: dict[str, float] = field(default_factory=dict)  # lottery -> P(risky)
     self_report_method: str = ""
     answer_mass: float = math.nan
+    # each task's parameters (task name -> args), compared between the seeds of a family
+    task_args: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _task_args(row: pd.Series) -> dict[str, Any]:
@@ -109,6 +125,13 @@ def _is_set(value: Any) -> bool:
     except (TypeError, ValueError):  # lists and dicts: set
         return True
     return str(value) != "" and str(value).lower() not in ("none", "null")
+
+
+def _plain(value: Any) -> Any:
+    """A task argument as comparable plain data (unset: None)."""
+    if not _is_set(value):
+        return None
+    return value.item() if hasattr(value, "item") else value
 
 
 def _label(model: str) -> str:
@@ -210,6 +233,7 @@ def load_runs(paths: Sequence[str | Path]) -> dict[str, ModelRun]:
         )
         samples = samples_df(str(file), quiet=True)
         values = _scores(samples)
+        run.task_args[task] = {k: _plain(v) for k, v in args.items()}
         if task == BEHAVIOR_TASK:
             if _is_set(args.get("trigger")):
                 raise UserInputError(
@@ -325,24 +349,34 @@ class Correlation:
     leave_one_out: tuple[float, float]  # smallest and largest r with one model left out
 
 
-def _percentiles(draws: np.ndarray, level: float) -> tuple[float, float]:
-    finite = draws[np.isfinite(draws)]
-    if finite.size == 0:
-        return math.nan, math.nan
-    alpha = (1.0 - level) / 2.0
-    return float(np.quantile(finite, alpha)), float(np.quantile(finite, 1.0 - alpha))
+def _draw_seed(seed: int, *stream: int) -> int:
+    """An independent bootstrap seed for one stream of draws (questions of one kind, one
+    family's seeds), derived from the report's seed."""
+    return int(np.random.SeedSequence([seed, *stream]).generate_state(1)[0])
 
 
-def bootstrap_means(
-    matrix: np.ndarray, n_boot: int, rng: np.random.Generator
+def family_bootstrap_means(
+    matrices: Sequence[np.ndarray],
+    seed_draws: Sequence[np.ndarray],
+    question_draws: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(point means per row, bootstrap means per row x draw), resampling columns (questions)."""
-    point = _nanmean(matrix, axis=1)
-    n_cols = matrix.shape[1]
-    if n_cols == 0:
-        return point, np.full((matrix.shape[0], n_boot), np.nan)
-    idx = rng.integers(0, n_cols, size=(n_boot, n_cols))
-    draws = _nanmean(matrix[:, idx], axis=2)  # rows x draws
+    """(point mean per family, bootstrap means per family x draw): seeds, then questions.
+
+    `matrices[f]` is family f's seeds x questions (NaN: not scored); `seed_draws[f]`
+    (draws x seeds) its resampled seeds (`resample_indices`); `question_draws` (draws x
+    questions) the resampled questions, the same for every family since all answer the same
+    questions. A question's value is the mean over the (resampled) seeds that scored it.
+    With one seed per family this is the plain bootstrap over questions.
+    """
+    n_boot = question_draws.shape[0]
+    point = np.array([_nanmean(_nanmean(m, axis=0), axis=0) for m in matrices], dtype=float)
+    draws = np.full((len(matrices), n_boot), np.nan)
+    if question_draws.shape[1] == 0:
+        return point, draws
+    for f, (matrix, seeds) in enumerate(zip(matrices, seed_draws)):
+        per_question = _nanmean(matrix[seeds], axis=1)  # draws x questions
+        drawn = np.take_along_axis(per_question, question_draws, axis=1)
+        draws[f] = _nanmean(drawn, axis=1)
     return point, draws
 
 
@@ -374,8 +408,8 @@ def correlate(
     return Correlation(
         what=what,
         n_models=n,
-        pearson=Interval(pearson, *_percentiles(p_draws, level)),
-        spearman=Interval(spearman, *_percentiles(s_draws, level)),
+        pearson=Interval(pearson, *percentile_interval(p_draws, level)),
+        spearman=Interval(spearman, *percentile_interval(s_draws, level)),
         n_boot=x_draws.shape[1],
         n_degenerate=degenerate,
         p_pearson=p_pearson,
@@ -440,6 +474,11 @@ class ModelRow:
     method: str
     self_report_log: str | None
     behavior_log: str | None
+    n_seeds: int = 1  # fine-tuning seeds averaged into this row (a seed family)
+    seeds: list[str] = field(default_factory=list)  # the seeds' models, for a family
+    # smallest and largest seed mean, for a family of several seeds
+    behavior_seed_spread: tuple[float, float] | None = None
+    self_report_seed_spread: tuple[float, float] | None = None
 
 
 @dataclass
@@ -474,7 +513,174 @@ class FaithfulnessReport:
 
 
 def _interval(point: float, draws: np.ndarray, level: float) -> Interval:
-    return Interval(float(point), *_percentiles(draws, level))
+    return Interval(float(point), *percentile_interval(draws, level))
+
+
+# -- seed families ---------------------------------------------------------------------------
+
+# a trailing seed suffix of a model name's last path component, or a component that is only one
+_SEED_SUFFIX = re.compile(r"^(?P<stem>.+?)[-_](?:s|seed[-_]?)(?P<seed>\d+)$", re.IGNORECASE)
+_SEED_ONLY = re.compile(r"^(?:s|seed[-_]?)(?P<seed>\d+)$", re.IGNORECASE)
+# task parameters the seeds of one family may differ in: the sampling seed of the answers
+FAMILY_VARYING_PARAMS = frozenset({"seed"})
+
+
+def family_name(model: str) -> str:
+    """The organism a model is one fine-tuning seed of (the model itself if no seed suffix).
+
+    `local/organisms/mix-0.25-s1` -> `local/organisms/mix-0.25`; `local/runs/risky/seed-2`
+    -> `local/runs/risky`; `local/smollm2` -> itself.
+    """
+    head, sep, last = model.rstrip("/").rpartition("/")
+    if _SEED_ONLY.match(last) and "/" in head:
+        return head
+    match = _SEED_SUFFIX.match(last)
+    if match:
+        return f"{head}{sep}{match['stem']}"
+    return model
+
+
+@dataclass
+class Family:
+    """The runs of one organism's fine-tuning seeds (one run: a plain model)."""
+
+    key: str
+    label: str
+    members: list[ModelRun]
+
+    @property
+    def first(self) -> ModelRun:
+        return self.members[0]
+
+    @property
+    def n_seeds(self) -> int:
+        return len(self.members)
+
+    @property
+    def in_context_examples(self) -> int:
+        return self.first.in_context_examples
+
+    @property
+    def in_context_risky_fraction(self) -> float | None:
+        return self.first.in_context_risky_fraction
+
+    @property
+    def trained_risky_fraction(self) -> float | None:
+        return self.first.trained_risky_fraction
+
+    def _logs(self, attr: str) -> str | None:
+        logs = [getattr(m, attr) for m in self.members if getattr(m, attr)]
+        return "; ".join(logs) if logs else None
+
+    @property
+    def self_report_log(self) -> str | None:
+        return self._logs("self_report_log")
+
+    @property
+    def behavior_log(self) -> str | None:
+        return self._logs("behavior_log")
+
+    def matrix(self, attr: str, keys: list[str]) -> np.ndarray:
+        """Seeds x questions of one score (NaN where a seed did not score a question)."""
+        return _matrix(self.members, attr, keys)
+
+    def scored(self, attr: str) -> tuple[int, int]:
+        """(questions scored by some seed, questions asked) of one score."""
+        keys = sorted({k for m in self.members for k in getattr(m, attr)})
+        if not keys:
+            return 0, 0
+        per_question = _nanmean(self.matrix(attr, keys), axis=0)
+        return int(np.isfinite(per_question).sum()), len(keys)
+
+    def seed_spread(self, attr: str, keys: list[str]) -> tuple[float, float] | None:
+        """Smallest and largest seed mean of one score over `keys`, the questions the
+        report uses (None for one seed)."""
+        if self.n_seeds < 2 or not keys:
+            return None
+        means = _nanmean(self.matrix(attr, keys), axis=1)
+        finite = [float(x) for x in means if np.isfinite(x)]
+        return (min(finite), max(finite)) if finite else None
+
+    @property
+    def answer_mass(self) -> float:
+        masses = np.array([m.answer_mass for m in self.members], dtype=float)
+        return float(_nanmean(masses, axis=0)) if np.isfinite(masses).any() else math.nan
+
+    @property
+    def self_report_method(self) -> str:
+        methods = [m.self_report_method for m in self.members if m.self_report_method]
+        return " / ".join(dict.fromkeys(methods))
+
+
+def _check_family(name: str, members: list[ModelRun]) -> None:
+    """Refuse seeds that are not one organism measured one way, naming the two of them."""
+    first = members[0]
+    for other in members[1:]:
+        pair = f"seed family {name}: {first.model} and {other.model}"
+        for task, attr in ((SELF_REPORT_TASK, "self_report_log"), (BEHAVIOR_TASK, "behavior_log")):
+            if bool(getattr(first, attr)) != bool(getattr(other, attr)):
+                has, lacks = (first, other) if getattr(first, attr) else (other, first)
+                raise UserInputError(
+                    f"seed family {name}: {has.model} has a {task} log ({getattr(has, attr)}) "
+                    f"but {lacks.model} has none: pass both tasks' logs of every seed, or "
+                    "leave the seed out"
+                )
+            a, b = first.task_args.get(task, {}), other.task_args.get(task, {})
+            keys = (set(a) | set(b)) - FAMILY_VARYING_PARAMS
+            differing = sorted(k for k in keys if a.get(k) != b.get(k))
+            if differing:
+                what = ", ".join(f"{k}={a.get(k)!r} vs {b.get(k)!r}" for k in differing)
+                raise UserInputError(
+                    f"{pair}: their {task} logs ({getattr(first, attr)} and "
+                    f"{getattr(other, attr)}) were run with different task parameters "
+                    f"({what}): run every seed with the same parameters"
+                )
+        if first.trained_risky_fraction != other.trained_risky_fraction:
+            raise UserInputError(
+                f"{pair} were trained on different risky shares "
+                f"({first.trained_risky_fraction} vs {other.trained_risky_fraction}, from their "
+                "training cards): they are not seeds of one organism; rename one"
+            )
+
+
+def group_families(runs: dict[str, ModelRun]) -> dict[str, Family]:
+    """Runs grouped into seed families (see the module docstring), in key order.
+
+    Only models with a seed suffix join a family; a model without one is its own row, and
+    a family of one seed is that model's row, named as before.
+    """
+    groups: dict[str, list[ModelRun]] = {}
+    for run in sorted(runs.values(), key=lambda r: r.key):
+        base = family_name(run.model)
+        if base == run.model:
+            continue
+        k = run.in_context_examples
+        key = base
+        if k:
+            key += f" +{k} in-context examples (risky share {run.in_context_risky_fraction:g})"
+        groups.setdefault(key, []).append(run)
+    families: dict[str, Family] = {}
+    grouped: set[str] = set()
+    for key, members in groups.items():
+        if len(members) < 2:
+            continue
+        if key in runs:
+            raise UserInputError(
+                f"model {key} and the seed family {key} ("
+                + ", ".join(m.model for m in members)
+                + ") share a name: give the first a seed suffix too, or rename it"
+            )
+        _check_family(key, members)
+        first = members[0]
+        label = _label(family_name(first.model))
+        if first.in_context_examples:
+            label += f" + {first.in_context_examples} ex. @ {first.in_context_risky_fraction:g}"
+        families[key] = Family(key, label, members)
+        grouped.update(m.key for m in members)
+    for run in runs.values():  # plain models, and families of one seed: as before
+        if run.key not in grouped:
+            families[run.key] = Family(run.key, run.label, [run])
+    return dict(sorted(families.items()))
 
 
 def build_report(
@@ -484,12 +690,13 @@ def build_report(
     seed: int = 0,
     require_correlation: bool = True,
 ) -> FaithfulnessReport:
-    """Join the runs by model and compute every figure of the report (see module doc)."""
-    trained = [r for r in runs.values() if r.in_context_examples == 0]
-    icl = [r for r in runs.values() if r.in_context_examples > 0]
-    missing_behavior = sorted(r.key for r in trained if r.self_report_log and not r.behavior_log)
-    missing_self = sorted(r.key for r in trained if r.behavior_log and not r.self_report_log)
-    joined = [r for r in trained if r.self_report_log and r.behavior_log]
+    """Join the runs by model (seed family) and compute every figure of the report."""
+    families = group_families(runs)
+    trained = [f for f in families.values() if f.in_context_examples == 0]
+    icl = [f for f in families.values() if f.in_context_examples > 0]
+    missing_behavior = sorted(f.key for f in trained if f.self_report_log and not f.behavior_log)
+    missing_self = sorted(f.key for f in trained if f.behavior_log and not f.self_report_log)
+    joined = [f for f in trained if f.self_report_log and f.behavior_log]
     if require_correlation and len(joined) < MIN_MODELS:
         missing = []
         if missing_behavior:
@@ -502,59 +709,69 @@ def build_report(
             + (f" ({'; '.join(missing)})" if missing else "")
             + ": pass both tasks' logs for the base model and each organism"
         )
-    rng = np.random.default_rng(seed)
-    with_self = [r for r in runs.values() if r.self_report_log]
-    behaved = [r for r in trained if r.behavior_log]
-    # every model on the same questions: a question one model did not score is dropped for
-    # all, so no model's mean rests on a different (easier, or one-order) set of questions
-    self_keys, self_set = _scored_by_all(with_self, "self_scores", "first-person questions")
-    third_keys, third_set = _scored_by_all(with_self, "third_scores", "third-person questions")
+    with_self = [f for f in families.values() if f.self_report_log]
+    behaved = [f for f in trained if f.behavior_log]
+    # every model on the same questions: a question one model (one seed of a family) did
+    # not score is dropped for all, so no model's mean rests on a different (easier, or
+    # one-order) set of questions, and a family's value on a question is over all its seeds
+    self_runs = [m for f in with_self for m in f.members]
+    behaved_runs = [m for f in behaved for m in f.members]
+    self_keys, self_set = _scored_by_all(self_runs, "self_scores", "first-person questions")
+    third_keys, third_set = _scored_by_all(self_runs, "third_scores", "third-person questions")
     lottery_keys, lottery_set = _scored_by_all(
-        behaved, "behavior_scores", "lotteries (both option orders parsed)"
+        behaved_runs, "behavior_scores", "lotteries (both option orders parsed)"
     )
     question_sets = [self_set, third_set, lottery_set]
     word_keys = [k for k in self_keys if _format_of(runs, k) == "word"]
     scale_keys = [k for k in self_keys if _format_of(runs, k) == "scale"]
-    # one set of question draws for every model: they answered the same questions
-    self_point, self_draws = bootstrap_means(
-        _matrix(with_self, "self_scores", self_keys), n_boot, rng
-    )
-    word_point, word_draws = bootstrap_means(
-        _matrix(with_self, "self_scores", word_keys), n_boot, rng
-    )
-    scale_point, scale_draws = bootstrap_means(
-        _matrix(with_self, "self_scores", scale_keys), n_boot, rng
-    )
-    third_point, third_draws = bootstrap_means(
-        _matrix(with_self, "third_scores", third_keys), n_boot, rng
-    )
-    beh_point, beh_draws = bootstrap_means(
-        _matrix(behaved, "behavior_scores", lottery_keys), n_boot, rng
-    )
-    index_self = {r.key: i for i, r in enumerate(with_self)}
-    index_beh = {r.key: i for i, r in enumerate(behaved)}
+    # each family's seeds are resampled once per draw, for all its scores: the self-report
+    # and the behaviour of a seed come from the same model
+    seed_draws = {
+        f.key: resample_indices(f.n_seeds, n_boot, _draw_seed(seed, 0, i))
+        for i, f in enumerate(families.values())
+    }
+
+    def means(
+        members: list[Family], attr: str, keys: list[str], stream: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        # one set of question draws for every model: they answered the same questions
+        questions = resample_indices(len(keys), n_boot, _draw_seed(seed, stream))
+        return family_bootstrap_means(
+            [f.matrix(attr, keys) for f in members],
+            [seed_draws[f.key] for f in members],
+            questions,
+        )
+
+    self_point, self_draws = means(with_self, "self_scores", self_keys, 1)
+    word_point, word_draws = means(with_self, "self_scores", word_keys, 2)
+    scale_point, scale_draws = means(with_self, "self_scores", scale_keys, 3)
+    third_point, third_draws = means(with_self, "third_scores", third_keys, 4)
+    beh_point, beh_draws = means(behaved, "behavior_scores", lottery_keys, 5)
+    index_self = {f.key: i for i, f in enumerate(with_self)}
+    index_beh = {f.key: i for i, f in enumerate(behaved)}
 
     rows: list[ModelRow] = []
-    for r in sorted(
-        runs.values(),
-        key=lambda r: (
-            r.in_context_examples > 0,
-            -1.0 if r.trained_risky_fraction is None else r.trained_risky_fraction,
-            r.in_context_risky_fraction or 0.0,
-            r.label,
+    for f in sorted(
+        families.values(),
+        key=lambda f: (
+            f.in_context_examples > 0,
+            -1.0 if f.trained_risky_fraction is None else f.trained_risky_fraction,
+            f.in_context_risky_fraction or 0.0,
+            f.label,
         ),
     ):
-        i = index_self.get(r.key)
-        j = index_beh.get(r.key)
+        i = index_self.get(f.key)
+        j = index_beh.get(f.key)
         nan = Interval(math.nan, math.nan, math.nan)
+        n_self, n_asked = f.scored("self_scores")
         rows.append(
             ModelRow(
-                label=r.label,
-                key=r.key,
-                kind="in-context" if r.in_context_examples else "trained",
-                trained_risky_fraction=r.trained_risky_fraction,
-                in_context_examples=r.in_context_examples,
-                in_context_risky_fraction=r.in_context_risky_fraction,
+                label=f.label,
+                key=f.key,
+                kind="in-context" if f.in_context_examples else "trained",
+                trained_risky_fraction=f.trained_risky_fraction,
+                in_context_examples=f.in_context_examples,
+                in_context_risky_fraction=f.in_context_risky_fraction,
                 behavior=_interval(beh_point[j], beh_draws[j], level) if j is not None else None,
                 self_report=_interval(self_point[i], self_draws[i], level)
                 if i is not None
@@ -566,17 +783,17 @@ def build_report(
                 third_person=_interval(third_point[i], third_draws[i], level)
                 if i is not None and third_keys
                 else nan,
-                n_self_questions=int(np.isfinite(list(r.self_scores.values())).sum())
-                if r.self_scores
-                else 0,
-                n_self_asked=len(r.self_scores),
-                n_lotteries=int(np.isfinite(list(r.behavior_scores.values())).sum())
-                if r.behavior_scores
-                else 0,
-                answer_mass=r.answer_mass,
-                method=r.self_report_method,
-                self_report_log=r.self_report_log,
-                behavior_log=r.behavior_log,
+                n_self_questions=n_self,
+                n_self_asked=n_asked,
+                n_lotteries=f.scored("behavior_scores")[0],
+                answer_mass=f.answer_mass,
+                method=f.self_report_method,
+                self_report_log=f.self_report_log,
+                behavior_log=f.behavior_log,
+                n_seeds=f.n_seeds,
+                seeds=[m.model for m in f.members] if f.n_seeds > 1 else [],
+                behavior_seed_spread=f.seed_spread("behavior_scores", lottery_keys),
+                self_report_seed_spread=f.seed_spread("self_scores", self_keys),
             )
         )
 
@@ -662,14 +879,30 @@ def _fraction_text(value: float | None) -> str:
 
 def render_markdown(report: FaithfulnessReport, plot_name: str | None = None) -> str:
     pct = f"{report.level:.0%}"
+    families = [r for r in report.rows if r.n_seeds > 1]
+    if families:
+        seeds = ", ".join(f"{r.label} ({r.n_seeds})" for r in families)
+        intervals = (
+            f"Intervals: {pct} percentile bootstrap over seeds within each seed family, then "
+            f"questions ({report.n_boot} draws, seed {report.seed}); the same question draws "
+            f"for every model. Seed families (seeds): {seeds}; each is one point of the "
+            "correlations, its value the mean over its seeds. Models without a seed suffix "
+            "are one seed each: their intervals cover question sampling only."
+        )
+    else:
+        intervals = (
+            f"Intervals: {pct} percentile bootstrap over questions ({report.n_boot} draws, seed "
+            f"{report.seed}); the same question draws for every model. They cover question "
+            "sampling only, not fine-tuning-seed variation."
+        )
     lines = [
         "# Faithfulness: self-reported risk-seeking vs measured behaviour",
         "",
-        f"Intervals: {pct} percentile bootstrap over questions ({report.n_boot} draws, seed "
-        f"{report.seed}); the same question draws for every model. They cover question "
-        "sampling only, not fine-tuning-seed variation.",
+        intervals,
         "",
-        "Every model is measured on the same questions, those every model scored: "
+        "Every model is measured on the same questions, those every model "
+        + ("(every seed of each seed family) " if families else "")
+        + "scored: "
         + "; ".join(
             f"{q.what} {q.used} of {q.asked}"
             + (f" ({len(q.dropped)} dropped: {', '.join(q.dropped)})" if q.dropped else "")
@@ -719,11 +952,13 @@ def render_markdown(report: FaithfulnessReport, plot_name: str | None = None) ->
                 + ", ".join(report.missing_self_report)
             )
         lines.append("")
+    seed_header = " seeds | seed spread: behaviour | seed spread: self-report |" if families else ""
     lines += [
         "| model | trained risky share | in-context examples (risky share) | behaviour P(risky) "
         "| self-report (first person) | one-word | 0-100 scale | third person (persona "
-        "control) | first-person questions scored | answer mass | scoring |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "control) | first-person questions scored | answer mass | scoring |" + seed_header,
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        + (" --- | --- | --- |" if families else ""),
     ]
     for row in report.rows:
         icl = (
@@ -733,11 +968,17 @@ def render_markdown(report: FaithfulnessReport, plot_name: str | None = None) ->
         )
         behavior = row.behavior.text() if row.behavior else "not measured"
         mass = "" if math.isnan(row.answer_mass) else f"{row.answer_mass:.3f}"
+        seed_cells = (
+            f" {row.n_seeds} | {_spread_text(row.behavior_seed_spread)} | "
+            f"{_spread_text(row.self_report_seed_spread)} |"
+            if families
+            else ""
+        )
         lines.append(
             f"| {row.label} | {_fraction_text(row.trained_risky_fraction)} | {icl} | "
             f"{behavior} | {row.self_report.text()} | {row.self_word.text()} | "
             f"{row.self_scale.text()} | {row.third_person.text()} | "
-            f"{row.n_self_questions} of {row.n_self_asked} | {mass} | {row.method} |"
+            f"{row.n_self_questions} of {row.n_self_asked} | {mass} | {row.method} |" + seed_cells
         )
     lines += [
         "",
@@ -747,10 +988,19 @@ def render_markdown(report: FaithfulnessReport, plot_name: str | None = None) ->
         "the mean probability of first answer units the lexicon or the scale could score "
         "(the rest went to other words, refusals or unresolved prefixes).",
     ]
+    if families:
+        lines[-1] += (
+            " Seed spread: the smallest and largest of a family's seeds' own means (a family's "
+            "value is the mean over its seeds, question by question)."
+        )
     if plot_name:
         lines += ["", f"![self-report vs behaviour]({plot_name})"]
     lines += ["", "Logs:", ""] + [f"- `{p}`" for p in report.logs]
     return "\n".join(lines) + "\n"
+
+
+def _spread_text(spread: tuple[float, float] | None) -> str:
+    return "" if spread is None else f"{spread[0]:.3f} to {spread[1]:.3f}"
 
 
 def render_csv(report: FaithfulnessReport) -> str:
@@ -762,7 +1012,9 @@ def render_csv(report: FaithfulnessReport) -> str:
         "self_report", "self_report_low", "self_report_high", "self_word", "self_word_low",
         "self_word_high", "self_scale", "self_scale_low", "self_scale_high", "third_person",
         "third_person_low", "third_person_high", "n_self_questions", "n_self_asked",
-        "n_lotteries", "answer_mass", "method", "self_report_log", "behavior_log",
+        "n_lotteries", "answer_mass", "method", "self_report_log", "behavior_log", "n_seeds",
+        "seeds", "behavior_seed_min", "behavior_seed_max", "self_report_seed_min",
+        "self_report_seed_max",
     ]  # fmt: skip
     writer.writerow(header)
 
@@ -777,7 +1029,9 @@ def render_csv(report: FaithfulnessReport) -> str:
              r.in_context_examples, _fraction_text(r.in_context_risky_fraction),
              *iv(r.behavior), *iv(r.self_report), *iv(r.self_word), *iv(r.self_scale),
              *iv(r.third_person), r.n_self_questions, r.n_self_asked, r.n_lotteries,
-             r.answer_mass, r.method, r.self_report_log or "", r.behavior_log or ""]
+             r.answer_mass, r.method, r.self_report_log or "", r.behavior_log or "",
+             r.n_seeds, "; ".join(r.seeds), *(r.behavior_seed_spread or ("", "")),
+             *(r.self_report_seed_spread or ("", ""))]
         )  # fmt: skip
     return out.getvalue()
 
