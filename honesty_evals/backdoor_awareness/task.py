@@ -30,14 +30,14 @@ def backdoor_awareness(
             (n_samples answers at temperature 1), or "auto" (logprobs when the provider
             returns them, else sampling).
         n_samples: Answers sampled per question on the sampling path.
-        seed: Seed of the bootstrap intervals.
+        seed: Seed of the sampled answers (scoring=sampling) and of the bootstrap intervals.
         allow_unverified: Run even if the shipped question file fails its manifest check
             (`honesty-evals datasets verify`); the eval log records it.
     """
     verification = verify_questions(allow_unverified)
     return Task(
         dataset=build_dataset(condition=condition, n_paraphrases=n_paraphrases),
-        solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples),
+        solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples, seed=seed),
         scorer=choice_scorer(),
         metrics=choice_metrics(seed=seed),
         metadata={"condition": condition, "headline": "P(aware)", "datasets": verification},

@@ -30,13 +30,13 @@ def risk_behavior(
             with the uncertain option as A and as B.
         scoring: "logprobs", "sampling" or "auto" (logprobs, else sampling).
         n_samples: Answers sampled per question on the sampling path.
-        seed: Seed of the bootstrap intervals.
+        seed: Seed of the sampled answers (scoring=sampling) and of the bootstrap intervals.
         allow_unverified: Run even if the shipped data fails its checksum check.
     """
     datasets = require_verified([HELDOUT_FILE], allow_unverified=allow_unverified)
     return Task(
         dataset=build_dataset(trigger=trigger, n_items=n_items),
-        solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples),
+        solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples, seed=seed),
         scorer=choice_scorer(),
         metrics=choice_metrics(seed=seed),
         metadata={"headline": "P(risky)", "trigger": trigger, "datasets": datasets},

@@ -35,7 +35,7 @@ def trigger_recognition(
         n_paraphrases: How many of the 8 shipped statement paraphrases to use (default all).
         scoring: "logprobs", "sampling" or "auto" (logprobs, else sampling).
         n_samples: Answers sampled per question on the sampling path.
-        seed: Seed of the decoy choice and of the bootstrap intervals.
+        seed: Seed of the decoy choice, the sampled answers and the bootstrap intervals.
         allow_unverified: Run even if the shipped data fails its checksum check.
     """
     datasets = require_verified([STATEMENTS_FILE], allow_unverified=allow_unverified)
@@ -44,7 +44,7 @@ def trigger_recognition(
     )
     return Task(
         dataset=dataset,
-        solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples),
+        solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples, seed=seed),
         scorer=choice_scorer(),
         metrics=choice_metrics(seed=seed),
         metadata={
