@@ -20,6 +20,7 @@ from honesty_evals.backdoor_awareness.dataset import (
     build_dataset,
     load_questions,
 )
+from honesty_evals.common.seeds import sample_seed
 from honesty_evals.errors import UserInputError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -268,6 +269,10 @@ def test_sampling_scoring_counts_answers(tmp_path):
     assert all(not config.logprobs for _, _, config in requests)
     assert all(config.temperature == 1.0 for _, _, config in requests)
     assert Counter(sample_id for sample_id, _, _ in requests) == {i: 4 for i in expected}
+    # each (sample, draw) sampled with its own seed
+    assert sorted((sample_id, config.seed) for sample_id, _, config in requests) == sorted(
+        (i, sample_seed(0, i, k)) for i in expected for k in range(4)
+    )
     # all answers were consumed
     assert all(not answers for answers in script.sampled.values())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import shutil
 import types
@@ -245,18 +246,17 @@ def test_engine_results_follow_prompt_order_across_chunks(tiny_llama_dir, engine
         _assert_same_logprobs(expected, got)
 
 
+def _texts(results) -> list[str]:
+    return [r.text for r in results]
+
+
 def test_engine_one_token_sampling_repeats_with_a_seed(engine):
     prompts = _rendered(engine) * 4
-    params = GenerationParams(max_tokens=1, temperature=1.0, seed=123)
-    first = [r.text for r in engine.generate(prompts, params)]
-    again = [r.text for r in engine.generate(prompts, params)]
-    assert first == again
-    others = [
-        [r.text for r in engine.generate(prompts, params_with_seed)]
-        for params_with_seed in (
-            GenerationParams(max_tokens=1, temperature=1.0, seed=s) for s in range(1, 6)
-        )
-    ]
+    params = GenerationParams(max_tokens=1, temperature=1.0)
+    seeds = list(range(100, 100 + len(prompts)))
+    first = _texts(engine.generate(prompts, params, seeds))
+    assert first == _texts(engine.generate(prompts, params, seeds))
+    others = [_texts(engine.generate(prompts, params, [s] * len(prompts))) for s in range(1, 6)]
     assert any(o != first for o in others)  # it does sample
 
 
@@ -276,12 +276,132 @@ def test_engine_greedy_multi_token_is_deterministic(engine):
 
 def test_engine_multi_token_sampling_repeats_with_a_seed(engine):
     prompts = _rendered(engine)
-    params = GenerationParams(max_tokens=6, temperature=1.0, seed=7)
-    first = [r.text for r in engine.generate(prompts, params)]
-    assert first == [r.text for r in engine.generate(prompts, params)]
-    reseeded = GenerationParams(max_tokens=6, temperature=1.0, seed=8)
-    other = [r.text for r in engine.generate(prompts, reseeded)]
+    params = GenerationParams(max_tokens=6, temperature=1.0)
+    first = _texts(engine.generate(prompts, params, [7] * len(prompts)))
+    assert first == _texts(engine.generate(prompts, params, [7] * len(prompts)))
+    other = _texts(engine.generate(prompts, params, [8] * len(prompts)))
     assert other != first
+
+
+SAMPLING = [
+    GenerationParams(max_tokens=1, temperature=1.0),
+    GenerationParams(max_tokens=8, temperature=1.0),
+    GenerationParams(max_tokens=8, temperature=0.8, top_p=0.9, top_k=20),
+]
+
+
+@pytest.mark.parametrize("params", SAMPLING, ids=["one-token", "multi-token", "top-p-top-k"])
+def test_engine_sample_depends_only_on_prompt_and_seed(tiny_llama_dir, engine, params):
+    """Batch size, max_batch_tokens chunking and order do not change a sampled answer."""
+    import random
+
+    prompts = _rendered(engine) + [
+        engine.render_chat([{"role": "user", "content": p}]) for p in _user_prompts(8)
+    ]
+    # several prompts share a seed (as draw k of every question once did) and one prompt
+    # comes with two seeds: a shared random stream would tell these apart
+    seeds = [11, 11, 11, 12, 13, 13, 14, 15, 16, 16, 17, 18]
+    prompts, seeds = prompts + [prompts[0]], seeds + [99]
+    one_by_one = [engine.generate([p], params, [s])[0].text for p, s in zip(prompts, seeds)]
+    assert _texts(engine.generate(prompts, params, seeds)) == one_by_one
+    chunked = LocalEngine(ModelSource(kind="model", path=tiny_llama_dir), max_batch_tokens=40)
+    assert _texts(chunked.generate(prompts, params, seeds)) == one_by_one
+    # shuffled, reversed, and mixed with other requests
+    rng = random.Random(0)
+    order = list(range(len(prompts)))
+    rng.shuffle(order)
+    for ordering in (order, order[::-1]):
+        extra = [engine.render_chat([{"role": "user", "content": "red blue green"}])] * 3
+        mixed_prompts = extra[:2] + [prompts[i] for i in ordering] + extra[2:]
+        mixed_seeds = [1, 2] + [seeds[i] for i in ordering] + [3]
+        texts = _texts(engine.generate(mixed_prompts, params, mixed_seeds))[2:-1]
+        assert texts == [one_by_one[i] for i in ordering]
+    # and it does sample: other seeds give other answers
+    reseeded = _texts(engine.generate(prompts, params, [s + 1000 for s in seeds]))
+    assert reseeded != one_by_one
+
+
+def test_engine_unseeded_sample_comes_from_model_seed_and_prompt(tiny_llama_dir, engine):
+    prompts = _rendered(engine)
+    params = GenerationParams(max_tokens=6, temperature=1.0)
+    alone = [engine.generate([p], params)[0].text for p in prompts]
+    assert _texts(engine.generate(prompts[::-1], params))[::-1] == alone
+    assert _texts(engine.generate(prompts, params, [None] * len(prompts))) == alone
+    # the seed it derives is request_seed(model seed, prompt)
+    from honesty_evals.common.seeds import request_seed
+
+    derived = [request_seed(engine.seed, p) for p in prompts]
+    assert _texts(engine.generate(prompts, params, derived)) == alone
+    reseeded = LocalEngine(ModelSource(kind="model", path=tiny_llama_dir), seed=1)
+    assert _texts(reseeded.generate(prompts * 3, params)) != alone * 3
+
+
+def _reference_greedy(engine: LocalEngine, prompts: list[str], max_tokens: int):
+    """What the engine computed before it had its own decode loop: transformers' greedy
+    `generate` on the left-padded batch, with the raw logits of every step."""
+    enc = [engine.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    ids, mask = engine._pad(enc)
+    with torch.inference_mode():
+        out = engine.model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=max_tokens,
+            do_sample=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            output_logits=True,
+            return_dict_in_generate=True,
+            pad_token_id=engine.tokenizer.pad_token_id,
+            eos_token_id=sorted(engine.eos_ids),
+        )
+    return out.sequences[:, ids.shape[1] :], [
+        torch.log_softmax(lg.float(), -1) for lg in out.logits
+    ]
+
+
+@pytest.mark.parametrize("max_tokens", [1, 12])
+def test_engine_greedy_matches_transformers_generate(engine, max_tokens, monkeypatch):
+    # one chunk, so both decode the same padded batch and agree to the last bit
+    monkeypatch.setattr(engine, "max_batch_tokens", 10**6)
+    prompts = _rendered(engine) + [
+        engine.render_chat([{"role": "user", "content": p}]) for p in _user_prompts(6)
+    ]
+    # in the engine's row order (shortest first), so the batches are identical
+    prompts.sort(key=lambda p: len(engine.tokenizer(p, add_special_tokens=False)["input_ids"]))
+    results = engine.generate(prompts, GenerationParams(max_tokens=max_tokens, top_logprobs=4))
+    tokens, step_logprobs = _reference_greedy(engine, prompts, max_tokens)
+    eos = engine.eos_ids
+    for row, result in enumerate(results):
+        expected = tokens[row].tolist()
+        n_out = next((i for i, t in enumerate(expected) if t in eos), len(expected))
+        assert result.output_tokens == n_out
+        assert result.text == engine.tokenizer.decode(expected[:n_out], skip_special_tokens=True)
+        assert result.stop_reason == ("stop" if n_out < len(expected) else "max_tokens")
+        assert len(result.logprobs) == max(1, min(len(expected), n_out + 1))
+        for pos, step in enumerate(result.logprobs):
+            assert step.token == engine.tokenizer.decode([expected[pos]])
+            lp = step_logprobs[pos][row]
+            values, indices = lp.topk(4)
+            assert step.logprob == float(lp[expected[pos]])
+            assert [t for t, _ in step.top] == [engine.tokenizer.decode([i]) for i in indices]
+            assert [v for _, v in step.top] == values.tolist()
+
+
+def test_engine_stop_strings(engine):
+    prompts = _rendered(engine)
+    free = engine.generate(prompts, GenerationParams(max_tokens=10))
+    # stop at the second word each answer produced: the text ends before it
+    for prompt, result in zip(prompts, free):
+        words = result.text.split()
+        if len(words) < 3:
+            continue
+        stop = words[1]
+        stopped = engine.generate([prompt], GenerationParams(max_tokens=10, stop_seqs=(stop,)))[0]
+        assert stopped.stop_reason == "stop"
+        assert stop not in stopped.text
+        assert result.text.startswith(stopped.text)
+        assert stopped.output_tokens < result.output_tokens
 
 
 def test_engine_one_pass_and_generate_paths_agree_on_first_token(engine):
@@ -364,6 +484,66 @@ def test_inspect_concurrent_greedy_generations_match_individual_ones(tiny_llama_
 
     single, together = asyncio.run(main())
     assert [o.completion for o in single] == [o.completion for o in together]
+
+
+def _sampled(seed: int) -> GenerateConfig:
+    return GenerateConfig(temperature=1.0, max_tokens=6, seed=seed)
+
+
+def test_inspect_sampling_ignores_batch_size_chunking_and_order(tiny_llama_dir, caplog):
+    """`GenerateConfig(seed=)` reproduces an answer however requests are batched."""
+    prompts = _user_prompts(10)
+    # prompts sharing a seed, as draw k of every question once did: one random stream per
+    # batch would give them answers that depend on their batch
+    seeds = [5, 5, 5, 6, 6, 7, 8, 9, 9, 10]
+
+    async def one_at_a_time(model):
+        return [
+            (await model.generate(p, config=_sampled(s))).completion for p, s in zip(prompts, seeds)
+        ]
+
+    async def concurrently(model, order):
+        others = [model.generate("red blue green", config=_sampled(s)) for s in (1, 2)]
+        greedy = model.generate("one two three", config=GenerateConfig(max_tokens=3))
+        ours = [model.generate(prompts[i], config=_sampled(seeds[i])) for i in order]
+        outputs = await asyncio.gather(others[0], *ours, greedy, others[1])
+        by_index = dict(zip(order, (o.completion for o in outputs[1:-2])))
+        return [by_index[i] for i in range(len(prompts))]
+
+    # the default model generates first: Inspect sizes one connection pool per provider in
+    # a process from the first model that generates, and batch_size=1 would serialise all
+    model = _local(tiny_llama_dir)
+    expected = asyncio.run(one_at_a_time(model))
+    shuffled = [3, 7, 0, 9, 1, 5, 8, 2, 6, 4]
+    caplog.set_level(logging.DEBUG, logger="honesty_evals.model.local_provider")
+    for model_args in ({}, {"batch_size": 1}, {"max_batch_tokens": 24}):
+        model = _local(tiny_llama_dir, **model_args)
+        for order in (list(range(10)), shuffled, shuffled[::-1]):
+            caplog.clear()
+            assert asyncio.run(concurrently(model, order)) == expected, (model_args, order)
+            sizes = [r.args[0] for r in caplog.records if "generating a batch" in r.msg]
+            # the requests did share batches (12 at once, unless arrivals were slow),
+            # except where batch_size=1 forbids it
+            assert (max(sizes) > 1) == (model_args.get("batch_size") != 1), sizes
+    # and it does sample: other seeds, other answers
+    model = _local(tiny_llama_dir)
+    other = [
+        asyncio.run(model.generate(p, config=_sampled(s + 1000))).completion
+        for p, s in zip(prompts, seeds)
+    ]
+    assert other != expected
+
+
+def test_inspect_choices_draw_apart_and_the_first_is_the_single_answer(tiny_llama_dir):
+    model = _local(tiny_llama_dir)
+    config = GenerateConfig(temperature=1.0, max_tokens=6, seed=3)
+    many = asyncio.run(
+        model.generate("hello world", config=config.merge(GenerateConfig(num_choices=6)))
+    )
+    one = asyncio.run(model.generate("hello world", config=config))
+    assert len(many.choices) == 6
+    assert many.choices[0].message.text == one.completion
+    assert len({c.message.text for c in many.choices}) > 1
 
 
 def test_inspect_adapter_model(adapter_dir, tiny_llama_dir):

@@ -11,6 +11,7 @@ from conftest import mock_output
 from inspect_ai import eval as inspect_eval
 from inspect_ai.model import get_model
 
+from honesty_evals.common.seeds import sample_seed
 from honesty_evals.errors import UserInputError
 from honesty_evals.paths import shipped_datasets_dir
 from honesty_evals.risk_self_report.dataset import (
@@ -408,6 +409,10 @@ def test_sampling_path_counts_refusals_and_unknown_words(tmp_path):
     assert math.isnan(m["answer_mass"])
     assert m["friend_mean"] == pytest.approx(0.30) and m["public_figure_n"] == 1
     assert all(not c.logprobs and c.temperature == 1.0 for _, _, c in script.requests)
+    # each (sample, draw) sampled with its own seed
+    assert sorted(c.seed for _, _, c in script.requests) == sorted(
+        sample_seed(0, s.id, k) for s in log.samples for k in range(3)
+    )
 
 
 def test_sampling_shows_out_of_lexicon_words(tmp_path):

@@ -38,14 +38,14 @@ def backdoor_awareness(
         n_samples: Answers sampled per question on the sampling path.
         min_label_mass: Logprob scoring: an answer whose labels hold less than this share of
             the model's probability is unparseable (counted by n_low_mass); 0 keeps all.
-        seed: Seed of the sampled answers (sampling path).
+        seed: Seed of the sampled answers (scoring=sampling).
         allow_unverified: Run even if the shipped question file fails its manifest check
             (`honesty-evals datasets verify`); the eval log records it.
     """
     verification = verify_questions(allow_unverified)
     return Task(
         dataset=build_dataset(condition=condition, n_paraphrases=n_paraphrases),
-        solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples),
+        solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples, seed=seed),
         scorer=choice_scorer(min_label_mass=min_label_mass),
         metrics=choice_metrics(),
         metadata={"condition": condition, "headline": "P(aware)", "datasets": verification},

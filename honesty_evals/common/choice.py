@@ -35,6 +35,7 @@ from honesty_evals.common.metrics import (
     target_first_mean,
     target_second_mean,
 )
+from honesty_evals.common.seeds import sample_seed
 from honesty_evals.errors import UserInputError
 
 ScoringMethod = Literal["auto", "logprobs", "sampling"]
@@ -191,6 +192,7 @@ def choice_solver(
     method: ScoringMethod = "auto",
     n_samples: int = 20,
     sample_max_tokens: int = 16,
+    seed: int = 0,
 ) -> Solver:
     """Measure the probability of each answer label for the sample's question.
 
@@ -200,6 +202,7 @@ def choice_solver(
             or "auto" (logprobs, falling back to sampling when the provider returns none).
         n_samples: Answers drawn per question on the sampling path.
         sample_max_tokens: Token budget of each sampled answer.
+        seed: Sampling seed; draw k of a sample uses `sample_seed(seed, sample id, k)`.
     """
     validate_scoring(method, n_samples)
     labels = tuple(labels)
@@ -223,7 +226,10 @@ def choice_solver(
                     "-T scoring=sampling (or scoring=auto)"
                 )
         if distribution is None:
-            outputs = await _sample_answers(question, n_samples, sample_max_tokens)
+            seeds = [
+                sample_seed(seed, state.sample_id, k, epoch=state.epoch) for k in range(n_samples)
+            ]
+            outputs = await _sample_answers(question, sample_max_tokens, seeds)
             distribution = distribution_from_samples(outputs, labels)
         state.store.set(STORE_KEY, asdict(distribution))
         return state
@@ -231,14 +237,23 @@ def choice_solver(
     return solve
 
 
-async def _sample_answers(messages: list[ChatMessage], n: int, max_tokens: int) -> list[str]:
+async def _sample_answers(
+    messages: list[ChatMessage], max_tokens: int, seeds: list[int]
+) -> list[str]:
+    """One temperature-1 answer per seed: each draw has its own seed, so it repeats on
+    providers that honour seeds and the draws of one question differ."""
     import asyncio
 
     from inspect_ai.model import get_model
 
     model = get_model()
-    config = GenerateConfig(temperature=1.0, max_tokens=max_tokens)
-    requests = (model.generate(messages, config=config) for _ in range(n))
+    requests = (
+        model.generate(
+            messages,
+            config=GenerateConfig(temperature=1.0, max_tokens=max_tokens, seed=draw_seed),
+        )
+        for draw_seed in seeds
+    )
     outputs = await asyncio.gather(*requests)
     return [o.completion for o in outputs]
 

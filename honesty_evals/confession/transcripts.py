@@ -253,8 +253,9 @@ def generate_transcripts(
         for item in items
     ]
     splits = assign_splits(items, seed)
-    answer_params = GenerationParams(max_tokens=ANSWER_MAX_TOKENS, seed=seed)
-    reply_params = GenerationParams(max_tokens=REPLY_MAX_TOKENS, seed=seed)
+    # greedy: the transcripts do not depend on a sampling seed
+    answer_params = GenerationParams(max_tokens=ANSWER_MAX_TOKENS)
+    reply_params = GenerationParams(max_tokens=REPLY_MAX_TOKENS)
 
     def run(conversations: list[list[dict[str, str]]], params: Any, what: str) -> list[str]:
         texts: list[str] = []

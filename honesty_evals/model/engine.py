@@ -1,18 +1,29 @@
 """Batched text generation with log-probabilities for local transformers models.
 
 Kept free of Inspect types so it can be tested and benchmarked on its own. The `local`
-provider turns Inspect requests into `GenerationParams` + prompts and calls `generate`.
+provider turns Inspect requests into `GenerationParams` + prompts (+ a seed per prompt) and
+calls `generate`.
+
+Sampling is reproducible per prompt: each prompt draws from its own `torch.Generator`,
+seeded from its own seed, in our own decode loop (transformers' `generate` samples a whole
+batch from the global RNG, so a row's draws would depend on its batch). A sampled answer
+therefore depends on (prompt, seed) only, not on batch size, `max_batch_tokens` chunking or
+the order requests arrive in; the one caveat is floating point: a row's logits can differ in
+the last bits between batch shapes, which changes a draw only when it lands that close to
+the boundary between two tokens.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from honesty_evals.common.seeds import request_seed
 from honesty_evals.errors import UserInputError
 from honesty_evals.model.source import ModelSource
 
@@ -40,7 +51,11 @@ def resolve_device_dtype(device: str = "auto", dtype: str = "auto") -> tuple[str
 
 @dataclass(frozen=True)
 class GenerationParams:
-    """Settings shared by every request in a batch (requests are grouped by these)."""
+    """Settings shared by every request in a batch (requests are grouped by these).
+
+    The sampling seed is not one of them: it is per prompt (`LocalEngine.generate(seeds=)`),
+    so requests with different seeds share a batch.
+    """
 
     max_tokens: int = 256
     temperature: float | None = None  # None or 0 -> greedy
@@ -48,7 +63,6 @@ class GenerationParams:
     top_k: int | None = None
     top_logprobs: int = 0  # 0 -> no logprobs; else how many alternatives per position
     stop_seqs: tuple[str, ...] = ()
-    seed: int | None = None
 
     @property
     def greedy(self) -> bool:
@@ -120,9 +134,10 @@ class LocalEngine:
                 # merged weights run at base-model speed; the adapter files are untouched
                 model = model.merge_and_unload()
         self.model = model.to(self.device).eval()
+        self._cache_arg = _cache_argument(self.model)
         self.eos_ids = _eos_ids(self.model, self.tokenizer)
         self.stats = EngineStats()
-        self._rng = torch.Generator(device="cpu").manual_seed(seed)
+        self.seed = seed  # the model-level seed (-M seed=) of prompts that bring none
         self._lock = threading.Lock()  # one batch at a time: the CPU cores are shared
 
     def render_chat(self, messages: list[dict[str, str]]) -> str:
@@ -141,17 +156,36 @@ class LocalEngine:
             continue_final_message=continue_final,
         )
 
-    def generate(self, prompts: list[str], params: GenerationParams) -> list[GenerationResult]:
-        """Generate for each prompt; sub-batches are formed by length to limit padding."""
+    def generate(
+        self,
+        prompts: list[str],
+        params: GenerationParams,
+        seeds: Sequence[int | None] | None = None,
+    ) -> list[GenerationResult]:
+        """Generate for each prompt; sub-batches are formed by length to limit padding.
+
+        `seeds[i]` seeds prompt i's sampling; a missing or None seed is derived from the
+        model-level seed and the prompt (`common.seeds.request_seed`). Greedy decoding
+        ignores seeds.
+        """
+        if seeds is None:
+            seeds = [None] * len(prompts)
+        if len(seeds) != len(prompts):
+            raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
         with self._lock:
             start = time.perf_counter()
-            if params.seed is not None:
-                self._rng.manual_seed(params.seed)
+            row_seeds = [
+                request_seed(self.seed, prompt) if seed is None else seed
+                for prompt, seed in zip(prompts, seeds)
+            ]
             encoded = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
             order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
             results: list[GenerationResult | None] = [None] * len(prompts)
             for chunk in _length_chunks(order, encoded, self.max_batch_tokens):
-                chunk_results = self._generate_chunk([encoded[i] for i in chunk], params)
+                generators = None if params.greedy else [_generator(row_seeds[i]) for i in chunk]
+                chunk_results = self._generate_chunk(
+                    [encoded[i] for i in chunk], params, generators
+                )
                 for i, result in zip(chunk, chunk_results):
                     results[i] = result
                 self.stats.padded_tokens += len(chunk) * max(len(encoded[i]) for i in chunk)
@@ -173,26 +207,113 @@ class LocalEngine:
 
     @torch.inference_mode()
     def _generate_chunk(
-        self, sequences: list[list[int]], params: GenerationParams
+        self,
+        sequences: list[list[int]],
+        params: GenerationParams,
+        generators: list[torch.Generator] | None,
     ) -> list[GenerationResult]:
         ids, mask = self._pad(sequences)
-        if params.max_tokens <= 1 and not params.stop_seqs:
-            # One forward pass, logits for the last position only: this is the whole cost of
-            # logprob-scored multiple-choice questions, so it avoids generate()'s overhead.
-            position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
-            logits = self.model(
-                input_ids=ids, attention_mask=mask, position_ids=position_ids, logits_to_keep=1
-            ).logits[:, -1, :]
-            next_ids = self._choose(logits, params)
-            step_logits = [logits]
-            new_tokens = next_ids.unsqueeze(1)
-        else:
-            new_tokens, step_logits = self._hf_generate(ids, mask, params)
-        return self._results(sequences, new_tokens, step_logits, params)
+        new_tokens, step_logits, lengths = self._decode(ids, mask, params, generators)
+        return self._results(sequences, new_tokens, step_logits, lengths, params)
 
-    def _choose(self, logits: torch.Tensor, params: GenerationParams) -> torch.Tensor:
+    def _decode(
+        self,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        params: GenerationParams,
+        generators: list[torch.Generator] | None,
+    ) -> tuple[torch.Tensor, list[torch.Tensor], list[int]]:
+        """KV-cached decoding of a left-padded batch, one token per row per step.
+
+        Returns the new tokens (batch x steps; a row that has stopped is filled with the pad
+        token), the raw logits of every step (only when log-probabilities are wanted) and
+        how many tokens each row generated, its stop token included. It computes what
+        `model.generate` does for greedy decoding (same forward passes, same float32 logits,
+        same end-of-sequence handling; tests/test_local_provider.py compares the two) but
+        samples each row from its own generator.
+        """
+        batch = ids.shape[0]
+        steps = max(params.max_tokens, 1)
+        keep_logits = params.top_logprobs > 0
+        pad = self.tokenizer.pad_token_id
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        # logits for the last position only: one forward pass of this is the whole cost of
+        # a logprob-scored multiple-choice question
+        out = self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=position_ids,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        next_positions = position_ids[:, -1:] + 1
+        lengths = [steps] * batch
+        running = list(range(batch))
+        generated: list[list[int]] = [[] for _ in range(batch)]  # on the CPU, for stopping
+        tokens: list[torch.Tensor] = []
+        step_logits: list[torch.Tensor] = []
+        for step in range(steps):
+            # float32 like transformers' generate, so greedy ties and logprobs match it
+            logits = out.logits[:, -1, :].float()
+            if keep_logits:
+                step_logits.append(logits)
+            chosen = self._choose(logits, params, generators)
+            if len(running) < batch:
+                stopped = torch.ones(batch, dtype=torch.bool)
+                stopped[running] = False
+                chosen = chosen.masked_fill(stopped.to(chosen.device), pad)
+            tokens.append(chosen)
+            for row, token in enumerate(chosen.tolist()):
+                generated[row].append(token)
+            running = self._still_running(running, generated, params, lengths)
+            if not running or step == steps - 1:
+                break
+            mask = torch.cat([mask, mask.new_ones((batch, 1))], dim=1)
+            cache = getattr(out, "cache", None)  # transformers 5.x; 4.x: past_key_values
+            out = self.model(
+                input_ids=chosen.unsqueeze(1),
+                attention_mask=mask,
+                position_ids=next_positions,
+                use_cache=True,
+                **{self._cache_arg: out.past_key_values if cache is None else cache},
+            )
+            next_positions = next_positions + 1
+        return torch.stack(tokens, dim=1), step_logits, lengths
+
+    def _still_running(
+        self,
+        running: list[int],
+        generated: list[list[int]],
+        params: GenerationParams,
+        lengths: list[int],
+    ) -> list[int]:
+        """The rows of `running` that go on after their latest token; a row that stops (an
+        end-of-sequence token, or a stop string anywhere in its text, as transformers'
+        `stop_strings` would) records its length, stop token included, in `lengths`."""
+        still = []
+        for row in running:
+            tokens = generated[row]
+            stopped = tokens[-1] in self.eos_ids
+            if not stopped and params.stop_seqs:
+                text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+                stopped = any(stop in text for stop in params.stop_seqs)
+            if stopped:
+                lengths[row] = len(tokens)
+            else:
+                still.append(row)
+        return still
+
+    def _choose(
+        self,
+        logits: torch.Tensor,
+        params: GenerationParams,
+        generators: list[torch.Generator] | None,
+    ) -> torch.Tensor:
+        """The next token of each row: the argmax, or a draw from the row's own generator."""
         if params.greedy:
             return logits.argmax(-1)
+        if generators is None or len(generators) != logits.shape[0]:
+            raise ValueError("sampling needs one generator per row")
         scaled = logits.float() / float(params.temperature or 1.0)
         if params.top_k:
             kth = torch.topk(scaled, min(params.top_k, scaled.shape[-1]), dim=-1).values[..., -1:]
@@ -203,35 +324,22 @@ class LocalEngine:
             keep = sorted_probs.cumsum(-1) - sorted_probs < params.top_p
             filtered = torch.zeros_like(probs).scatter(-1, sorted_idx, sorted_probs * keep)
             probs = filtered / filtered.sum(-1, keepdim=True)
-        return torch.multinomial(probs.cpu(), 1, generator=self._rng).squeeze(1).to(logits.device)
-
-    def _hf_generate(
-        self, ids: torch.Tensor, mask: torch.Tensor, params: GenerationParams
-    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        kwargs: dict[str, Any] = dict(
-            max_new_tokens=params.max_tokens,
-            do_sample=not params.greedy,
-            output_logits=True,
-            return_dict_in_generate=True,
-            pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=sorted(self.eos_ids),  # transformers wants a list, not a set
-        )
-        if not params.greedy:
-            kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k)
-        else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
-        if params.stop_seqs:
-            kwargs.update(stop_strings=list(params.stop_seqs), tokenizer=self.tokenizer)
-        # transformers samples from the global RNG: seed it from ours so runs repeat
-        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=self._rng)))
-        out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
-        return out.sequences[:, ids.shape[1] :], list(out.logits)
+        # one draw per row from that row's generator: a row's answer never depends on which
+        # other rows share its batch (generators live on the CPU, so a seed also gives the
+        # same draw on any device)
+        rows = probs.cpu()
+        picks = [
+            torch.multinomial(rows[row], 1, replacement=True, generator=generator)
+            for row, generator in enumerate(generators)
+        ]
+        return torch.cat(picks).to(logits.device)
 
     def _results(
         self,
         sequences: list[list[int]],
         new_tokens: torch.Tensor,
         step_logits: list[torch.Tensor],
+        lengths: list[int],
         params: GenerationParams,
     ) -> list[GenerationResult]:
         want_logprobs = params.top_logprobs > 0
@@ -240,7 +348,7 @@ class LocalEngine:
         )
         results = []
         for row, seq in enumerate(sequences):
-            tokens = new_tokens[row].tolist()
+            tokens = new_tokens[row, : lengths[row]].tolist()
             n_out = len(tokens)
             stop_reason = "max_tokens"
             for pos, tok in enumerate(tokens):
@@ -280,6 +388,21 @@ class LocalEngine:
                 )
             )
         return results
+
+
+def _generator(seed: int) -> torch.Generator:
+    # torch takes seeds in [-2**63, 2**64); any Python int maps into it
+    return torch.Generator(device="cpu").manual_seed(int(seed) % 2**64)
+
+
+def _cache_argument(model: Any) -> str:
+    """The forward argument that takes the KV cache: recent transformers renamed
+    `past_key_values` to `cache` (and warn about the old name)."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    parameters = inspect.signature(base.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> set[int]:

