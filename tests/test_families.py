@@ -76,9 +76,14 @@ def test_compare_three_seeds_against_one_prints_seeds_and_spread(awareness, caps
     assert r.difference == pytest.approx(0.3, abs=1e-6)
     assert r.per_seed == pytest.approx((0.2, 0.3, 0.4), abs=1e-6)
     assert r.seed_spread == pytest.approx((0.2, 0.4), abs=1e-6)
-    # every question ties within a seed: only the seed resampling can widen the interval,
+    # every question ties within a seed: only the seed resampling can widen the bootstrap,
     # so a width above zero shows the seeds are resampled (a question bootstrap would not)
-    assert 0.2 - 1e-9 <= r.ci_low < 0.3 < r.ci_high <= 0.4 + 1e-9
+    low, high = np.quantile(r.draws, [0.025, 0.975])
+    assert 0.2 - 1e-9 <= low < 0.3 < high <= 0.4 + 1e-9
+    # and the reported interval is its hull with the exact rule for six tied questions
+    reach = 1 - 0.025 ** (1 / N_QUESTIONS)
+    assert r.ci_low == pytest.approx(min(low, 0.3 - 1.3 * reach))
+    assert r.ci_high == pytest.approx(max(high, 0.3 + 0.7 * reach))
     assert main(["compare", *a, "--vs", awareness["b"]]) == 0
     out = capsys.readouterr().out
     assert "difference A - B: +0.3000" in out
