@@ -59,9 +59,7 @@ def question_counts(tasks: Sequence[Any]) -> dict[str, int]:
     return counts
 
 
-def _power(
-    gate_id: str, gate: GateSpec, n: int, bounds: Bounds, paired: bool
-) -> GatePower:
+def _power(gate_id: str, gate: GateSpec, n: int, bounds: Bounds, paired: bool) -> GatePower:
     alpha = one_sided_alpha(gate.level)
     threshold: Threshold = gate.threshold
     if gate.kind == "candidate":

@@ -281,8 +281,7 @@ def plot_tasks(result: AuditResult) -> bytes | None:
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     fig.suptitle(
-        f"Candidate vs baseline, {int(round(gates[0].level * 100))}% intervals over "
-        "questions",
+        f"Candidate vs baseline, {int(round(gates[0].level * 100))}% intervals over questions",
         y=1.0,
     )
     fig.tight_layout()
