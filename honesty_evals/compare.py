@@ -148,6 +148,25 @@ def _low_mass_count(evals: pd.DataFrame) -> int | None:
     return int(evals.iloc[0][columns[0]])
 
 
+def _table_row(
+    label: str, summary: LogSummary, mean: float, headline: str, orders: list[str]
+) -> dict[str, object]:
+    """One log's row of a comparison table: counts, its paired mean, its per-order means."""
+    row: dict[str, object] = {
+        "log": label,
+        "model": summary.model,
+        "condition": summary.task_args.get("condition", ""),
+        "samples": summary.n_samples,
+        "unparseable": summary.n_unparseable,
+        "low mass": "" if summary.n_low_mass is None else summary.n_low_mass,
+        "incomplete questions": summary.n_incomplete_questions,
+        f"{headline} (paired questions)": round(mean, 4),
+    }
+    for order in orders:
+        row[order] = round(summary.per_order.get(order, float("nan")), 4)
+    return row
+
+
 @dataclass
 class Comparison:
     a: LogSummary
@@ -166,19 +185,7 @@ class Comparison:
             ("A", self.a, self.result.mean_a),
             ("B", self.b, self.result.mean_b),
         ):
-            row: dict[str, object] = {
-                "log": label,
-                "model": summary.model,
-                "condition": summary.task_args.get("condition", ""),
-                "samples": summary.n_samples,
-                "unparseable": summary.n_unparseable,
-                "low mass": "" if summary.n_low_mass is None else summary.n_low_mass,
-                "incomplete questions": summary.n_incomplete_questions,
-                f"{self.headline} (paired questions)": round(mean, 4),
-            }
-            for order in orders:
-                row[order] = round(summary.per_order.get(order, float("nan")), 4)
-            rows.append(row)
+            rows.append(_table_row(label, summary, mean, self.headline, orders))
         return pd.DataFrame(rows).set_index("log")
 
     def render(self) -> str:
@@ -335,19 +342,8 @@ class FamilyComparison:
         for side, members in (("A", self.a), ("B", self.b)):
             for i, summary in enumerate(members, start=1):
                 mean = float(summary.per_question.loc[self.questions].mean())
-                row: dict[str, object] = {
-                    "log": f"{side}{i}" if len(members) > 1 else side,
-                    "model": summary.model,
-                    "condition": summary.task_args.get("condition", ""),
-                    "samples": summary.n_samples,
-                    "unparseable": summary.n_unparseable,
-                    "low mass": "" if summary.n_low_mass is None else summary.n_low_mass,
-                    "incomplete questions": summary.n_incomplete_questions,
-                    f"{self.headline} (paired questions)": round(mean, 4),
-                }
-                for order in orders:
-                    row[order] = round(summary.per_order.get(order, float("nan")), 4)
-                rows.append(row)
+                label = f"{side}{i}" if len(members) > 1 else side
+                rows.append(_table_row(label, summary, mean, self.headline, orders))
         return pd.DataFrame(rows).set_index("log")
 
     def render(self) -> str:
