@@ -174,7 +174,7 @@ def run_and_report(config: Any) -> Any:
         value = "n/a" if g.status == "unmeasured" else f"{g.value:+.3f}"
         interval = "" if g.status == "unmeasured" else f" [{g.ci_low:+.3f}, {g.ci_high:+.3f}]"
         what = "candidate" if g.kind == "candidate" else "difference"
-        tested = f", Holm p = {g.p_value:.3g}" if g.p_value is not None else ""
+        tested = "" if g.p_value is None else f", Holm p {_p_text(g.p_value)}"
         print(
             f"{short_status(g):16s} {g.id}: {value}{interval} "
             f"({g.threshold.describe(what)}, n = {g.n}{tested}{seeds_text(g)})"
@@ -191,6 +191,11 @@ def run_and_report(config: Any) -> Any:
         f"report: {paths['html']}  (also {paths['markdown'].name}, {paths['summary'].name})"
     )
     return result
+
+
+def _p_text(p: float) -> str:
+    # a normal-tail p of a large effect underflows to 0: say how small, not "= 0"
+    return "< 1e-16" if p < 1e-16 else f"= {p:.3g}"
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
