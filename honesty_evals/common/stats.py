@@ -11,7 +11,9 @@ simulation (`benchmarks/bench_calibration.py`, figures in `benchmarks/README.md`
 percentile bootstrap it replaces covered 74% at n = 3 and 90% at n = 12 against a nominal
 95%; Student's t alone misses the upper end of right-skewed per-question rates 3-5x too
 often; Hall's correction alone undercovers heavy-tailed data. Their hull holds 95% within
-about 1.5 points on normal, skewed and heavy-tailed shapes from n = 5 up.
+1.5 points on normal and heavy-tailed shapes at every n measured and on right-skewed ones
+from n = 8 or 12 up; below that the long side still undercovers (the benchmark's table
+gives the figures), which is one reason gates need many questions before they can pass.
 
 A sample whose values are all equal says nothing about the spread: Student's interval would
 have zero width. When the values' range is known (`bounds`, e.g. [-1, 1] for a difference
