@@ -529,7 +529,10 @@ class ArrayMeanTest:
             d2 = d * d
             sd = np.sqrt(d2.sum(axis=-1) / (n - 1))
             self.se = sd / math.sqrt(n)
-            skew = (d2 * d).mean(axis=-1) / sd**3
+            # the package's skewness: moment estimate over the biased sd, scaled to G1
+            skew = (d2 * d).mean(axis=-1) / np.sqrt(d2.mean(axis=-1)) ** 3
+            if n > 2:
+                skew = skew * math.sqrt(n * (n - 1)) / (n - 2)
             self.a = skew / (3.0 * math.sqrt(n))
             self.b = skew / (6.0 * math.sqrt(n))
 
