@@ -309,6 +309,10 @@ def coverage_family(sims: int, seed: int, check: int, n_boot: int = 2000) -> lis
                 - np.einsum("xsb,bs->xb", base @ q_counts.T, b_counts)
             ) / (seeds * n)
             lows, highs = np.quantile(draws, [ALPHA, 1.0 - ALPHA], axis=1)
+            # hulled with the interval over the per-question differences of the seed means
+            by_question = ArrayMeanTest(cand.mean(axis=1) - base.mean(axis=1), (-1.0, 1.0))
+            q_low, q_high = by_question.interval(ALPHA)
+            lows, highs = np.minimum(lows, q_low), np.maximum(highs, q_high)
             for s in range(min(check, sims)):
                 real = family_difference(
                     [dict(zip(keys, r)) for r in cand[s].tolist()],
@@ -356,17 +360,15 @@ def coverage_auroc(sims: int, seed: int, check: int) -> list[dict]:
         rng = cell_rng(seed, "auroc", n)
         groups = [q for q in qids(n) for _ in range(4)]
         y4 = np.array([1, 1, 0, 0])
-        # evaluate_scores(seed=0): one multinomial per resample, the same for every sample;
-        # its groups (np.unique of the ids) are the questions in order
-        r0 = np.random.default_rng(0)
-        eval_counts = np.array([r0.multinomial(n, np.full(n, 1.0 / n)) for _ in range(1000)])
-        eval_counts = eval_counts.astype(float)
+        # evaluate_scores(seed=0) resamples with the package's one cluster bootstrap
+        # (`cluster_weights`, 2000 resamples), the same draws for every sample
         generic_counts = cluster_weights(groups, 2000, 0)[:, ::4]  # one column per question
+        eval_counts = generic_counts
         out = {"evaluate_scores": np.empty((sims, 2)), "cluster_bootstrap_ci": np.empty((sims, 2))}
         for s in range(sims):
             scores = rng.normal(0, 0.5, (n, 1)) + AUROC_SHIFT * y4 + rng.normal(0, 1, (n, 4))
-            out["evaluate_scores"][s] = np.nanquantile(
-                weighted_aurocs(eval_counts, scores), [0.025, 0.975]
+            out["evaluate_scores"][s] = percentile_interval(
+                weighted_aurocs(eval_counts, scores), LEVEL
             )
             out["cluster_bootstrap_ci"][s] = percentile_interval(
                 weighted_aurocs(generic_counts, scores), LEVEL
@@ -377,12 +379,12 @@ def coverage_auroc(sims: int, seed: int, check: int) -> list[dict]:
                 close(out["evaluate_scores"][s], real.auroc_ci, "evaluate_scores")
                 roc = _SortedROC(rows_y, rows_s)
                 generic = cluster_bootstrap_ci(
-                    lambda w, roc=roc: roc.metrics(w, 0.01)[0], groups, LEVEL, 2000, 0
+                    lambda w, roc=roc: roc.auroc(w), groups, LEVEL, 2000, 0
                 )
                 close(out["cluster_bootstrap_ci"][s], generic, "cluster_bootstrap_ci")
         for name, ci in out.items():
             label = {
-                "evaluate_scores": "AUROC: evaluate_scores (detector gate), 1000 resamples",
+                "evaluate_scores": "AUROC: evaluate_scores (detector gate), 2000 resamples",
                 "cluster_bootstrap_ci": "AUROC: cluster_bootstrap_ci, 2000 resamples",
             }[name]
             rows.append(
@@ -550,6 +552,21 @@ class ArrayMeanTest:
                 return np.where(c <= threshold, 1.0, edge)
             edge = 0.0 if threshold >= high else (1.0 - (threshold - c) / (high - c)) ** n
             return np.where(c >= threshold, 1.0, edge)
+
+    def interval(self, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+        """`MeanTest.interval` ends for rows with spread (tied rows are not used here)."""
+        q = special.stdtrit(self.n - 1, 1.0 - alpha)
+
+        def hall_inverse(z: float) -> np.ndarray:
+            a = self.a
+            with np.errstate(invalid="ignore", divide="ignore"):
+                r = (np.cbrt(1.0 + 3.0 * a * (z - self.b)) - 1.0) / a
+            return np.where(np.abs(a) < 1e-12, z - self.b, r)
+
+        low = np.minimum(self.mean - q * self.se, self.mean - hall_inverse(q) * self.se)
+        high = np.maximum(self.mean + q * self.se, self.mean - hall_inverse(-q) * self.se)
+        low, high = np.maximum(low, self.bounds[0]), np.minimum(high, self.bounds[1])
+        return low, high
 
     def p_greater(self, threshold: float) -> np.ndarray:
         plain, hall = self._cdf(threshold)
