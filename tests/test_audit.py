@@ -155,6 +155,18 @@ def test_candidate_gate_on_per_question_values_and_on_an_estimate():
     auroc = Measurement(estimate=Estimate(0.66, 0.55, 0.78, 0.95, 30))
     r = evaluate_candidate("g", "t", "auroc", Threshold("min", 0.7), auroc, level=0.95)
     assert (r.status, r.reason, r.value) == ("fail", "not shown", 0.66)
+    # the same interval from 8 questions: the bootstrap behind it is not trusted there
+    few_questions = Measurement(estimate=Estimate(0.95, 0.85, 0.99, 0.95, 8))
+    r = evaluate_candidate("g", "t", "auroc", Threshold("min", 0.7), few_questions)
+    assert r.status == "underpowered" and "needs 20" in r.note
+    r = evaluate_candidate(
+        "g",
+        "t",
+        "auroc",
+        Threshold("min", 0.7),
+        Measurement(estimate=Estimate(0.95, 0.85, 0.99, 0.95, 20)),
+    )
+    assert r.status == "pass"
     r = evaluate_candidate("g", "t", "auroc", Threshold("min", 0.7), auroc, level=0.9)
     assert r.status == "unmeasured" and "level" in r.note
     few = Measurement(note="4 lies and 13 honest answers")
