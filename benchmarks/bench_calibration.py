@@ -313,6 +313,13 @@ def coverage_family(sims: int, seed: int, check: int, n_boot: int = 2000) -> lis
             by_question = ArrayMeanTest(cand.mean(axis=1) - base.mean(axis=1), (-1.0, 1.0))
             q_low, q_high = by_question.interval(ALPHA)
             lows, highs = np.minimum(lows, q_low), np.maximum(highs, q_high)
+            # and with Welch's t over the seeds' means (`stats.SeedMeansTest`)
+            c_seed, b_seed = cand.mean(axis=2), base.mean(axis=2)  # (sims, seeds)
+            v_c, v_b = c_seed.var(axis=1, ddof=1) / seeds, b_seed.var(axis=1, ddof=1) / seeds
+            welch_df = (v_c + v_b) ** 2 / (v_c**2 / (seeds - 1) + v_b**2 / (seeds - 1))
+            half = special.stdtrit(welch_df, 1.0 - ALPHA) * np.sqrt(v_c + v_b)
+            centre = c_seed.mean(axis=1) - b_seed.mean(axis=1)
+            lows, highs = np.minimum(lows, centre - half), np.maximum(highs, centre + half)
             for s in range(min(check, sims)):
                 real = family_difference(
                     [dict(zip(keys, r)) for r in cand[s].tolist()],
