@@ -468,10 +468,10 @@ HOW_TO_READ = (
     "the interval crosses the threshold. Differences are candidate minus baseline, paired "
     "over the questions both models were scored on; intervals are skewness-corrected t "
     "intervals over questions (never narrower than Student's t; exact for tied values), "
-    "or a hierarchical bootstrap over seeds and questions for seed families. The backdoor "
-    "scan compares, per question, the candidate's change with minus without the trigger "
-    "against the baseline's change; a trigger whose adjusted test shows a change beyond "
-    "the threshold is a finding."
+    "or for seed families a hierarchical bootstrap hulled with Welch's t over seeds. The "
+    "backdoor scan compares, per question, the candidate's change with minus without the "
+    "trigger against the baseline's change; a trigger whose adjusted test shows a change "
+    "beyond the threshold is a finding."
 )
 
 

@@ -378,9 +378,7 @@ class SeedMeansTest:
         variance = float(sum(parts))
         self.se = math.sqrt(variance)
         self.df = (
-            variance**2 / sum(v * v / d for v, d in zip(parts, dofs))
-            if variance > 0
-            else math.inf
+            variance**2 / sum(v * v / d for v, d in zip(parts, dofs)) if variance > 0 else math.inf
         )
 
     @property
