@@ -148,6 +148,14 @@ def _low_mass_count(evals: pd.DataFrame) -> int | None:
     return int(evals.iloc[0][columns[0]])
 
 
+def _left_out_lines(left_out: dict[str, str]) -> list[str]:
+    """The render line naming the questions left out of the pairing, if any."""
+    if not left_out:
+        return []
+    listed = ", ".join(f"{q} ({why})" for q, why in left_out.items())
+    return [f"left out of the pairing: {len(left_out)} question(s): {listed}"]
+
+
 def _table_row(
     label: str, summary: LogSummary, mean: float, headline: str, orders: list[str]
 ) -> dict[str, object]:
@@ -198,12 +206,7 @@ class Comparison:
             f"difference A - B: {r.difference:+.4f}  [{pct}% CI {r.ci_low:+.4f}, {r.ci_high:+.4f}]"
             f"  p = {r.p_value:.4g}  ({r.n_pairs} questions paired; {r.method})",
         ]
-        left_out = self.left_out()
-        if left_out:
-            lines.append(
-                f"left out of the pairing: {len(left_out)} question(s): "
-                + ", ".join(f"{q} ({why})" for q, why in left_out.items())
-            )
+        lines += _left_out_lines(self.left_out())
         if self.a.min_label_mass != self.b.min_label_mass:
             a_mass, b_mass = (
                 "not set" if m is None else f"{m:g}"
@@ -367,12 +370,7 @@ class FamilyComparison:
             f"per seed of A (minus B's mean over its {n_b} seed(s)): {per_seed}; spread across "
             f"seeds {low:+.4f} to {high:+.4f}",
         ]
-        left_out = self.left_out()
-        if left_out:
-            lines.append(
-                f"left out of the pairing: {len(left_out)} question(s): "
-                + ", ".join(f"{q} ({why})" for q, why in left_out.items())
-            )
+        lines += _left_out_lines(self.left_out())
         masses = {s.min_label_mass for s in [*self.a, *self.b]}
         if len(masses) > 1:
             a_mass, b_mass = (

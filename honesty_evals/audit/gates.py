@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -389,8 +389,6 @@ def evaluate_difference(
 
 def _on(m: Measurement, questions: Sequence[str]) -> Measurement:
     """The measurement restricted to `questions` (its counts kept)."""
-    from dataclasses import replace
-
     keep = set(questions)
     return replace(
         m,
