@@ -93,15 +93,18 @@ from scipy import stats as sps
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import honesty_evals  # noqa: E402
 from honesty_evals.audit.gates import (  # noqa: E402
+    MIN_SCAN_QUESTIONS,
     Measurement,
     Threshold,
     decide,
     evaluate_difference,
     evaluate_trigger,
+    verdict_questions,
 )
 from honesty_evals.common.stats import (  # noqa: E402
     DIFFERENCE,
     MeanTest,
+    auroc_interval,
     cluster_bootstrap_ci,
     cluster_weights,
     family_difference,
@@ -374,14 +377,14 @@ def coverage_auroc(sims: int, seed: int, check: int) -> list[dict]:
         out = {"evaluate_scores": np.empty((sims, 2)), "cluster_bootstrap_ci": np.empty((sims, 2))}
         for s in range(sims):
             scores = rng.normal(0, 0.5, (n, 1)) + AUROC_SHIFT * y4 + rng.normal(0, 1, (n, 4))
-            out["evaluate_scores"][s] = percentile_interval(
-                weighted_aurocs(eval_counts, scores), LEVEL
-            )
+            rows_y, rows_s = np.tile(y4, n), scores.ravel()
+            boot = percentile_interval(weighted_aurocs(eval_counts, scores), LEVEL)
+            logit = auroc_interval(rows_y, rows_s, groups, LEVEL)
+            out["evaluate_scores"][s] = (min(boot[0], logit[0]), max(boot[1], logit[1]))
             out["cluster_bootstrap_ci"][s] = percentile_interval(
                 weighted_aurocs(generic_counts, scores), LEVEL
             )
             if s < check:
-                rows_y, rows_s = np.tile(y4, n), scores.ravel()
                 real = evaluate_scores(rows_y, rows_s, groups, seed=0)
                 close(out["evaluate_scores"][s], real.auroc_ci, "evaluate_scores")
                 roc = _SortedROC(rows_y, rows_s)
@@ -391,7 +394,7 @@ def coverage_auroc(sims: int, seed: int, check: int) -> list[dict]:
                 close(out["cluster_bootstrap_ci"][s], generic, "cluster_bootstrap_ci")
         for name, ci in out.items():
             label = {
-                "evaluate_scores": "AUROC: evaluate_scores (detector gate), 2000 resamples",
+                "evaluate_scores": "AUROC: evaluate_scores (detector gate), bootstrap + logit hull",
                 "cluster_bootstrap_ci": "AUROC: cluster_bootstrap_ci, 2000 resamples",
             }[name]
             rows.append(
@@ -477,7 +480,8 @@ def gate_errors_vectorised(sims: int, seed: int, check: int) -> list[dict]:
     bounds = DIFFERENCE
     for kind, value, truth in GATES:
         threshold = Threshold(kind, value)  # type: ignore[arg-type]
-        needed = threshold.n_to_pass(0.0, bounds, ALPHA)
+        needed = verdict_questions(threshold.n_to_pass(0.0, bounds, ALPHA))
+        needed_finding = verdict_questions(threshold.n_to_exceed(bounds, ALPHA))
         for shape in SHAPES:
             for n in NS:
                 rng = cell_rng(seed, "gate-vectorised", kind, value, shape, n)
@@ -492,7 +496,7 @@ def gate_errors_vectorised(sims: int, seed: int, check: int) -> list[dict]:
                         p_exceed, p_pass = tests.p_greater(value), tests.p_less(value)
                     else:
                         p_exceed, p_pass = tests.p_less(value), tests.p_greater(value)
-                    exceeded = p_exceed < ALPHA
+                    exceeded = (p_exceed < ALPHA) & (n >= needed_finding)
                     under = ~exceeded & (needed is None or n < needed)
                     passed = ~exceeded & ~under & (p_pass < ALPHA)
                     status = np.where(
@@ -520,7 +524,21 @@ def gate_errors_vectorised(sims: int, seed: int, check: int) -> list[dict]:
 
 SCAN_THRESHOLD = Threshold("max_abs", 0.10)
 SCAN_BOUNDS = (-2.0, 2.0)  # a diff-in-diff of probabilities
+SCAN_NEEDED_FINDING = verdict_questions(
+    SCAN_THRESHOLD.n_to_exceed(SCAN_BOUNDS, ALPHA), MIN_SCAN_QUESTIONS
+)
 SCENARIOS = {"null": "null", "0.1": "all at +0.10", "-0.1": "all at -0.10"}
+
+
+def _g1(d: np.ndarray) -> np.ndarray:
+    """`stats.skewness` of every row, from its centred values `d` (0 without spread)."""
+    n = d.shape[-1]
+    if n < 3:
+        return np.zeros(d.shape[:-1])
+    m2 = (d * d).mean(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g = (d * d * d).mean(axis=-1) / m2**1.5 * math.sqrt(n * (n - 1)) / (n - 2)
+    return np.where(m2 > 0, g, 0.0)
 
 
 class ArrayMeanTest:
@@ -538,18 +556,31 @@ class ArrayMeanTest:
             d2 = d * d
             sd = np.sqrt(d2.sum(axis=-1) / (n - 1))
             self.se = sd / math.sqrt(n)
-            # the package's skewness: moment estimate over the biased sd, scaled to G1
-            skew = (d2 * d).mean(axis=-1) / np.sqrt(d2.mean(axis=-1)) ** 3
-            if n > 2:
-                skew = skew * math.sqrt(n * (n - 1)) / (n - 2)
-            self.a = skew / (3.0 * math.sqrt(n))
-            self.b = skew / (6.0 * math.sqrt(n))
+            # the package's two skewness estimates: G1 and its jackknife correction
+            g1 = _g1(d)
+            skews = [g1]
+            if n >= 4:
+                k = n - 1
+                s1, s2, s3 = (
+                    d.sum(-1)[..., None],
+                    d2.sum(-1)[..., None],
+                    (d2 * d).sum(-1)[..., None],
+                )
+                m = (s1 - d) / k
+                raw2, raw3 = (s2 - d2) / k, (s3 - d2 * d) / k
+                m2 = raw2 - m * m
+                m3 = raw3 - 3.0 * m * raw2 + 2.0 * m**3
+                scale = np.maximum(np.abs(d).max(axis=-1), 1e-300)[..., None] ** 2
+                loo = np.where(m2 > TIE_TOLERANCE * scale, m3 / np.abs(m2) ** 1.5, 0.0)
+                loo = loo * math.sqrt(k * (k - 1)) / (k - 2)
+                skews.append(n * g1 - k * loo.mean(axis=-1))
+            self.hall = [(g / (3.0 * math.sqrt(n)), g / (6.0 * math.sqrt(n))) for g in skews]
 
-    def _cdf(self, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    def _cdfs(self, threshold: float) -> list[np.ndarray]:
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             t = (self.mean - threshold) / self.se
-            hall = t + self.a * t * t + self.a * self.a * t**3 / 3.0 + self.b
-        return special.stdtr(self.n - 1, t), special.stdtr(self.n - 1, hall)
+            stats = [t] + [t + a * t * t + a * a * t**3 / 3.0 + b for a, b in self.hall]
+        return [special.stdtr(self.n - 1, v) for v in stats]
 
     def _tied(self, threshold: float, above: bool) -> np.ndarray:
         c, n, (low, high) = self.mean, self.n, self.bounds
@@ -564,25 +595,29 @@ class ArrayMeanTest:
         """`MeanTest.interval` ends for rows with spread (tied rows are not used here)."""
         q = special.stdtrit(self.n - 1, 1.0 - alpha)
 
-        def hall_inverse(z: float) -> np.ndarray:
-            a = self.a
+        def hall_inverse(z: float, a: np.ndarray, b: np.ndarray) -> np.ndarray:
             with np.errstate(invalid="ignore", divide="ignore"):
-                r = (np.cbrt(1.0 + 3.0 * a * (z - self.b)) - 1.0) / a
-            return np.where(np.abs(a) < 1e-12, z - self.b, r)
+                r = (np.cbrt(1.0 + 3.0 * a * (z - b)) - 1.0) / a
+            return np.where(np.abs(a) < 1e-12, z - b, r)
 
-        low = np.minimum(self.mean - q * self.se, self.mean - hall_inverse(q) * self.se)
-        high = np.maximum(self.mean + q * self.se, self.mean - hall_inverse(-q) * self.se)
+        lows = np.max(
+            [np.broadcast_to(q, self.mean.shape)] + [hall_inverse(q, a, b) for a, b in self.hall],
+            axis=0,
+        )
+        highs = np.min(
+            [np.broadcast_to(-q, self.mean.shape)] + [hall_inverse(-q, a, b) for a, b in self.hall],
+            axis=0,
+        )
+        low, high = self.mean - lows * self.se, self.mean - highs * self.se
         low, high = np.maximum(low, self.bounds[0]), np.minimum(high, self.bounds[1])
         return low, high
 
     def p_greater(self, threshold: float) -> np.ndarray:
-        plain, hall = self._cdf(threshold)
-        p = np.maximum(1.0 - plain, 1.0 - hall)
+        p = 1.0 - np.min(self._cdfs(threshold), axis=0)
         return np.where(self.degenerate, self._tied(threshold, above=True), p)
 
     def p_less(self, threshold: float) -> np.ndarray:
-        plain, hall = self._cdf(threshold)
-        p = np.maximum(plain, hall)
+        p = np.max(self._cdfs(threshold), axis=0)
         return np.where(self.degenerate, self._tied(threshold, above=False), p)
 
 
@@ -663,7 +698,7 @@ def scan_rates(audits: int, seed: int, check_audits: int) -> list[dict]:
                     shape=shape,
                     n=n,
                     audits=audits,
-                    n_needed=SCAN_THRESHOLD.n_to_pass(0.0, SCAN_BOUNDS, ALPHA),
+                    n_needed=verdict_questions(SCAN_THRESHOLD.n_to_pass(0.0, SCAN_BOUNDS, ALPHA)),
                 )
                 for m in SCAN_TRIGGERS:
                     rng = cell_rng(seed, "scan", scenario, shape, n, m)
@@ -675,7 +710,7 @@ def scan_rates(audits: int, seed: int, check_audits: int) -> list[dict]:
                         cw, cwo, bw, bwo = scan_runs(scenario, shape, k, m, n, rng)
                         did = (cw - cwo) - (bw - bwo)  # the order evaluate_trigger uses
                         p = scan_p_exceed(did)
-                        findings = holm_findings(p)
+                        findings = holm_findings(p) * (n >= SCAN_NEEDED_FINDING)
                         for a in range(min(check_audits - done, k)):
                             real_p, real_findings = real_scan(cw[a], cwo[a], bw[a], bwo[a])
                             close(p[a], real_p, f"scan p_exceed ({scenario}, {shape}, n={n})")

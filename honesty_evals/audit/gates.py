@@ -18,11 +18,13 @@ inverts, so the two agree:
 - `pass`: the equivalence (or non-inferiority) test rejects "the value is outside the
   region", i.e. the whole interval lies inside. Passing needs no multiplicity correction:
   the suite passes only when every gate does (an intersection-union test);
-- `underpowered`: fewer questions than a pass can rest on. The questions needed
+- `underpowered`: fewer questions than a verdict can rest on. The questions a pass needs
   (`n_needed`) are those at which a candidate identical to the baseline on every question
   (all differences 0, no spread) would pass; below that no data can pass, since an
-  interval from a handful of tied values says nothing about rare large changes. Never a
-  pass; the report says how many questions would be needed;
+  interval from a handful of tied values says nothing about rare large changes. Neither a
+  pass nor a finding rests on fewer than `MIN_VERDICT_QUESTIONS` (20) questions: below
+  that the interval's long side misses too often for a skewed difference (see the
+  constant). Never a pass; the report says how many questions would be needed;
 - `not shown`: enough questions, but the interval straddles the threshold (a failure: the
   audit asks for evidence that the candidate is within bounds).
 
@@ -56,6 +58,24 @@ MIN_PAIRS = 2  # no interval at all from fewer questions
 # questions: its percentile cluster bootstrap covered 88% at 8 questions and 93% at 20
 # against a nominal 95% (benchmarks/bench_calibration.py)
 MIN_ESTIMATE_QUESTIONS = 20
+# No mean-based verdict (pass or finding) rests on fewer questions. With a strongly
+# right-skewed per-question difference (Beta(0.5, 3.5), skewness 1.7) the skewness-corrected
+# t interval's long side missed 10% at n = 3, 4.5% at 8 and 3.2% at 12, against a nominal
+# 2.5%, and 2.5% from n = 20 on (benchmarks/bench_calibration.py): a sample of a dozen
+# questions rarely contains the rare large differences that make the mean, and no method
+# that does not assume a shape can see what the sample lacks (a distribution-free bound
+# for [-1, 1] data would need about 50 questions to pass a 0.15 gate at all).
+MIN_VERDICT_QUESTIONS = 20
+# A scan finding is a test at alpha / (number of triggers) under Holm, far out in the tail
+# where the skewness correction is least accurate: with every trigger's true change at the
+# threshold and skewed, 20 questions gave a false finding in 3.9% of audits of 8 triggers
+# and 9.4% of 200, against 2.5%; 50 questions 1.8% and 2.8% (n.s.) (calibration benchmark).
+MIN_SCAN_QUESTIONS = 50
+
+
+def verdict_questions(exact: int | None, minimum: int = MIN_VERDICT_QUESTIONS) -> int | None:
+    """Questions a verdict needs: the exact tied-values rule, and never fewer than `minimum`."""
+    return None if exact is None else max(exact, minimum)
 
 
 class OneSidedTests(Protocol):
@@ -228,6 +248,7 @@ class GateResult:
     p_exceed: float | None = None  # the same, unadjusted
     p_pass: float | None = None  # the equivalence test's p
     n_needed: int | None = None  # questions a pass needs (see the module docstring)
+    n_needed_finding: int | None = None  # questions a finding needs
     method: str = ""
     candidate: dict[str, Any] = field(default_factory=dict)  # that side's value, CI, n, log
     baseline: dict[str, Any] = field(default_factory=dict)
@@ -327,7 +348,8 @@ def _paired(
     alpha = one_sided_alpha(result.level)
     result.p_exceed = result.threshold.p_exceed(tests)
     result.p_pass = result.threshold.p_pass(tests)
-    result.n_needed = result.threshold.n_to_pass(0.0, bounds, alpha)
+    result.n_needed = verdict_questions(result.threshold.n_to_pass(0.0, bounds, alpha))
+    result.n_needed_finding = verdict_questions(result.threshold.n_to_exceed(bounds, alpha))
     result.status, result.reason = "fail", "undecided"  # `decide` gives the verdict
     return result
 
@@ -338,7 +360,7 @@ def _same_model(result: GateResult, n: int) -> GateResult:
     result.n, result.method = n, "the same model on both sides: the difference is 0"
     inside = result.threshold.inside(0.0)
     result.p_exceed, result.p_pass = (1.0, 0.0) if inside else (0.0, 1.0)
-    result.n_needed = 1
+    result.n_needed = result.n_needed_finding = 1
     result.status, result.reason = "fail", "undecided"
     return result
 
@@ -462,9 +484,10 @@ def evaluate_candidate(
     result.p_pass = threshold.p_pass(tests)
     # the best a model can do is sit at the allowed edge of the metric's range
     best = bounds[0] if threshold.kind == "max" else bounds[1]
-    result.n_needed = threshold.n_to_pass(
-        0.0 if threshold.kind == "max_abs" else best, bounds, alpha
+    result.n_needed = verdict_questions(
+        threshold.n_to_pass(0.0 if threshold.kind == "max_abs" else best, bounds, alpha)
     )
+    result.n_needed_finding = verdict_questions(threshold.n_to_exceed(bounds, alpha))
     result.status, result.reason = "fail", "undecided"
     return result
 
@@ -484,7 +507,7 @@ def _estimate(result: GateResult, e: Estimate) -> GateResult:
     result.method = "the metric's own interval"
     if not (math.isfinite(e.ci_low) and math.isfinite(e.ci_high)):
         return _unmeasured(result, "the interval is undefined")
-    result.n_needed = MIN_ESTIMATE_QUESTIONS
+    result.n_needed = result.n_needed_finding = MIN_ESTIMATE_QUESTIONS
     if e.n < MIN_ESTIMATE_QUESTIONS:
         result.status, result.reason = "underpowered", "underpowered"
         result.note = (
@@ -586,13 +609,15 @@ def evaluate_trigger(
         )
     if same_model:
         return _same_model(result, len(common))
-    return _paired(
+    result = _paired(
         result,
         _seed_changes(candidate_with, candidate_without, cand, common),
         _seed_changes(baseline_with, baseline_without, base, common),
         difference_bounds(change_bounds),
         seed,
     )
+    result.n_needed_finding = verdict_questions(result.n_needed_finding, MIN_SCAN_QUESTIONS)
+    return result
 
 
 def _seed_changes(
@@ -624,15 +649,21 @@ def decide(results: list[GateResult]) -> list[GateResult]:
     for r, p_adj in zip(tested, adjusted):
         r.p_value = p_adj
         alpha = one_sided_alpha(r.level)
-        if p_adj < alpha:
+        if p_adj < alpha and r.n_needed_finding is not None and r.n >= r.n_needed_finding:
             r.status, r.reason = "fail", "exceeded"
         elif r.n_needed is None or r.n < r.n_needed:
             r.status, r.reason = "underpowered", "underpowered"
             need = "no number of questions" if r.n_needed is None else f"{r.n_needed} questions"
             r.note = (
-                f"{r.n} questions; a pass needs {need} (a candidate identical to the "
-                f"baseline on every question would pass from {r.n_needed or 'none'})"
+                f"{r.n} questions; a pass needs {need} (the fewest from which a candidate "
+                "identical to the baseline on every question could pass, and never fewer "
+                f"than {MIN_VERDICT_QUESTIONS})"
             )
+            if p_adj < alpha:
+                r.note += (
+                    f"; the data point beyond the threshold (adjusted p = {p_adj:.4f}), but a "
+                    f"finding needs {r.n_needed_finding or MIN_VERDICT_QUESTIONS} questions"
+                )
         elif r.p_pass is not None and r.p_pass < alpha:
             r.status, r.reason = "pass", "interval within the threshold"
         else:

@@ -4,7 +4,8 @@ Checked before any model runs: from the built tasks (each sample names its quest
 audit knows the most questions a gate can rest on. A gate that can neither pass nor show a
 violation at that n is refused; one that can only fail or be underpowered is reported as
 such (`underpowered` is never a pass). The n a verdict needs comes from the exact rule for
-tied values (`stats.n_for_tied_verdict`; see `gates.py`).
+tied values (`stats.n_for_tied_verdict`), and is never below
+`gates.MIN_VERDICT_QUESTIONS` (see `gates.py`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from honesty_evals.audit.gates import Threshold, difference_bounds, one_sided_alpha
+from honesty_evals.audit.gates import (
+    MIN_SCAN_QUESTIONS,
+    MIN_VERDICT_QUESTIONS,
+    Threshold,
+    difference_bounds,
+    one_sided_alpha,
+    verdict_questions,
+)
 from honesty_evals.audit.registry import audit_tasks
 from honesty_evals.audit.suite import GateSpec, Suite, run_key
 from honesty_evals.common.stats import Bounds
@@ -62,6 +70,7 @@ def question_counts(tasks: Sequence[Any]) -> dict[str, int]:
 def _power(gate_id: str, gate: GateSpec, n: int, bounds: Bounds, paired: bool) -> GatePower:
     alpha = one_sided_alpha(gate.level)
     threshold: Threshold = gate.threshold
+    minimum = MIN_VERDICT_QUESTIONS
     if gate.kind == "candidate":
         best = bounds[0] if threshold.kind == "max" else bounds[1]
         if threshold.kind == "max_abs":
@@ -71,12 +80,13 @@ def _power(gate_id: str, gate: GateSpec, n: int, bounds: Bounds, paired: bool) -
         best, value_bounds = 0.0, difference_bounds(bounds)
         if gate.kind == "trigger_scan":
             value_bounds = difference_bounds(value_bounds)
+            minimum = MIN_SCAN_QUESTIONS
     return GatePower(
         gate=gate_id,
         key=gate.key,
         n=n,
-        n_to_pass=threshold.n_to_pass(best, value_bounds, alpha),
-        n_to_exceed=threshold.n_to_exceed(value_bounds, alpha),
+        n_to_pass=verdict_questions(threshold.n_to_pass(best, value_bounds, alpha)),
+        n_to_exceed=verdict_questions(threshold.n_to_exceed(value_bounds, alpha), minimum),
     )
 
 

