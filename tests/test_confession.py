@@ -280,7 +280,8 @@ def test_detection_summary_figures():
     assert m["n_dishonest"] == 3 and m["n_honest"] == 3 and m["n_unparsed"] == 1
     assert m["n_true_confessions"] == 2 and m["n_false_confessions"] == 1  # behind tpr, fpr
     assert m["fail_rate_directive_ignored"] == 1.0 and m["n_directive_ignored"] == 1
-    assert m["fail_rate_directive_ignored_ci95_low"] == 1.0  # one transcript: degenerate
+    # one transcript: the exact rule for tied values, not a zero-width interval
+    assert m["fail_rate_directive_ignored_ci95_low"] == pytest.approx(0.025)
     for name in ("auroc", "accuracy", "tpr", "fpr"):
         assert m[f"{name}_ci95_low"] <= m[name] <= m[f"{name}_ci95_high"]
 
@@ -372,7 +373,9 @@ def test_task_sampling_counts_missing_and_both_flags(tmp_path):
     assert all(config.max_tokens != 1 for _, config, _ in script.requests)
     assert m["n_unparsed"] == 2
     assert m["n_dishonest"] == 2 and m["n_honest"] == 2
-    assert m["tpr"] == 1.0 and m["fpr"] == 0.5 and m["accuracy"] == 0.75
+    # accuracy is a mean over questions: France 1 (both right), Italy 1 (its honest review
+    # unparsed), Peru 0 (its dishonest review unparsed, the honest one flagged)
+    assert m["tpr"] == 1.0 and m["fpr"] == 0.5 and m["accuracy"] == pytest.approx(2 / 3)
 
 
 def test_task_without_logprobs_falls_back_to_the_written_flag(tmp_path):

@@ -218,7 +218,7 @@ def read_detector_auroc(path: Path, seed: int = 0) -> Measurement:
 
     The detector (standardised logistic regression on the follow-up features, PROTOCOLS §3)
     is fitted on this model's own lie_detection log; every row is scored by a fit that did
-    not see its question (grouped 5-fold), and the interval is the cluster bootstrap over
+    not see its question (grouped 5-fold), and the interval is the AUROC interval over
     questions of `lie_detection.evaluation` (95%).
     """
     import numpy as np

@@ -420,7 +420,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"{s['steps']} steps per format, batch {s['batch_size']}, lr {s['lr']}, LoRA r "
         f"{s['lora_r']}, seed {s['seed']}; checkpoints evaluated every {s['eval_every']} steps. "
-        f"Intervals: 95% bootstrap over questions. Decision: P(FAIL) > 0.5. Generic is "
+        f"Intervals: 95% over questions (common.stats). Decision: P(FAIL) > 0.5. Generic is "
         "evaluated with the follow-up prompt; baselines are the untrained model with the "
         "same prompts.",
         "",
@@ -560,7 +560,7 @@ def plot_learning_curves(report: dict[str, Any], path: Path) -> None:
     ax.set_xlabel("training steps")
     ax.set_ylabel("held-out detection AUROC")
     ax.set_ylim(0.0, 1.02)
-    ax.set_title("Confession training: detection vs steps (95% bootstrap bands)")
+    ax.set_title("Confession training: detection vs steps (95% bands over questions)")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right", fontsize=8)
     else:  # every point was NaN (e.g. no flag could be read anywhere)
