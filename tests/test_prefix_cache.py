@@ -386,3 +386,23 @@ def test_provider_prefix_cache_off_and_usage_reports_cache_reads(tiny_llama_dir,
         )
         assert not b.usage.input_tokens_cache_read
     assert sum(o.usage.input_tokens_cache_read or 0 for o in on) > 0
+
+
+def test_a_forward_pass_that_refuses_a_copied_cache_falls_back(tiny_llama_dir, plain, caplog):
+    engine = LocalEngine(ModelSource(kind="model", path=tiny_llama_dir))
+    stack = engine._stack_pasts
+
+    def refuse(pasts):
+        if any(p is not None for p in pasts):
+            raise RuntimeError("this model takes no foreign cache")
+        return stack(pasts)
+
+    engine._stack_pasts = refuse  # type: ignore[method-assign]
+    prompts = _followup_prompts(plain)
+    params = GenerationParams(max_tokens=2, top_logprobs=4)
+    with caplog.at_level(logging.WARNING, logger="honesty_evals.model.engine"):
+        got = engine.generate(prompts, params)
+        engine.generate(prompts, params)
+    warnings = [r for r in caplog.records if "shared-prefix caching is off" in r.message]
+    assert len(warnings) == 1 and "no foreign cache" in warnings[0].getMessage()
+    _assert_same(got, plain.generate(prompts, params), atol=0)

@@ -244,6 +244,12 @@ class LocalEngine:
                 except PrefixCacheUnsupported as exc:
                     self._disable_prefix_cache(str(exc))
                     stats = EngineStats()
+                except Exception as exc:  # noqa: BLE001
+                    # a model whose forward pass refuses a copied cache (a remote-code
+                    # model, an unusual attention) is run uncached rather than not at all;
+                    # a failure of the model itself recurs on the uncached path and is raised
+                    self._disable_prefix_cache(f"{type(exc).__name__}: {exc}")
+                    stats = EngineStats()
             if results is None:
                 results = self._generate_plain(encoded, params, row_seeds, stats)
             stats.seconds = time.perf_counter() - start
