@@ -55,14 +55,16 @@ def run(
 ) -> dict[str, Any]:
     model_args = {"dtype": dtype, "prefix_cache": prefix_cache, "batch_size": batch_size}
     # warm-up: load the model and run a few requests, then forget what it did
-    inspect_eval(
+    warm = inspect_eval(
         lie_detection(n_followups=6),
         model="local/smollm2",
         model_args=model_args,
         limit=2,
         display="none",
         log_dir=log_dir,
-    )
+    )[0]
+    if warm.status != "success":
+        raise SystemExit(f"warm-up eval failed: {warm.error}")
     engine = _engine(prefix_cache)
     if engine.prefix_store is not None:
         engine.prefix_store.clear()

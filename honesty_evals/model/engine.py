@@ -45,9 +45,10 @@ DEFAULT_MAX_BATCH_TOKENS = 1024
 PREFIX_CONTEXT_FACTOR = 8
 # The first batch that uses a shared prefix checks one row against its uncached forward
 # pass (max absolute difference of the top log-probabilities). Rounding differs between
-# matrix shapes by ~1e-5 in float32 and ~1e-2 in 16-bit floats; a cache that is wrong
-# (positions, masks) is off by far more.
-VERIFY_TOLERANCE = {torch.float32: 1e-3, torch.bfloat16: 0.25, torch.float16: 0.1}
+# matrix shapes by ~1e-5 in float32 and by up to 0.17 in bfloat16 (the chosen token's
+# log-probability, 96 lie-detection follow-ups on SmolLM2-135M, cached vs uncached); a
+# cache that is wrong (positions, masks) is off by far more.
+VERIFY_TOLERANCE = {torch.float32: 1e-3, torch.bfloat16: 0.5, torch.float16: 0.25}
 
 
 def resolve_device_dtype(device: str = "auto", dtype: str = "auto") -> tuple[str, str]:
@@ -376,7 +377,7 @@ class LocalEngine:
         got = torch.log_softmax(first_logits[row].float(), dim=-1)
         top = expected.topk(min(20, expected.shape[-1])).indices
         error = float((expected[top] - got[top]).abs().max())
-        tolerance = VERIFY_TOLERANCE.get(self.dtype, 0.25)
+        tolerance = VERIFY_TOLERANCE.get(self.dtype, 0.5)
         if not error <= tolerance:
             raise PrefixCacheUnsupported(
                 f"a cached prefix changed log-probabilities by {error:.3g} (> {tolerance})"
