@@ -71,7 +71,7 @@ def recorded(tmp_path_factory) -> dict[str, list[Batch]]:
                 model_args={"prefix_cache": False},
                 display="none",
                 log_dir=str(tmp_path_factory.mktemp(name)),
-                limit=2 if name == "lie_detection" else 8,
+                limit=2 if name == "lie_detection" else 4,
             )[0]
             assert log.status == "success", log.error
             batches[name] = current
