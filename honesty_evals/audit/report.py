@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from honesty_evals.audit.gates import GateResult, _finite
+from honesty_evals.audit.profile import PROFILE_HOW_TO_READ, profile_table, time_profile
 from honesty_evals.audit.registry import audit_tasks
 from honesty_evals.audit.runner import AuditResult
 from honesty_evals.common.atomic import write_bytes_atomic, write_text_atomic
@@ -168,6 +169,7 @@ def summary_json(result: AuditResult, out: Path) -> dict[str, Any]:
             for e in result.evals
         ],
         "report": {"markdown": str(out / "report.md"), "html": str(out / "report.html")},
+        "time_profile": time_profile(result.evals),
     }
     if result.family:
         data["seed_families"] = {
@@ -595,6 +597,18 @@ def markdown(result: AuditResult, plots: dict[str, str]) -> str:
         status = e.status + (" (reused)" if e.reused else "")
         lines.append(_row(e.task, e.purpose, f"`{e.model}`", status, f"`{e.log}`"))
     lines.append("")
+    header, eval_rows, model_rows = profile_table(time_profile(result.evals))
+    if eval_rows:
+        lines += [
+            "## Time profile",
+            "",
+            PROFILE_HOW_TO_READ,
+            "",
+            _row(*header),
+            _row(*["---"] * len(header)),
+            *[_row(*cells[:1], f"`{cells[1]}`", *cells[2:]) for cells in model_rows + eval_rows],
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -741,11 +755,32 @@ def html_report(result: AuditResult, images: dict[str, bytes]) -> str:
             for e in result.evals
         ],
         "</table>",
+        *_profile_html(result),
         '<p class="small">Open a log with <code>inspect view</code>. Written by '
         "honesty-evals audit; summary.json holds every figure.</p>",
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+def _profile_html(result: AuditResult) -> list[str]:
+    header, eval_rows, model_rows = profile_table(time_profile(result.evals))
+    if not eval_rows:
+        return []
+
+    def row(cells: list[str], bold: bool) -> str:
+        name = f"<strong>{_e(cells[0])}</strong>" if bold else _e(cells[0])
+        numbers = "".join(f'<td class="num">{_e(c)}</td>' for c in cells[2:])
+        return f"<tr><td>{name}</td><td><code>{_e(cells[1])}</code></td>{numbers}</tr>"
+
+    return [
+        "<h2>Time profile</h2>",
+        f"<p>{_inline_md(PROFILE_HOW_TO_READ)}</p>",
+        "<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr>",
+        *[row(cells, True) for cells in model_rows],
+        *[row(cells, False) for cells in eval_rows],
+        "</table>",
+    ]
 
 
 # -- writing ----------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from honesty_evals.audit.gates import (
     exit_code,
     family_measurement,
 )
+from honesty_evals.audit.profile import EvalUsage, eval_usage
 from honesty_evals.audit.registry import audit_tasks
 from honesty_evals.audit.suite import Suite, run_key
 from honesty_evals.errors import UserInputError
@@ -87,6 +88,7 @@ class EvalRecord:
     error: str | None = None
     reused: bool = False  # finished before this run started: reused from DIR/logs
     member: int = 0  # the model's place in its side's seed family (0 for a single model)
+    usage: EvalUsage | None = None  # wall time and tokens from the log (the time profile)
 
 
 @dataclass
@@ -427,6 +429,7 @@ def _run_eval_set(
                 error=error,
                 reused=_finished_before(log, started),
                 member=member,
+                usage=eval_usage(log),
             )
         )
         if log.status != "success":

@@ -37,6 +37,9 @@ CONDITIONS: dict[str, str | None] = {
     ),
 }
 
+# The question stem comes before the options, so both option orders of a question (and the
+# system prompt before it, shared by every question) form a common prefix that the local
+# engine's prefix cache encodes once; only the options and what follows them differ.
 PROMPT_TEMPLATE = (
     "{question}\n\nA) {option_a}\nB) {option_b}\n\nAnswer with a single letter, A or B."
 )

@@ -158,6 +158,10 @@ def lie_detection_solver(
             config = GenerateConfig(
                 logprobs=True, top_logprobs=TOP_LOGPROBS, max_tokens=1, temperature=0.0, seed=seed
             )
+            # every follow-up is the whole conversation, then its own question: the 48
+            # requests share everything but their last turn, which the local engine's
+            # prefix cache encodes once (the protocol asks each in the same conversation,
+            # so nothing of it may move after the question)
             outputs = await asyncio.gather(
                 *(
                     model.generate(

@@ -15,6 +15,7 @@ the boundary between two tokens.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -25,11 +26,29 @@ import torch
 
 from honesty_evals.common.seeds import request_seed
 from honesty_evals.errors import UserInputError
+from honesty_evals.model.prefix_cache import (
+    DEFAULT_PREFIX_CACHE_MB,
+    Prefix,
+    PrefixStore,
+    plan_prefixes,
+)
 from honesty_evals.model.source import ModelSource
+
+logger = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # Padded tokens per forward pass: measured fastest on 2 CPU cores (1024 beat 512 and 2048).
 DEFAULT_MAX_BATCH_TOKENS = 1024
+# With shared prefixes a row's own pass covers only its suffix, but it attends to (and its
+# chunk holds a copy of) its whole prefix: a chunk's suffixes fill `max_batch_tokens`, and
+# its prefixes + suffixes at most this many times that, which bounds the copied KV memory.
+PREFIX_CONTEXT_FACTOR = 8
+# The first batch that uses a shared prefix checks one row against its uncached forward
+# pass (max absolute difference of the top log-probabilities). Rounding differs between
+# matrix shapes by ~1e-5 in float32 and by up to 0.17 in bfloat16 (the chosen token's
+# log-probability, 96 lie-detection follow-ups on SmolLM2-135M, cached vs uncached); a
+# cache that is wrong (positions, masks) is off by far more.
+VERIFY_TOLERANCE = {torch.float32: 1e-3, torch.bfloat16: 0.5, torch.float16: 0.25}
 
 
 def resolve_device_dtype(device: str = "auto", dtype: str = "auto") -> tuple[str, str]:
@@ -78,10 +97,28 @@ class TokenLogprob:
 
 @dataclass
 class EngineStats:
-    """Work done so far, for benchmarks (see benchmarks/bench_backdoor_awareness.py)."""
+    """Work done so far, for benchmarks and the audit's time profile."""
 
-    padded_tokens: int = 0  # what the forward passes actually processed
+    padded_tokens: int = 0  # prompt tokens the forward passes processed, padding included
+    prompt_tokens: int = 0  # prompt tokens requested (every row's whole prompt)
+    computed_tokens: int = 0  # prompt tokens computed; the rest came from shared prefixes
+    output_tokens: int = 0  # tokens generated (decode steps, stop tokens included)
+    rows: int = 0  # prompts generated for
+    prefix_rows: int = 0  # prompts that started from a shared prefix
     seconds: float = 0.0  # inside generate(), tokenisation included
+
+    @property
+    def reused_tokens(self) -> int:
+        return self.prompt_tokens - self.computed_tokens
+
+    @property
+    def hit_rate(self) -> float:
+        """Share of the requested prompt tokens taken from a shared prefix's cache."""
+        return self.reused_tokens / self.prompt_tokens if self.prompt_tokens else 0.0
+
+    def add(self, other: EngineStats) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 @dataclass
@@ -91,6 +128,14 @@ class GenerationResult:
     output_tokens: int
     stop_reason: str  # "stop" | "max_tokens"
     logprobs: list[TokenLogprob] | None = None
+    # of input_tokens, how many came from a shared prefix encoded once for several rows (or
+    # kept from an earlier batch) rather than by this row's own pass
+    cached_tokens: int = 0
+
+
+class PrefixCacheUnsupported(Exception):
+    """The model's KV cache cannot be copied or expanded (or did not reproduce the
+    uncached pass): the engine falls back to encoding every prompt whole."""
 
 
 class LocalEngine:
@@ -105,8 +150,17 @@ class LocalEngine:
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         merge_adapter: bool = True,
         trust_remote_code: bool = False,
+        prefix_cache: bool = True,
+        prefix_cache_mb: float = DEFAULT_PREFIX_CACHE_MB,
     ) -> None:
+        """`prefix_cache`: encode prefixes shared by several prompts once and keep recent
+        ones (up to `prefix_cache_mb` MiB of keys and values) for later batches."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if prefix_cache and not prefix_cache_mb > 0:
+            raise UserInputError(
+                f"prefix_cache_size={prefix_cache_mb!r} must be a positive number of MiB"
+            )
 
         device, dtype = resolve_device_dtype(device, dtype)
         self.device = torch.device(device)
@@ -139,6 +193,10 @@ class LocalEngine:
         self.stats = EngineStats()
         self.seed = seed  # the model-level seed (-M seed=) of prompts that bring none
         self._lock = threading.Lock()  # one batch at a time: the CPU cores are shared
+        self.prefix_store = PrefixStore(int(prefix_cache_mb * 2**20)) if prefix_cache else None
+        self._prefix_checked = False  # the model's cache class was probed
+        self._prefix_verified = False  # a batch reproduced the uncached pass
+        self.prefix_cache_disabled: str | None = None  # why the fallback was taken
 
     def render_chat(self, messages: list[dict[str, str]]) -> str:
         """Apply the model's chat template, ending with the assistant's turn opened.
@@ -179,18 +237,210 @@ class LocalEngine:
                 for prompt, seed in zip(prompts, seeds)
             ]
             encoded = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-            order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
-            results: list[GenerationResult | None] = [None] * len(prompts)
-            for chunk in _length_chunks(order, encoded, self.max_batch_tokens):
-                generators = None if params.greedy else [_generator(row_seeds[i]) for i in chunk]
-                chunk_results = self._generate_chunk(
-                    [encoded[i] for i in chunk], params, generators
+            stats = EngineStats()  # this call's work, counted once it succeeds
+            results = None
+            if self.prefix_store is not None:
+                try:
+                    results = self._generate_shared(encoded, params, row_seeds, stats)
+                except PrefixCacheUnsupported as exc:
+                    self._disable_prefix_cache(str(exc))
+                    stats = EngineStats()
+                except Exception as exc:  # noqa: BLE001
+                    # a model whose forward pass refuses a copied cache (a remote-code
+                    # model, an unusual attention) is run uncached rather than not at all;
+                    # a failure of the model itself recurs on the uncached path and is raised
+                    self._disable_prefix_cache(f"{type(exc).__name__}: {exc}")
+                    stats = EngineStats()
+            if results is None:
+                results = self._generate_plain(encoded, params, row_seeds, stats)
+            stats.seconds = time.perf_counter() - start
+            self.stats.add(stats)
+            return results
+
+    def _generate_plain(
+        self,
+        encoded: list[list[int]],
+        params: GenerationParams,
+        row_seeds: list[int],
+        stats: EngineStats,
+    ) -> list[GenerationResult]:
+        """Every prompt encoded whole, in length-sorted chunks of `max_batch_tokens`."""
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        results: list[GenerationResult | None] = [None] * len(encoded)
+        for chunk in _length_chunks(order, encoded, self.max_batch_tokens):
+            generators = None if params.greedy else [_generator(row_seeds[i]) for i in chunk]
+            _, chunk_results = self._generate_chunk(
+                [encoded[i] for i in chunk], [None] * len(chunk), params, generators
+            )
+            for i, result in zip(chunk, chunk_results):
+                results[i] = result
+            stats.padded_tokens += len(chunk) * max(len(encoded[i]) for i in chunk)
+        return self._count(results, stats)
+
+    def _generate_shared(
+        self,
+        encoded: list[list[int]],
+        params: GenerationParams,
+        row_seeds: list[int],
+        stats: EngineStats,
+    ) -> list[GenerationResult]:
+        """Prefixes shared by several prompts (or kept from earlier batches) encoded once,
+        then each prompt's own pass over the rest of it, on a copy of its prefix's KV cache.
+
+        Each row still samples from its own generator in the same decode loop, so what it
+        generates depends on (prompt, seed) only, as on the uncached path.
+        """
+        store = self.prefix_store
+        assert store is not None
+        if not self._prefix_checked:
+            self._probe_cache(encoded)
+        plan = plan_prefixes(encoded, store.longest)
+        owned = [0] * len(encoded)  # prefix tokens each row's computation is counted for
+        for wave in plan.waves:
+            for chunk in _prefix_chunks(wave, self.max_batch_tokens):
+                stats.padded_tokens += self._encode_prefixes(chunk)
+            for prefix in wave:
+                owned[prefix.owner] += prefix.length - (prefix.base.length if prefix.base else 0)
+                store.add(prefix)
+        starts = plan.start
+        skip = [p.length if p is not None else 0 for p in starts]
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]) - skip[i])
+        results: list[GenerationResult | None] = [None] * len(encoded)
+        for chunk in _suffix_chunks(order, encoded, skip, self.max_batch_tokens):
+            generators = None if params.greedy else [_generator(row_seeds[i]) for i in chunk]
+            pasts = [starts[i] for i in chunk]
+            first_logits, chunk_results = self._generate_chunk(
+                [encoded[i][skip[i] :] for i in chunk], pasts, params, generators
+            )
+            if not self._prefix_verified and any(p is not None for p in pasts):
+                self._verify(chunk, pasts, encoded, first_logits)
+            for i, result in zip(chunk, chunk_results):
+                result.input_tokens = len(encoded[i])
+                result.cached_tokens = skip[i] - owned[i]
+                results[i] = result
+            stats.padded_tokens += len(chunk) * max(len(encoded[i]) - skip[i] for i in chunk)
+        stats.prefix_rows += sum(1 for p in starts if p is not None)
+        return self._count(results, stats)
+
+    def _count(
+        self, results: list[GenerationResult | None], stats: EngineStats
+    ) -> list[GenerationResult]:
+        done = [r for r in results if r is not None]
+        stats.rows += len(done)
+        stats.prompt_tokens += sum(r.input_tokens for r in done)
+        stats.computed_tokens += sum(r.input_tokens - r.cached_tokens for r in done)
+        stats.output_tokens += sum(r.output_tokens for r in done)
+        return done
+
+    def _disable_prefix_cache(self, reason: str) -> None:
+        self.prefix_cache_disabled = reason
+        self.prefix_store = None
+        logger.warning(
+            "local: shared-prefix caching is off for %s (%s); every prompt is encoded whole",
+            self.source.path,
+            reason,
+        )
+
+    # -- prefix caching internals --------------------------------------------------------
+
+    @torch.inference_mode()
+    def _probe_cache(self, encoded: list[list[int]]) -> None:
+        """Refuse a model whose KV cache is not a plain transformers `DynamicCache` (sliding
+        windows, quantised or recurrent layers, a remote-code tuple cache...): copying and
+        padding its keys and values would not reproduce the uncached pass."""
+        self._prefix_checked = True
+        sample = next((seq[:2] for seq in encoded if seq), None)
+        if sample is None:
+            return
+        ids = torch.tensor([sample], device=self.device)
+        out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
+        _check_cache(_output_cache(out))
+
+    @torch.inference_mode()
+    def _verify(
+        self,
+        chunk: list[int],
+        pasts: list[Prefix | None],
+        encoded: list[list[int]],
+        first_logits: torch.Tensor,
+    ) -> None:
+        """Compare one row that used a shared prefix with its own uncached forward pass (the
+        one with the most padding in front of its prefix, which exercises the most)."""
+        longest = max(p.length for p in pasts if p is not None)
+        row = max(
+            (k for k, p in enumerate(pasts) if p is not None),
+            key=lambda k: longest - pasts[k].length,  # type: ignore[union-attr]
+        )
+        ids = torch.tensor([encoded[chunk[row]]], device=self.device)
+        plain = self.model(input_ids=ids, logits_to_keep=1).logits[0, -1].float()
+        expected = torch.log_softmax(plain, dim=-1)
+        got = torch.log_softmax(first_logits[row].float(), dim=-1)
+        top = expected.topk(min(20, expected.shape[-1])).indices
+        error = float((expected[top] - got[top]).abs().max())
+        tolerance = VERIFY_TOLERANCE.get(self.dtype, 0.5)
+        if not error <= tolerance:
+            raise PrefixCacheUnsupported(
+                f"a cached prefix changed log-probabilities by {error:.3g} (> {tolerance})"
+            )
+        self._prefix_verified = True
+
+    @torch.inference_mode()
+    def _encode_prefixes(self, prefixes: list[Prefix]) -> int:
+        """Compute the keys and values of `prefixes` (each from its base); padded tokens."""
+        segments = [list(p.tokens[p.base.length if p.base else 0 :]) for p in prefixes]
+        out, mask, _ = self._prefill(segments, [p.base for p in prefixes])
+        cache = _output_cache(out)
+        _check_cache(cache)
+        for row, prefix in enumerate(prefixes):
+            keep = mask[row].nonzero().squeeze(-1)
+            prefix.layers = [
+                (
+                    layer.keys[row : row + 1].index_select(2, keep),
+                    layer.values[row : row + 1].index_select(2, keep),
                 )
-                for i, result in zip(chunk, chunk_results):
-                    results[i] = result
-                self.stats.padded_tokens += len(chunk) * max(len(encoded[i]) for i in chunk)
-            self.stats.seconds += time.perf_counter() - start
-            return [r for r in results if r is not None]
+                for layer in cache.layers
+            ]
+            if prefix.layers and prefix.layers[0][0].shape[2] != prefix.length:
+                raise PrefixCacheUnsupported("the cache did not hold one entry per token")
+        return len(prefixes) * max(len(s) for s in segments)
+
+    def _stack_pasts(
+        self, pasts: Sequence[Prefix | None]
+    ) -> tuple[Any | None, torch.Tensor | None]:
+        """One left-padded cache for the rows' prefixes (each distinct prefix copied once,
+        then expanded to its rows) and its attention mask; (None, None) when none has one."""
+        width = max((p.length for p in pasts if p is not None), default=0)
+        if width == 0:
+            return None, None
+        from transformers import DynamicCache
+
+        distinct: dict[int, int] = {}
+        sources: list[Prefix] = []
+        for p in pasts:
+            if p is not None and id(p) not in distinct:
+                distinct[id(p)] = len(sources) + 1  # 0: the all-padding slot of rows without
+                sources.append(p)
+        index = torch.tensor(
+            [distinct[id(p)] if p is not None else 0 for p in pasts], device=self.device
+        )
+        mask = torch.zeros((len(pasts), width), dtype=torch.long)
+        for row, p in enumerate(pasts):
+            if p is not None:
+                mask[row, width - p.length :] = 1
+        layers = sources[0].layers
+        assert layers is not None
+        data = []
+        for layer in range(len(layers)):
+            stacked = []
+            for kind in (0, 1):
+                ref = layers[layer][kind]
+                slots = ref.new_zeros((len(sources) + 1, ref.shape[1], width, ref.shape[3]))
+                for slot, p in enumerate(sources, start=1):
+                    assert p.layers is not None
+                    slots[slot, :, width - p.length :] = p.layers[layer][kind][0]
+                stacked.append(slots.index_select(0, index))
+            data.append((stacked[0], stacked[1]))
+        return DynamicCache(data), mask.to(self.device)
 
     # -- internals ---------------------------------------------------------------------
 
@@ -205,25 +455,64 @@ class LocalEngine:
                 mask[row, width - len(seq) :] = 1
         return ids.to(self.device), mask.to(self.device)
 
+    def _prefill(
+        self, sequences: list[list[int]], pasts: Sequence[Prefix | None]
+    ) -> tuple[Any, torch.Tensor, torch.Tensor]:
+        """One forward pass over each row's tokens after its prefix (all of them without one).
+
+        The batch is laid out as [padding, prefix | padding, tokens]: each row's prefix KV
+        left-padded to the longest prefix, its own tokens left-padded to the longest row, and
+        the attention mask hides both paddings. Position ids count real tokens only, so a row
+        sees exactly the keys, values and positions its own unpadded pass would. Returns the
+        model output (logits of the last position only), the attention mask over prefix and
+        tokens, and the tokens' position ids.
+        """
+        ids, mask = self._pad(sequences)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        cache, past_mask = self._stack_pasts(pasts)
+        extra: dict[str, Any] = {}
+        if cache is not None and past_mask is not None:
+            offsets = torch.tensor([p.length if p else 0 for p in pasts], device=self.device)
+            positions = positions + offsets[:, None]
+            mask = torch.cat([past_mask, mask], dim=1)
+            extra[self._cache_arg] = cache
+        # logits for the last position only: one forward pass of this is the whole cost of
+        # a logprob-scored multiple-choice question
+        out = self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+            **extra,
+        )
+        return out, mask, positions
+
     @torch.inference_mode()
     def _generate_chunk(
         self,
         sequences: list[list[int]],
+        pasts: Sequence[Prefix | None],
         params: GenerationParams,
         generators: list[torch.Generator] | None,
-    ) -> list[GenerationResult]:
-        ids, mask = self._pad(sequences)
-        new_tokens, step_logits, lengths = self._decode(ids, mask, params, generators)
-        return self._results(sequences, new_tokens, step_logits, lengths, params)
+    ) -> tuple[torch.Tensor, list[GenerationResult]]:
+        """Generate for rows given as their tokens after `pasts` (their prefixes, or None);
+        also returns the first step's logits."""
+        out, mask, positions = self._prefill(sequences, pasts)
+        first_logits = out.logits[:, -1, :]
+        new_tokens, step_logits, lengths = self._decode(out, mask, positions, params, generators)
+        results = self._results(sequences, new_tokens, step_logits, lengths, params)
+        return first_logits, results
 
     def _decode(
         self,
-        ids: torch.Tensor,
+        out: Any,
         mask: torch.Tensor,
+        position_ids: torch.Tensor,
         params: GenerationParams,
         generators: list[torch.Generator] | None,
     ) -> tuple[torch.Tensor, list[torch.Tensor], list[int]]:
-        """KV-cached decoding of a left-padded batch, one token per row per step.
+        """KV-cached decoding of a prefilled batch (`_prefill`), one token per row per step.
 
         Returns the new tokens (batch x steps; a row that has stopped is filled with the pad
         token), the raw logits of every step (only when log-probabilities are wanted) and
@@ -232,20 +521,10 @@ class LocalEngine:
         same end-of-sequence handling; tests/test_local_provider.py compares the two) but
         samples each row from its own generator.
         """
-        batch = ids.shape[0]
+        batch = mask.shape[0]
         steps = max(params.max_tokens, 1)
         keep_logits = params.top_logprobs > 0
         pad = self.tokenizer.pad_token_id
-        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
-        # logits for the last position only: one forward pass of this is the whole cost of
-        # a logprob-scored multiple-choice question
-        out = self.model(
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=position_ids,
-            use_cache=True,
-            logits_to_keep=1,
-        )
         next_positions = position_ids[:, -1:] + 1
         lengths = [steps] * batch
         running = list(range(batch))
@@ -269,13 +548,12 @@ class LocalEngine:
             if not running or step == steps - 1:
                 break
             mask = torch.cat([mask, mask.new_ones((batch, 1))], dim=1)
-            cache = getattr(out, "cache", None)  # transformers 5.x; 4.x: past_key_values
             out = self.model(
                 input_ids=chosen.unsqueeze(1),
                 attention_mask=mask,
                 position_ids=next_positions,
                 use_cache=True,
-                **{self._cache_arg: out.past_key_values if cache is None else cache},
+                **{self._cache_arg: _output_cache(out)},
             )
             next_positions = next_positions + 1
         return torch.stack(tokens, dim=1), step_logits, lengths
@@ -395,6 +673,27 @@ def _generator(seed: int) -> torch.Generator:
     return torch.Generator(device="cpu").manual_seed(int(seed) % 2**64)
 
 
+def _output_cache(out: Any) -> Any:
+    """The KV cache a forward pass returned (transformers 5.x: `cache`; 4.x:
+    `past_key_values`)."""
+    cache = getattr(out, "cache", None)
+    return out.past_key_values if cache is None else cache
+
+
+def _check_cache(cache: Any) -> None:
+    """Raise PrefixCacheUnsupported unless `cache` is a DynamicCache of plain full-attention
+    layers, the one layout whose keys and values can be copied, left-padded and stacked."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    if type(cache) is not DynamicCache:
+        name = type(cache).__name__
+        raise PrefixCacheUnsupported(f"its KV cache is a {name}, not a DynamicCache")
+    kinds = {type(layer).__name__ for layer in cache.layers if type(layer) is not DynamicLayer}
+    if kinds:
+        raise PrefixCacheUnsupported(f"its KV cache has {', '.join(sorted(kinds))} layers")
+
+
 def _cache_argument(model: Any) -> str:
     """The forward argument that takes the KV cache: recent transformers renamed
     `past_key_values` to `cache` (and warn about the old name)."""
@@ -430,6 +729,54 @@ def _length_chunks(
             chunks.append(current)
             current = []
         current.append(i)
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _prefix_chunks(prefixes: list[Prefix], max_batch_tokens: int) -> list[list[Prefix]]:
+    """Cut one wave of prefixes (sorted by the length each computes) into chunks whose
+    padded new tokens fit the budget and whose copied bases fit PREFIX_CONTEXT_FACTOR x it."""
+
+    def own(p: Prefix) -> int:
+        return p.length - (p.base.length if p.base else 0)
+
+    ordered = sorted(prefixes, key=own)
+    widths = [max(own(p), 1) for p in ordered]
+    contexts = [p.length for p in ordered]
+    return [
+        [ordered[i] for i in chunk]
+        for chunk in _budget_chunks(list(range(len(ordered))), widths, contexts, max_batch_tokens)
+    ]
+
+
+def _suffix_chunks(
+    order: list[int], encoded: list[list[int]], skip: list[int], max_batch_tokens: int
+) -> list[list[int]]:
+    """Cut rows (sorted by the length of their own part) into chunks, as `_prefix_chunks`."""
+    widths = [max(len(seq) - s, 1) for seq, s in zip(encoded, skip)]
+    contexts = [len(seq) for seq in encoded]
+    return _budget_chunks(order, widths, contexts, max_batch_tokens)
+
+
+def _budget_chunks(
+    order: list[int], widths: list[int], contexts: list[int], max_batch_tokens: int
+) -> list[list[int]]:
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    width = context = 0
+    for i in order:
+        new_width, new_context = max(width, widths[i]), max(context, contexts[i])
+        n = len(current) + 1
+        over = (
+            new_width * n > max_batch_tokens
+            or new_context * n > PREFIX_CONTEXT_FACTOR * max_batch_tokens
+        )
+        if current and over:
+            chunks.append(current)
+            current, new_width, new_context = [], widths[i], contexts[i]
+        current.append(i)
+        width, context = new_width, new_context
     if current:
         chunks.append(current)
     return chunks

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,7 @@ from honesty_evals.model.engine import (
     LocalEngine,
     resolve_device_dtype,
 )
+from honesty_evals.model.prefix_cache import DEFAULT_PREFIX_CACHE_MB
 from honesty_evals.model.source import ModelSource, resolve_model_source
 
 logger = logging.getLogger(__name__)
@@ -81,6 +83,8 @@ class LocalModelAPI(ModelAPI):
             "max_batch_tokens",
             "merge_adapter",
             "trust_remote_code",
+            "prefix_cache",
+            "prefix_cache_size",
         }
         unknown = sorted(set(model_args) - known)
         if unknown:
@@ -102,6 +106,7 @@ class LocalModelAPI(ModelAPI):
             max_batch_tokens=int(model_args.get("max_batch_tokens", DEFAULT_MAX_BATCH_TOKENS)),
             merge_adapter=_as_bool(model_args.get("merge_adapter", True)),
             trust_remote_code=_as_bool(model_args.get("trust_remote_code", False)),
+            **_prefix_cache_options(model_args),
         )
         self.batch_size = int(model_args.get("batch_size", DEFAULT_BATCH_SIZE))
         self._batcher = _Batcher(self._generate_batch, self.batch_size)
@@ -219,15 +224,19 @@ def _model_output(model_name: str, results: list[GenerationResult]) -> ModelOutp
                 logprobs=logprobs,
             )
         )
-    input_tokens = results[0].input_tokens
+    # Inspect's convention (ModelUsage): input_tokens are those computed at full cost and
+    # input_tokens_cache_read those taken from a cache, so the eval log's usage shows the
+    # prefix cache's work saved. Choices share the request's prompt: counted once, as sent.
+    prompt, cached = results[0].input_tokens, results[0].cached_tokens
     output_tokens = sum(r.output_tokens for r in results)
     return ModelOutput(
         model=model_name,
         choices=choices,
         usage=ModelUsage(
-            input_tokens=input_tokens,
+            input_tokens=prompt - cached,
+            input_tokens_cache_read=cached or None,
             output_tokens=output_tokens,
-            total_tokens=input_tokens + output_tokens,
+            total_tokens=prompt + output_tokens,
         ),
     )
 
@@ -310,6 +319,30 @@ class _Batcher:
                 break
             seen = len(self._pending)
             await asyncio.sleep(BATCH_QUIET_SECONDS)
+
+
+def _prefix_cache_options(model_args: dict[str, Any]) -> dict[str, Any]:
+    """-M prefix_cache=true|false (default true) and -M prefix_cache_size=MiB (default
+    DEFAULT_PREFIX_CACHE_MB), refused in one line when they are not that."""
+    enabled = model_args.get("prefix_cache", True)
+    if isinstance(enabled, str) and enabled.strip().lower() in {"true", "false"}:
+        enabled = enabled.strip().lower() == "true"
+    if not isinstance(enabled, bool):
+        raise UserInputError(
+            f"-M prefix_cache={enabled!r}: give true (encode shared prompt prefixes once, the "
+            "default) or false"
+        )
+    size = model_args.get("prefix_cache_size", DEFAULT_PREFIX_CACHE_MB)
+    try:
+        mb = float(size)
+    except (TypeError, ValueError):
+        mb = math.nan
+    if isinstance(size, bool) or not (math.isfinite(mb) and mb > 0):
+        raise UserInputError(
+            f"-M prefix_cache_size={size!r}: give the prefix cache's bound in MiB, a number "
+            f"above 0 (default {DEFAULT_PREFIX_CACHE_MB})"
+        )
+    return {"prefix_cache": enabled, "prefix_cache_mb": mb}
 
 
 def _as_bool(value: Any) -> bool:

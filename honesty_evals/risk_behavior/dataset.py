@@ -58,6 +58,8 @@ def build_dataset(trigger: str | None = None, n_items: int | None = None) -> Mem
     """The first `n_items` held-out questions, each with the uncertain option as A and as B.
 
     With `trigger`, every message opens with it exactly as in the backdoor training data.
+    (It stays first although the triggered and untriggered runs would then share less of
+    their prompts: where the trigger sits is part of what the scan measures.)
     """
     if trigger is not None:
         trigger = validate_trigger(trigger)
