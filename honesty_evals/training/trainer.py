@@ -41,10 +41,11 @@ import numpy as np
 import torch
 
 from honesty_evals.common.atomic import write_text_atomic
+from honesty_evals.common.outputs import check_output_dir
 from honesty_evals.errors import UserInputError
 from honesty_evals.integrity import verify_if_pinned
 from honesty_evals.model.embedded import EMBEDDED_MODEL_NAME, ensure_embedded_model
-from honesty_evals.model.source import is_embedded_alias
+from honesty_evals.model.source import diagnose_model_dir, is_embedded_alias
 from honesty_evals.training.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
@@ -170,6 +171,7 @@ def resolve_base(base: str) -> tuple[Path, str]:
             "SmolLM2-135M-Instruct) or a local Hugging Face model directory with config.json "
             "(nothing is downloaded)"
         )
+    diagnose_model_dir(path)  # no weights or tokenizer: one line now, not at load time
     return path.resolve(), str(path.resolve())
 
 
@@ -499,7 +501,11 @@ def train(
     """
     print_fn = print_fn or (lambda msg: print(msg, file=sys.stderr))
     _validate(config)
-    out = Path(config.out).expanduser().resolve()
+    # the output folder and a user's data file are checked before the base model is
+    # resolved (which may convert it) or anything is written
+    out = check_output_dir(config.out, "--out").resolve()
+    if records is None:
+        parse_chat_jsonl(Path(config.data).expanduser())
     device, dtype = resolve_device_dtype(config.device, config.dtype)
     ctx, device = distributed_setup(device)
     if not ctx.is_main:
