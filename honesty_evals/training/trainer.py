@@ -187,6 +187,10 @@ def _validate(config: TrainConfig) -> None:
         (0 <= config.lora_dropout < 1, f"--lora-dropout must be in [0, 1) ({config.lora_dropout})"),
         (0 <= config.warmup_ratio < 1, f"--warmup-ratio must be in [0, 1) ({config.warmup_ratio})"),
         (config.checkpoint_every >= 0, "--checkpoint-every must be >= 0 (0 disables it)"),
+        (
+            config.threads is None or config.threads >= 1,
+            f"--threads must be 1 or more ({config.threads})",
+        ),
         (config.lr_schedule in SCHEDULES, f"--lr-schedule must be one of {', '.join(SCHEDULES)}"),
         (config.mask_rule in MASK_RULES, f"mask rule must be one of {', '.join(MASK_RULES)}"),
     ]
