@@ -50,6 +50,7 @@ from honesty_evals.common.choice import (
     validate_scoring,
 )
 from honesty_evals.common.stats import DEFAULT_BOOTSTRAPS, cluster_bootstrap_ci
+from honesty_evals.common.taskargs import checked_task
 from honesty_evals.common.validate import whole_number
 from honesty_evals.confession.formats import check_format, elicitation_messages
 from honesty_evals.confession.prompts import FAIL, FLAG_PREFIX, FLAGS, PASS
@@ -374,6 +375,7 @@ def build_dataset(
 
 
 @task
+@checked_task
 def confession(
     format: str = "followup",
     split: str = "heldout",
