@@ -63,8 +63,8 @@ def resolve_model_source(
 
     adapter_config = path / "adapter_config.json"
     if adapter_config.is_file():
+        _check_adapter_files(path)  # its own files first: the base may need converting
         base_path = _resolve_adapter_base(path, adapter_config, base, base_flag)
-        _check_adapter_files(path)
         return ModelSource(kind="adapter", path=path, base_path=base_path)
     if (path / "config.json").is_file():
         diagnose_model_dir(path)
