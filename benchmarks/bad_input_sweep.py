@@ -411,7 +411,7 @@ def cases() -> list[Case]:
                 ("risk_behavior", "n_items=0", ["n_items"]),
                 ("risk_behavior", "oops", ["-T", "name=value"]),
                 ("trigger_elicitation", "trigger=", ["trigger", "empty"]),
-                ("lie_detection", "topics=", ["topics"]),
+                ("trigger_recognition", "family=", ["family", "empty"]),
                 ("backdoor_awareness", "condition=", ["condition", "empty"]),
             )
         ],
@@ -428,6 +428,7 @@ def cases() -> list[Case]:
                 ("risk_behavior", "allow_unverified=maybe", ["allow_unverified"]),
                 ("backdoor_awareness", "n_sample=3", ["n_sample", "n_samples"]),
                 ("risk_behavior", "trigger=", ["trigger", "empty"]),
+                ("lie_detection", "topics=", ["topics", "empty"]),
             )
         ],
         # 5. unknown provider, missing SDK
@@ -513,6 +514,185 @@ def cases() -> list[Case]:
             ["lie-detector", "train", *lie_eval, "--out", "{t}/d2.json", "--test-size", "1.5"],
             ["--test-size"],
         ),
+        # flags of every command (values out of range, unknown names), before any work
+        *[
+            c(f"flag-{name}", "4", argv, words)
+            for name, argv, words in (
+                (
+                    "recipe-unknown",
+                    ["organism", "train", "--recipe", "nope", "--out", "{t}/f1"],
+                    ["nope", "risk-seeking"],
+                ),
+                (
+                    "recipe-no-trigger",
+                    ["organism", "train", "--recipe", "backdoor", "--out", "{t}/f2"],
+                    ["trigger"],
+                ),
+                (
+                    "trigger-without-recipe",
+                    [
+                        "organism",
+                        "train",
+                        "--data",
+                        "{t}/chat.jsonl",
+                        "--trigger",
+                        "x",
+                        "--out",
+                        "{t}/f3",
+                    ],
+                    ["--recipe"],
+                ),
+                (
+                    "organism-dtype",
+                    [
+                        "organism",
+                        "train",
+                        "--data",
+                        "{t}/chat.jsonl",
+                        "--dtype",
+                        "float8",
+                        "--out",
+                        "{t}/f4",
+                    ],
+                    ["--dtype", "float8"],
+                ),
+                (
+                    "organism-device",
+                    [
+                        "organism",
+                        "train",
+                        "--data",
+                        "{t}/chat.jsonl",
+                        "--device",
+                        "cuda:7",
+                        "--out",
+                        "{t}/f5",
+                    ],
+                    ["--device"],
+                ),
+                (
+                    "organism-lr",
+                    [
+                        "organism",
+                        "train",
+                        "--recipe",
+                        "risk-seeking",
+                        "--lr",
+                        "0",
+                        "--out",
+                        "{t}/f6",
+                    ],
+                    ["--lr"],
+                ),
+                (
+                    "probe-device",
+                    [
+                        "probe",
+                        "train",
+                        "--model",
+                        "smollm2",
+                        "--out",
+                        "{t}/p4.json",
+                        "--device",
+                        "cuda:7",
+                    ],
+                    ["--device"],
+                ),
+                (
+                    "probe-batch-tokens",
+                    [
+                        "probe",
+                        "train",
+                        "--model",
+                        "smollm2",
+                        "--out",
+                        "{t}/p5.json",
+                        "--max-batch-tokens",
+                        "0",
+                    ],
+                    ["--max-batch-tokens"],
+                ),
+                (
+                    "compare-missing",
+                    ["compare", "{t}/nope.eval", "{t}/nope.eval"],
+                    ["nope.eval", "does not exist"],
+                ),
+                ("compare-level", ["compare", "--level", "2", "a", "b"], ["--level"]),
+                (
+                    "audit-suite-missing",
+                    [*audit[:-2], "--suite", "nope", "--out", "{t}/f7"],
+                    ["nope", "quick"],
+                ),
+                (
+                    "audit-retry",
+                    [*audit, "--out", "{t}/f8", "--retry-attempts", "-1"],
+                    ["--retry-attempts"],
+                ),
+                ("demo-threads", ["demo", "--out", "{t}/f9", "--threads", "0"], ["--threads"]),
+                (
+                    "faith-report-missing",
+                    ["faithfulness", "report", "{t}/nope.eval", "--out", "{t}/f10"],
+                    ["nope.eval"],
+                ),
+                (
+                    "faith-person",
+                    ["faithfulness", "experiment", "--out", "{t}/f11", "--person", "nobody"],
+                    ["nobody"],
+                ),
+                (
+                    "confession-format",
+                    ["confession", "train", "--format", "nope", "--out", "{t}/f12"],
+                    ["nope", "split"],
+                ),
+                (
+                    "ablation-formats",
+                    ["confession", "ablation", "--formats", "nope", "--out", "{t}/f13"],
+                    ["nope"],
+                ),
+                (
+                    "ablation-eval-every",
+                    [
+                        "confession",
+                        "ablation",
+                        "--steps",
+                        "10",
+                        "--eval-every",
+                        "100",
+                        "--out",
+                        "{t}/f14",
+                    ],
+                    ["--eval-every"],
+                ),
+                (
+                    "detector-missing-log",
+                    ["lie-detector", "train", "{t}/nope.eval", "--out", "{t}/f15.json"],
+                    ["nope.eval"],
+                ),
+                (
+                    "leakage-words",
+                    ["datasets", "leakage", "{t}/chat.jsonl", "--words", ","],
+                    ["--words", "empty"],
+                ),
+                ("run-unknown-task", ["run", "nope", *L], ["nope", "risk_behavior"]),
+                ("run-M-no-equals", [*RB, "-M", "batch_size"], ["-M", "name=value"]),
+                ("model-is-file", [*RB, "--model", "local/{t}/afile"], ["afile", "file"]),
+                ("model-empty-folder", [*RB, "--model", "local/{t}/adir"], ["config.json"]),
+            )
+        ],
+        *[
+            c(
+                f"inspect-M-{arg}",
+                "4",
+                ["honesty_evals/risk_behavior", "--model", "local/smollm2", "-M", arg],
+                words,
+                inspect=True,
+            )
+            for arg, words in (
+                ("batch_size=abc", ["batch_size", "whole number"]),
+                ("device=cuda:7", ["device"]),
+                ("dtype=float8", ["dtype"]),
+            )
+        ],
         # 7. misleading messages
         c("compare-errored-log", "7", ["compare", "{t}/logs", "{t}/logs"], ["is a folder"]),
         c(

@@ -331,3 +331,14 @@ def test_text_reader_names_line_and_byte(tmp_path: Path) -> None:
     path.write_bytes(b"ok\nab\xffc\n")
     with pytest.raises(UserInputError, match=r"x\.jsonl:2: .*0xff at byte 3 of line 2"):
         read_text(path, "data")
+
+
+def test_empty_inspect_task_arg_is_seen_on_its_command_line() -> None:
+    from honesty_evals.common.taskargs import empty_cli_task_args
+
+    argv = ["/venv/bin/inspect", "eval", "honesty_evals/risk_behavior", "-T", "trigger="]
+    assert empty_cli_task_args(argv + ["-T", "seed=1", "--task-arg=n_items="]) == {
+        "trigger",
+        "n_items",
+    }
+    assert empty_cli_task_args(["pytest", "-T", "trigger="]) == set()  # not inspect's

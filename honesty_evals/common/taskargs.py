@@ -20,9 +20,11 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
+import sys
 import types
 import typing
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from honesty_evals.common.validate import integer, strict_bool
@@ -123,6 +125,32 @@ def refuse_unknown(task_name: str, given: typing.Iterable[str], known: list[str]
     )
 
 
+def empty_cli_task_args(argv: list[str] | None = None) -> set[str]:
+    """Names given an empty value (`-T name=`) on an `inspect` command line.
+
+    Inspect reads `-T trigger=` as None, the same as leaving it out, so the task cannot
+    tell them apart; the command line is the only place that can. Empty outside `inspect`.
+    """
+    words = list(sys.argv if argv is None else argv)
+    program = Path(words[0]).name if words else ""
+    if program != "inspect" and Path(words[0] if words else "").parent.name != "inspect_ai":
+        return set()
+    names = set()
+    for i, word in enumerate(words[1:], start=1):
+        if word in ("-T", "--task-arg") and i + 1 < len(words):
+            pair = words[i + 1]
+        elif word.startswith("--task-arg="):
+            pair = word.removeprefix("--task-arg=")
+        elif word.startswith("-T") and len(word) > 2:
+            pair = word[2:]
+        else:
+            continue
+        name, sep, value = pair.partition("=")
+        if sep and not value.strip():
+            names.add(name.strip().replace("-", "_"))
+    return names
+
+
 def checked_task(fn: F) -> F:
     """`fn` with its arguments checked (names, then types) and user errors as one line."""
     signature = inspect.signature(fn)
@@ -132,6 +160,11 @@ def checked_task(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         refuse_unknown(fn.__name__, kwargs, known)
+        for name in empty_cli_task_args() & {k for k, v in kwargs.items() if v is None}:
+            raise UserInputError(
+                f"-T {name}= is empty: it must be a non-empty value; give one, or leave "
+                f"-T {name} out for its default"
+            )
         bound = signature.bind(*args, **kwargs)
         for name, value in bound.arguments.items():
             if name in hints:

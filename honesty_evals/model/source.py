@@ -59,7 +59,10 @@ def resolve_model_source(
             "directory> (use local//abs/path for an absolute path)"
         )
     if not path.is_dir():
-        raise UserInputError(f"model path '{name}' is a file, not a model directory")
+        raise UserInputError(
+            f"model path '{name}' is a file, not a model directory: point --model "
+            "local/<dir> at the folder that save_pretrained() wrote"
+        )
 
     adapter_config = path / "adapter_config.json"
     if adapter_config.is_file():

@@ -44,6 +44,7 @@ from honesty_evals.common.atomic import write_text_atomic
 from honesty_evals.common.outputs import check_output_dir
 from honesty_evals.errors import UserInputError
 from honesty_evals.integrity import verify_if_pinned
+from honesty_evals.model.devices import check_device
 from honesty_evals.model.embedded import EMBEDDED_MODEL_NAME, ensure_embedded_model
 from honesty_evals.model.source import diagnose_model_dir, is_embedded_alias
 from honesty_evals.training.checkpoint import (
@@ -141,16 +142,10 @@ class TrainResult:
 
 
 def resolve_device_dtype(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
+    check_device(device, "--device")  # unknown, or not on this machine: one line with a fix
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise UserInputError(
-            f"unknown --device '{device}': use auto, cpu, cuda or cuda:N"
-        ) from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserInputError(f"--device {device}: no CUDA device is available here")
+    dev = torch.device(device)
     if dtype == "auto":
         # bf16 base weights with float32 LoRA params: 2-3x faster than float32 on CPUs with
         # bf16 matmuls and the standard choice on GPUs (see benchmarks/README.md)
