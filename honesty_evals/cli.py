@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
 from honesty_evals.audit.cli import add_audit_parsers
 from honesty_evals.confession.cli import add_confession_parser
-from honesty_evals.errors import ReportableError, UserInputError
+from honesty_evals.errors import (
+    DEBUG_ENV,
+    ReportableError,
+    UserInputError,
+    debug_enabled,
+    describe_error,
+)
 from honesty_evals.integrity.cli import add_datasets_parser
 from honesty_evals.lie_detection.cli import add_lie_detection_parsers
 from honesty_evals.organisms.leakage import add_leakage_arguments, cmd_leakage
@@ -83,16 +91,22 @@ def headline_text(log: Any) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from inspect_ai import eval as inspect_eval
 
+    from honesty_evals.common.outputs import check_output_dir
+    from honesty_evals.model.resolve import resolve_model
+
     if args.task not in TASKS:
         raise UserInputError(f"unknown task '{args.task}': choose one of {', '.join(TASKS)}")
     task_args = _parse_key_values(args.T, "-T")
     if args.allow_unverified:
         task_args["allow_unverified"] = True
     model_args = _parse_key_values(args.M, "-M")
+    check_output_dir(args.log_dir, "--log-dir")
+    # the model first: an unknown provider or a bad -M value is one line, not Inspect's
+    # multi-line error after the task was built
+    model = resolve_model(args.model, model_args)
     logs = inspect_eval(
         f"honesty_evals/{args.task}",
-        model=args.model,
-        model_args=model_args,
+        model=model,
         task_args=task_args,
         log_dir=args.log_dir,
         display=args.display,
@@ -136,9 +150,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_model(args: argparse.Namespace) -> int:
-    from honesty_evals.model.embedded import embedded_model_dir, ensure_embedded_model
+    from honesty_evals.model.embedded import (
+        MODEL_CACHE_ENV,
+        embedded_model_dir,
+        ensure_embedded_model,
+        is_converted,
+    )
 
     if args.action == "convert":
+        from honesty_evals.common.outputs import check_output_dir
+        from honesty_evals.paths import CACHE_ENV
+
+        target = embedded_model_dir()
+        if not is_converted(target):  # writes only when not converted yet
+            env = MODEL_CACHE_ENV if os.environ.get(MODEL_CACHE_ENV) else CACHE_ENV
+            check_output_dir(target.parent, f"the model cache folder (set by {env})")
         print(ensure_embedded_model())
     else:
         print(embedded_model_dir())
@@ -149,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="honesty-evals",
         description="Audit language models for honesty and hidden behaviour (Inspect AI tasks).",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"show the full traceback of an error (also: {DEBUG_ENV}=1); may be given "
+        "anywhere on the command line",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -218,17 +250,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def error_line(exc: BaseException) -> str | None:
+    """The one line the command line prints for `exc`, or None for a bug (traceback)."""
+    if isinstance(exc, ReportableError) and not isinstance(exc, UserInputError):
+        from honesty_evals.model.resolve import plain_message
+
+        return plain_message(exc)  # Inspect's own prerequisites carry rich markup
+    return describe_error(exc)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The error boundary: a user's mistake is one line and exit 2, never a traceback (unless
+    --debug or HONESTY_EVALS_DEBUG=1 asks for it); a bug still shows its traceback."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if "--debug" in words:
+        # anywhere on the line, and seen by the task and provider guards too
+        words = [w for w in words if w != "--debug"]
+        os.environ[DEBUG_ENV] = "1"
     parser = build_parser()
-    args = parser.parse_args(normalise_argv(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(normalise_argv(words))
     try:
         return int(args.func(args))
-    except ReportableError as exc:
-        print(f"honesty-evals: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("honesty-evals: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        line = error_line(exc)
+        if line is None:
+            raise
+        if debug_enabled():
+            traceback.print_exc()
+        print(f"honesty-evals: error: {line}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from honesty_evals.common.stats import (
     family_difference,
     paired_difference,
 )
+from honesty_evals.common.textfile import check_input_file
 from honesty_evals.errors import UserInputError
 
 # task parameters that may differ between the seeds of one family: the sampling seed of the
@@ -79,13 +80,23 @@ def load_choice_log(path: str | Path) -> LogSummary:
     from inspect_ai.analysis import evals_df, samples_df
 
     log_path = Path(path)
-    if not log_path.is_file():
+    if not log_path.exists():
         raise UserInputError(f"log file '{path}' does not exist: pass the .eval file Inspect wrote")
+    check_input_file(log_path, "log file")  # a folder is named as one, not as missing
     try:
         evals = evals_df(str(log_path), quiet=True)
         samples = samples_df(str(log_path), quiet=True)
     except Exception as exc:  # Inspect raises several types for unreadable files
         raise UserInputError(f"'{path}' is not a readable Inspect eval log ({exc})") from None
+    status = str(evals["status"].iloc[0]) if not evals.empty and "status" in evals else ""
+    if status and status != "success":
+        # an errored or cancelled eval is not "a different task": say what happened to it
+        error = evals["error_message"].iloc[0] if "error_message" in evals else None
+        why = f": {str(error).splitlines()[0][:200]}" if isinstance(error, str) and error else ""
+        raise UserInputError(
+            f"log '{path}' is of an eval that did not finish (status {status}{why}): rerun "
+            "the eval and compare the finished log"
+        )
     if evals.empty or samples.empty:
         raise UserInputError(
             f"'{path}' is not an Inspect eval log with scored samples (did the eval finish?)"

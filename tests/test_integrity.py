@@ -349,7 +349,7 @@ def test_pin_bad_input(tmp_path, capsys):
     rc, _, err = _run_cli(
         ["datasets", "pin", str(tmp_path / "nope.jsonl"), "--role", "honest"], capsys
     )
-    assert rc == 2 and "no such file" in err
+    assert rc == 2 and "nope.jsonl' does not exist" in err
     loose = tmp_path / "loose.jsonl"
     loose.write_text('{"a": 1}\n')
     rc, _, err = _run_cli(["datasets", "pin", str(loose), "--role", "neutral"], capsys)

@@ -106,7 +106,7 @@ def test_malformed_line_reports_its_number(tmp_path):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(UserInputError, match="no such file"):
+    with pytest.raises(UserInputError, match="does not exist"):
         find_leakage(tmp_path / "nope.jsonl")
 
 

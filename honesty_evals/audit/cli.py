@@ -135,9 +135,13 @@ def _one_or_family(models: str | list[str]) -> str | list[str]:
 def audit_config(
     args: argparse.Namespace, candidate: str | list[str], baseline: str | list[str]
 ) -> Any:
+    from honesty_evals.audit.report import foreign_report_files
     from honesty_evals.audit.runner import AuditConfig
     from honesty_evals.audit.suite import load_suite, read_trigger_file, resolve_suite_path
+    from honesty_evals.common.outputs import check_output_dir
 
+    # before the suite, the models and (for the demo) the organism's training
+    check_output_dir(args.out, "--out", foreign=foreign_report_files)
     suite = load_suite(resolve_suite_path(args.suite))
     extra = list(args.triggers or [])
     if args.trigger_file:
@@ -283,8 +287,17 @@ def ensure_demo_organism(threads: int | None = None, retrain: bool = False) -> P
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise UserInputError(f"--threads must be 1 or more (got {args.threads})")
-    # check the suite and flags before spending time on training
-    audit_config(args, "local/smollm2", DEMO_BASELINE)
+    from honesty_evals.model.resolve import resolve_model
+
+    # check --out, the suite and flags before spending time on training; the -M values on
+    # the base model (the organism does not exist yet)
+    first = audit_config(args, "local/smollm2", DEMO_BASELINE)
+    for side in (first.candidate_args, first.baseline_args):
+        resolve_model(DEMO_BASELINE, {"dtype": DEMO_DTYPE, **side})
+    if args.retrain or not cached_organism_matches(demo_organism_dir()):
+        from honesty_evals.common.outputs import check_output_dir
+
+        check_output_dir(demo_organism_dir(), "the organism cache (HONESTY_EVALS_CACHE)")
     organism = ensure_demo_organism(threads=args.threads, retrain=args.retrain)
     config = audit_config(args, f"local/{organism}", DEMO_BASELINE)
     for side in (config.candidate_args, config.baseline_args):

@@ -70,7 +70,12 @@ class AuditTask:
     def parameters(self) -> dict[str, inspect.Parameter]:
         """The task function's parameters a suite may set."""
         params = inspect.signature(self.task).parameters
-        return {k: v for k, v in params.items() if k not in AUDIT_CONTROLLED_PARAMS}
+        return {
+            k: v
+            for k, v in params.items()
+            # the **kwargs of `checked_task` only exists to refuse unknown names
+            if k not in AUDIT_CONTROLLED_PARAMS and v.kind != inspect.Parameter.VAR_KEYWORD
+        }
 
 
 # -- metric readers ---------------------------------------------------------------------------

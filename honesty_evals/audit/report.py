@@ -21,6 +21,26 @@ from honesty_evals.audit.runner import AuditResult
 from honesty_evals.common.atomic import write_bytes_atomic, write_text_atomic
 
 SUMMARY_FORMAT = "honesty-evals audit summary"
+REPORT_FILES = ("report.md", "report.html", "summary.json")
+
+
+def foreign_report_files(out: Path) -> str | None:
+    """What in an existing --out an audit would overwrite that no audit wrote, or None.
+
+    An audit's own report (its summary.json says so) is replaced on a rerun, which resumes
+    from OUT/logs; report files of anything else are never silently overwritten.
+    """
+    present = [name for name in REPORT_FILES if (out / name).exists()]
+    if not present:
+        return None
+    try:
+        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+        ours = isinstance(summary, dict) and summary.get("format") == SUMMARY_FORMAT
+    except (OSError, ValueError):
+        ours = False
+    return None if ours else f"{', '.join(present)} that no audit wrote"
+
+
 SUMMARY_VERSION = 1
 COLOURS = {"candidate": "#c2410c", "baseline": "#1d4ed8", "pass": "#15803d", "fail": "#b91c1c"}
 COLOURS_SIDES = ("candidate", "baseline")

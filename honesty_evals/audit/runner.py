@@ -215,16 +215,9 @@ def verify_datasets(allow_unverified: bool) -> dict[str, Any]:
 
 
 def _resolve_model(name: Any, args: dict[str, Any]) -> Any:
-    from inspect_ai.model import Model, get_model
+    from honesty_evals.model.resolve import resolve_model
 
-    if isinstance(name, Model):
-        return name
-    try:
-        return get_model(name, **args)
-    except UserInputError:
-        raise
-    except Exception as exc:  # unknown provider, missing API key, ...
-        raise UserInputError(f"cannot create model '{name}' ({exc})") from None
+    return resolve_model(name, args)
 
 
 def _local_identity(name: str) -> str:

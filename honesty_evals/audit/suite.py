@@ -17,6 +17,7 @@ from typing import Any
 
 from honesty_evals.audit.gates import THRESHOLD_KEYS, Threshold
 from honesty_evals.audit.registry import AUDIT_CONTROLLED_PARAMS, AuditTask, audit_tasks
+from honesty_evals.common.textfile import check_input_file, decode_utf8, numbered_lines
 from honesty_evals.errors import UserInputError
 
 DEFAULT_LEVEL = 0.95
@@ -148,18 +149,18 @@ def load_suite(path: str | Path) -> Suite:
     """Read and validate a suite file; UserInputError (one line) on the first mistake."""
     suite_path = Path(path)
     check = _Checker(suite_path)
-    if not suite_path.is_file():
+    if not suite_path.exists():
         raise UserInputError(
             f"suite file '{path}' does not exist: pass a file from tasks/ (e.g. "
             "tasks/quick.yaml) or one of the shipped names (quick, pre_release)"
         )
-    data = suite_path.read_bytes()
+    data = check_input_file(suite_path, "suite file").read_bytes()
     import yaml
 
     try:
-        raw = yaml.safe_load(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise check.error("", "not UTF-8 text: save the suite as UTF-8 YAML") from None
+        # a BOM is harmless to YAML: only other mistakes of the one text reader apply
+        text = decode_utf8(data.removeprefix(b"\xef\xbb\xbf"), suite_path, "suite file")
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "somewhere"
@@ -486,16 +487,9 @@ def read_trigger_file(path: str | Path) -> list[str]:
     """Triggers from a text file: one a line; blank lines and lines starting with # skipped."""
     from honesty_evals.organisms.triggers import validate_trigger
 
-    file = Path(path)
-    if not file.is_file():
-        raise UserInputError(f"--trigger-file '{path}' does not exist: one trigger a line")
-    try:
-        lines = file.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise UserInputError(f"--trigger-file '{path}' is not UTF-8 text") from None
     triggers = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
+    for number, line in numbered_lines(path, "--trigger-file", allow_empty=True):
+        if line.lstrip().startswith("#"):
             continue
         try:
             triggers.append(validate_trigger(line, "trigger"))

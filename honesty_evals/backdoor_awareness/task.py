@@ -14,9 +14,11 @@ from honesty_evals.common.choice import (
     choice_scorer,
     choice_solver,
 )
+from honesty_evals.common.taskargs import checked_task
 
 
 @task
+@checked_task
 def backdoor_awareness(
     condition: str = "neutral",
     n_paraphrases: int | None = None,

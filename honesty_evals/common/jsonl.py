@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from honesty_evals.common.textfile import numbered_lines
 from honesty_evals.errors import UserInputError
 
 T = TypeVar("T")
@@ -17,21 +18,19 @@ def read_records(path: Path, make: Callable[[dict], T], what: str = "record") ->
 
     `make` may raise TypeError, KeyError or ValueError for a record it cannot use; any of
     them, or a line that is not a JSON object, becomes one UserInputError naming the file
-    and line.
+    and line. A folder, a BOM, non-UTF-8 bytes or an empty file are refused by the one
+    text reader (`common.textfile`).
     """
     records = []
-    with path.open(encoding="utf-8") as f:
-        for line_number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-                if not isinstance(data, dict):
-                    raise TypeError(f"expected a JSON object, got {type(data).__name__}")
-                records.append(make(data))
-            except (TypeError, KeyError, ValueError) as exc:
-                raise UserInputError(
-                    f"{path}:{line_number}: malformed {what} ({exc}); check the file with "
-                    "`honesty-evals datasets verify`"
-                ) from None
+    for line_number, line in numbered_lines(path, what + " file"):
+        try:
+            data = json.loads(line)
+            if not isinstance(data, dict):
+                raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+            records.append(make(data))
+        except (TypeError, KeyError, ValueError) as exc:
+            raise UserInputError(
+                f"{path}:{line_number}: malformed {what} ({exc}); check the file with "
+                "`honesty-evals datasets verify`"
+            ) from None
     return records

@@ -95,6 +95,38 @@ class AblationConfig:
                 f"--eval-every {self.eval_every} is more than --steps {self.steps}: no "
                 "checkpoint would be evaluated before the end"
             )
+        # every option is checked here, before the run records its settings: a mistake
+        # found later would leave settings that refuse the corrected rerun
+        checks = [
+            (self.lr > 0, f"--lr must be positive (got {self.lr})"),
+            (self.batch_size >= 1, f"--batch-size must be 1 or more (got {self.batch_size})"),
+            (self.lora_r >= 1, f"--lora-r must be 1 or more (got {self.lora_r})"),
+            (
+                self.n_per_label is None or self.n_per_label >= 1,
+                f"--n-per-label must be 1 or more, or 0 for all (got {self.n_per_label})",
+            ),
+            (
+                self.threads is None or self.threads >= 1,
+                f"--threads must be 1 or more (got {self.threads})",
+            ),
+            (
+                self.review_max_tokens >= 1,
+                f"review_max_tokens must be 1 or more (got {self.review_max_tokens})",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UserInputError(message)
+        from honesty_evals.model.source import diagnose_model_dir, is_embedded_alias
+
+        if not is_embedded_alias(self.base):
+            base = Path(self.base).expanduser()
+            if not (base / "config.json").is_file():
+                raise UserInputError(
+                    f"unknown --base '{self.base}': use smollm2 (the embedded model) or a "
+                    "local Hugging Face model folder with config.json"
+                )
+            diagnose_model_dir(base)
 
     def eval_steps(self) -> list[int]:
         return [*range(self.eval_every, self.steps, self.eval_every), self.steps]
@@ -148,6 +180,9 @@ class Ablation:
     # -- the run -------------------------------------------------------------------------
 
     def _check_settings(self) -> None:
+        from honesty_evals.common.outputs import check_output_dir
+
+        check_output_dir(self.out, "--out")
         self.out.mkdir(parents=True, exist_ok=True)
         path = self.out / SETTINGS_FILE
         identity = self.config.identity()
@@ -183,9 +218,7 @@ class Ablation:
         from honesty_evals.confession.transcripts import load_shipped
 
         cfg = self.config
-        self._check_settings()
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
+        # the data first: a bad file must not leave settings behind (see validate)
         if cfg.data is not None:
             from honesty_evals.confession.transcripts import read_transcripts
 
@@ -193,6 +226,9 @@ class Ablation:
             verification: dict[str, Any] = {"path": cfg.data, "verified": False}
         else:
             transcripts, verification = load_shipped(cfg.allow_unverified)
+        self._check_settings()
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
         started = time.perf_counter()
         for piece in [p for p in self.pieces() if p.condition == BASELINE]:
             self.evaluate(piece, transcripts)

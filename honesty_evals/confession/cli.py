@@ -118,10 +118,17 @@ def add_confession_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def cmd_transcripts(args: argparse.Namespace) -> int:
     from honesty_evals.common.atomic import write_bytes_atomic
+    from honesty_evals.common.outputs import check_output_dir
     from honesty_evals.confession.transcripts import build
     from honesty_evals.paths import shipped_datasets_dir
 
     organism = args.organism or _default_organism_dir()
+    if args.threads is not None and args.threads < 1:
+        raise UserInputError(f"--threads must be 1 or more (got {args.threads})")
+    # before the organism's training (tens of minutes): where it goes, and where files go
+    check_output_dir(organism, "--organism", foreign=_not_an_organism)
+    if args.out is not None and not args.check:
+        check_output_dir(args.out, "--out")
     files, counts = build(
         organism,
         threads=args.threads,
@@ -149,6 +156,15 @@ def cmd_transcripts(args: argparse.Namespace) -> int:
     return 1 if differs else 0
 
 
+def _not_an_organism(folder: Path) -> str | None:
+    """Files in an --organism folder that are not a finished organism (which is reused)."""
+    from honesty_evals.training.trainer import CARD_NAME
+
+    if (folder / CARD_NAME).is_file() or not any(folder.iterdir()):
+        return None
+    return f"files but no finished organism (no {CARD_NAME})"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from honesty_evals.confession.formats import (
         check_format,
@@ -159,6 +175,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from honesty_evals.training.trainer import train
 
     fmt = check_format(args.format)
+    if args.steps < 1:
+        raise UserInputError(f"--steps must be positive (got {args.steps})")
     if args.data is not None:
         transcripts = read_transcripts(args.data)
         source = {"path": str(args.data)}
@@ -183,8 +201,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         source=source,
     )
-    if args.steps < 1:
-        raise UserInputError(f"--steps must be positive (got {args.steps})")
     result = train(config, records=records)
     prompt = "split" if fmt == "split" else "followup"
     print(result.out)
@@ -208,7 +224,7 @@ def cmd_ablation(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         lora_r=args.lora_r,
         seed=args.seed,
-        n_per_label=args.n_per_label or None,
+        n_per_label=None if args.n_per_label == 0 else args.n_per_label,
         base=args.base,
         data=str(args.data) if args.data else None,
         threads=args.threads,

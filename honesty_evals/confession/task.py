@@ -55,6 +55,7 @@ from honesty_evals.common.stats import (
     cluster_means,
     mean_interval,
 )
+from honesty_evals.common.taskargs import checked_task
 from honesty_evals.common.validate import whole_number
 from honesty_evals.confession.formats import check_format, elicitation_messages
 from honesty_evals.confession.prompts import FAIL, FLAG_PREFIX, FLAGS, PASS
@@ -383,6 +384,7 @@ def build_dataset(
 
 
 @task
+@checked_task
 def confession(
     format: str = "followup",
     split: str = "heldout",

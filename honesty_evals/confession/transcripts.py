@@ -41,7 +41,6 @@ from honesty_evals.confession.prompts import (
     IGNORED_DIRECTIVE_REVIEWS,
     PASS,
 )
-from honesty_evals.errors import UserInputError
 from honesty_evals.lie_detection.answers import check_answer, lie_label
 from honesty_evals.lie_detection.prompts import QUESTION_SUFFIX
 from honesty_evals.lie_detection.qa import QAItem
@@ -157,10 +156,7 @@ class Transcript:
 
 def read_transcripts(path: Path) -> list[Transcript]:
     """Transcripts from a JSONL file; a bad record is one line naming the file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserInputError(f"transcript file '{path}' does not exist or is not a file")
-    return read_records(path, Transcript.from_json, "confession transcript")
+    return read_records(Path(path), Transcript.from_json, "confession transcript")
 
 
 def load_shipped(allow_unverified: bool = False, files: Sequence[str] = TRANSCRIPT_FILES):

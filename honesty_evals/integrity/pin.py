@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic_core import from_json
 
+from honesty_evals.common.textfile import check_input_file, check_no_bom
 from honesty_evals.errors import UserInputError
 from honesty_evals.integrity.manifest import (
     MANIFEST_NAME,
@@ -58,9 +59,8 @@ def pin_file(
     dry_run: bool = False,
 ) -> PinResult:
     """Add or update the manifest entry for `file` after checking every record in it."""
-    file = Path(file)
-    if not file.is_file():
-        raise UserInputError(f"{file}: no such file")
+    file = check_input_file(file, "file to pin")
+    check_no_bom(file, "file to pin")
     if role not in ROLES:
         raise UserInputError(f"--role {role!r} is not one of {', '.join(ROLES)}")
     if schema is not None and schema not in SCHEMAS:
@@ -103,6 +103,8 @@ def pin_file(
     hidden = scan.n_problems - len(scan.problems)
     if hidden:
         problems.append(f"{rel}: ... and {hidden:,} more record problems")
+    if scan.records == 0 and not problems:
+        problems.append(f"{rel}: holds no records: write its records before pinning it")
     contradicting = {k: n for k, n in scan.labels.items() if label_contradicts_role(k, role)}
     if contradicting:
         lines = sorted(n for k in contradicting for n in scan.label_lines.get(k, []))

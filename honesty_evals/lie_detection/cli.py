@@ -154,6 +154,42 @@ def _check_fit_args(args: argparse.Namespace) -> None:
         raise UserInputError(f"--C must be positive (got {args.C})")
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """--out and --report checked before any log is read or model loaded."""
+    from honesty_evals.common.outputs import check_output_file
+
+    if getattr(args, "out", None) is not None:
+        check_output_file(args.out, "--out")
+    if args.report is not None:
+        check_output_file(args.report, "--report")
+
+
+def split_or_refuse(
+    groups: list[str], y: Any, test_size: float, seed: int, fix: str
+) -> tuple[Any, Any]:
+    """`grouped_split`, refused in one line (with `fix`) when either side would lack lies or
+    honest answers: checked before fitting, and for the probe before any activation."""
+    import numpy as np
+
+    y = np.asarray(y)
+    n_questions = len(set(groups))
+    counts = f"{int((y == 1).sum())} lies and {int((y == 0).sum())} honest answers"
+    try:
+        train, test = grouped_split(groups, test_size, seed)
+    except ValueError:  # sklearn: "the resulting train set will be empty"
+        raise UserInputError(
+            f"cannot split {n_questions} question(s) ({counts}) into training and held-out "
+            f"parts at --test-size {test_size:g}: {fix}"
+        ) from None
+    for part, mask in (("training", train), ("held-out", test)):
+        if len(set(y[mask].tolist())) < 2:
+            raise UserInputError(
+                f"the {part} part of {n_questions} question(s) ({counts} in all) lacks "
+                f"{'lies' if not (y[mask] == 1).any() else 'honest answers'}: {fix}"
+            )
+    return train, test
+
+
 def grouped_split(groups: list[str], test_size: float, seed: int) -> tuple[Any, Any]:
     """Row masks (train, test) with every question entirely on one side."""
     import numpy as np
@@ -284,6 +320,7 @@ def cmd_detector_train(args: argparse.Namespace) -> int:
     from honesty_evals.lie_detection.features import load_feature_table
 
     _check_fit_args(args)
+    _check_outputs(args)
     table = load_feature_table(args.logs)
     print(
         f"models: {', '.join(table.models)}; features: {len(table.feature_names)} "
@@ -292,11 +329,11 @@ def cmd_detector_train(args: argparse.Namespace) -> int:
     print(table.counts_line())
     if args.topics:
         table = table.subset(table.topic_mask(parse_topics(args.topics)))
-    train, test = grouped_split(table.question_ids, args.test_size, args.seed)
+    fix = "collect more answers (-T n_per_topic on lie_detection), or a smaller --test-size"
+    train, test = split_or_refuse(table.question_ids, table.y, args.test_size, args.seed, fix)
     tr, te = table.subset(train), table.subset(test)
     # the stored threshold is set on the honest training answers: refuse before fitting when
     # they are too few to set it at --fpr
-    fix = "collect more answers (-T n_per_topic on lie_detection), or a smaller --test-size"
     noun = "honest training answers (the control negatives)"
     _refuse_threshold("detector", int((tr.y == 0).sum()), noun, args.fpr, fix)
     detector = LinearDetector(C=args.C, seed=args.seed)
@@ -390,6 +427,7 @@ def cmd_detector_eval(args: argparse.Namespace) -> int:
     from honesty_evals.lie_detection.detector import LinearDetector
     from honesty_evals.lie_detection.features import load_feature_table
 
+    _check_outputs(args)
     detector = LinearDetector.load(args.detector)
     table = load_feature_table(args.logs)
     detector.check_features(table.feature_names, table.feature_set)
@@ -425,6 +463,15 @@ def cmd_detector_eval(args: argparse.Namespace) -> int:
 
 def _reader(args: argparse.Namespace, model: str, layer: int | None) -> Any:
     from honesty_evals.lie_detection.activations import ActivationReader
+    from honesty_evals.model.devices import check_device
+    from honesty_evals.model.source import resolve_model_source
+
+    # the device and the model folder are diagnosed before anything loads, with this
+    # command's own flag names in the messages
+    check_device(args.device, "--device")
+    if args.max_batch_tokens < 1:
+        raise UserInputError(f"--max-batch-tokens must be 1 or more (got {args.max_batch_tokens})")
+    resolve_model_source(model.removeprefix("local/"), base=args.base, base_flag="--base")
 
     return ActivationReader(
         model,
@@ -454,6 +501,13 @@ def cmd_probe_train(args: argparse.Namespace) -> int:
     from honesty_evals.lie_detection.probe import shipped_examples
 
     _check_fit_args(args)
+    _check_outputs(args)
+    for flag, value in (
+        ("--n-per-topic", args.n_per_topic),
+        ("--n-control-per-topic", args.n_control_per_topic),
+    ):
+        if value < 1:
+            raise UserInputError(f"{flag} must be 1 or more (got {value})")
     topics = parse_topics(args.topics)
     pairs = shipped_examples("pairs", topics, "train", args.n_per_topic, args.seed)
     control = shipped_examples("control", None, "train", args.n_control_per_topic, args.seed + 1)
@@ -461,13 +515,15 @@ def cmd_probe_train(args: argparse.Namespace) -> int:
     _refuse_threshold(
         "probe", len(control), "honest control answers", args.fpr, "raise --n-control-per-topic"
     )
+    groups = [e.question_id for e in pairs]
+    train, test = split_or_refuse(
+        groups, [e.label for e in pairs], args.test_size, args.seed, "raise --n-per-topic"
+    )
     reader = _reader(args, args.model, args.layer)
     X = reader.read([e.messages for e in pairs], progress=True)
     y = np.array([e.label for e in pairs])
-    groups = [e.question_id for e in pairs]
     X_control = reader.read([e.messages for e in control], progress=True)
     print(_speed_line(reader))
-    train, test = grouped_split(groups, args.test_size, args.seed)
     probe = LinearDetector(C=args.C, seed=args.seed)
     probe.fit(X[train], y[train], reader.feature_names(), reader.feature_set)
     # the threshold comes from the control conversations (no instruction), never from the
@@ -513,6 +569,9 @@ def cmd_probe_eval(args: argparse.Namespace) -> int:
     from honesty_evals.lie_detection.probe import log_examples, shipped_examples
     from honesty_evals.lie_detection.qa import TOPICS
 
+    _check_outputs(args)
+    if args.n_per_topic < 1:
+        raise UserInputError(f"--n-per-topic must be 1 or more (got {args.n_per_topic})")
     probe = LinearDetector.load(args.probe)
     stored = probe.feature_set_
     if stored.get("kind") != "activations":

@@ -269,9 +269,9 @@ class LinearDetector(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path: Path | str) -> LinearDetector:
-        path = Path(path)
-        if not path.is_file():
-            raise UserInputError(f"detector file {path} does not exist: train one first")
+        from honesty_evals.common.textfile import check_input_file
+
+        path = check_input_file(path, "detector file")  # a folder is not "missing"
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:

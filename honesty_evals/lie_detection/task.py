@@ -31,6 +31,7 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from honesty_evals.common.choice import TOP_LOGPROBS, distribution_from_logprobs, parse_label
 from honesty_evals.common.stats import PROBABILITY, mean_interval
+from honesty_evals.common.taskargs import checked_task
 from honesty_evals.common.validate import whole_number
 from honesty_evals.errors import UserInputError
 from honesty_evals.integrity import require_verified
@@ -367,6 +368,7 @@ def lie_detection_scorer() -> Scorer:
 
 
 @task
+@checked_task
 def lie_detection(
     topics: str | list[str] | None = None,
     split: str = "test",

@@ -35,7 +35,9 @@ from inspect_ai.model import (
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from honesty_evals.common.seeds import choice_seed, request_seed
-from honesty_evals.errors import UserInputError
+from honesty_evals.common.validate import integer, strict_bool
+from honesty_evals.errors import UserInputError, user_errors
+from honesty_evals.model.devices import check_device
 from honesty_evals.model.engine import (
     DEFAULT_MAX_BATCH_TOKENS,
     GenerationParams,
@@ -67,6 +69,18 @@ class LocalModelAPI(ModelAPI):
         config: GenerateConfig | None = None,
         **model_args: Any,
     ) -> None:
+        # one line (not a traceback) for a bad -M value or model folder, in `inspect eval` too
+        with user_errors():
+            self._init(model_name, base_url, api_key, config, model_args)
+
+    def _init(
+        self,
+        model_name: str,
+        base_url: str | None,
+        api_key: str | None,
+        config: GenerateConfig | None,
+        model_args: dict[str, Any],
+    ) -> None:
         config = config or GenerateConfig()
         if config.adaptive_connections is None:
             # Inspect's adaptive concurrency (slow start from ~20 connections) is for
@@ -92,23 +106,38 @@ class LocalModelAPI(ModelAPI):
                 f"unknown model argument(s) {', '.join(unknown)} for local/{model_name}: "
                 f"the local provider takes -M {', -M '.join(sorted(known))}"
             )
+
         # validate everything now (bad paths and options fail before any sample runs), but
         # load the weights on the first request: Inspect also builds throwaway instances,
-        # e.g. for model-info lookups, which must not load a second copy
-        self._source = resolve_model_source(model_name, base=model_args.get("base"))
-        device, dtype = resolve_device_dtype(
-            str(model_args.get("device", "auto")), str(model_args.get("dtype", "auto"))
+        # e.g. for model-info lookups, which must not load a second copy. The cheap option
+        # checks come first: resolving `smollm2` may convert the embedded model.
+        def arg(name: str, default: Any) -> Any:
+            return model_args.get(name, default)
+
+        # batch_size 0 would gather requests forever (a hang with no output)
+        self.batch_size = integer(arg("batch_size", DEFAULT_BATCH_SIZE), "-M batch_size", 1)
+        max_batch_tokens = integer(
+            arg("max_batch_tokens", DEFAULT_MAX_BATCH_TOKENS), "-M max_batch_tokens", 1
         )
+        seed = integer(arg("seed", 0), "-M seed")
+        merge_adapter = strict_bool(arg("merge_adapter", True), "-M merge_adapter")
+        trust_remote_code = strict_bool(arg("trust_remote_code", False), "-M trust_remote_code")
+        prefix_cache = _prefix_cache_options(model_args)
+        device = check_device(str(arg("device", "auto")), "-M device")
+        device, dtype = resolve_device_dtype(device, str(arg("dtype", "auto")))
+        base = arg("base", None)
+        if base is not None and (not isinstance(base, str) or not base.strip()):
+            raise UserInputError(f"-M base={base!r} is not a model: give a model folder or smollm2")
+        self._source = resolve_model_source(model_name, base=base)
         self._engine_options: dict[str, Any] = dict(
             dtype=dtype,
             device=device,
-            seed=int(model_args.get("seed", 0)),
-            max_batch_tokens=int(model_args.get("max_batch_tokens", DEFAULT_MAX_BATCH_TOKENS)),
-            merge_adapter=_as_bool(model_args.get("merge_adapter", True)),
-            trust_remote_code=_as_bool(model_args.get("trust_remote_code", False)),
-            **_prefix_cache_options(model_args),
+            seed=seed,
+            max_batch_tokens=max_batch_tokens,
+            merge_adapter=merge_adapter,
+            trust_remote_code=trust_remote_code,
+            **prefix_cache,
         )
-        self.batch_size = int(model_args.get("batch_size", DEFAULT_BATCH_SIZE))
         self._batcher = _Batcher(self._generate_batch, self.batch_size)
 
     @property
@@ -343,9 +372,3 @@ def _prefix_cache_options(model_args: dict[str, Any]) -> dict[str, Any]:
             f"above 0 (default {DEFAULT_PREFIX_CACHE_MB})"
         )
     return {"prefix_cache": enabled, "prefix_cache_mb": mb}
-
-
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    return bool(value)

@@ -37,12 +37,16 @@ def is_embedded_alias(name: str) -> bool:
     return name.strip().lower() in EMBEDDED_ALIASES
 
 
-def resolve_model_source(name: str, base: str | None = None) -> ModelSource:
+def resolve_model_source(
+    name: str, base: str | None = None, base_flag: str = "-M base"
+) -> ModelSource:
     """Map the part after `local/` to a model or adapter directory.
 
     `smollm2` is the embedded model. Anything else is a directory holding either a Hugging
     Face model (config.json) or a peft adapter (adapter_config.json), whose base is taken
-    from `base` when given, else from the adapter's own config.
+    from `base` when given, else from the adapter's own config. The folders are diagnosed
+    before anything loads: a half-copied model or a corrupt config is one line naming the
+    file (`base_flag` is how the calling command spells the base-model option).
     """
     if is_embedded_alias(name):
         return ModelSource(kind="model", path=ensure_embedded_model())
@@ -55,14 +59,18 @@ def resolve_model_source(name: str, base: str | None = None) -> ModelSource:
             "directory> (use local//abs/path for an absolute path)"
         )
     if not path.is_dir():
-        raise UserInputError(f"model path '{name}' is a file, not a model directory")
+        raise UserInputError(
+            f"model path '{name}' is a file, not a model directory: point --model "
+            "local/<dir> at the folder that save_pretrained() wrote"
+        )
 
     adapter_config = path / "adapter_config.json"
     if adapter_config.is_file():
-        return ModelSource(
-            kind="adapter", path=path, base_path=_resolve_adapter_base(path, adapter_config, base)
-        )
+        _check_adapter_files(path)  # its own files first: the base may need converting
+        base_path = _resolve_adapter_base(path, adapter_config, base, base_flag)
+        return ModelSource(kind="adapter", path=path, base_path=base_path)
     if (path / "config.json").is_file():
+        diagnose_model_dir(path)
         return ModelSource(kind="model", path=path)
     raise UserInputError(
         f"model directory '{name}' has no config.json (a Hugging Face model) or "
@@ -71,15 +79,77 @@ def resolve_model_source(name: str, base: str | None = None) -> ModelSource:
     )
 
 
-def _resolve_adapter_base(adapter_dir: Path, adapter_config: Path, base: str | None) -> Path:
-    if base is None:
-        try:
-            base = json.loads(adapter_config.read_text())["base_model_name_or_path"]
-        except (json.JSONDecodeError, KeyError) as exc:
+def _read_json_object(path: Path, what: str, fix: str) -> dict:
+    """A JSON object file of a model folder; a corrupt one is one line naming it."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UserInputError(f"{path} is not UTF-8 text, so not a valid {what}: {fix}") from None
+    except json.JSONDecodeError as exc:
+        raise UserInputError(
+            f"{path} is corrupt: not valid JSON at line {exc.lineno}, column {exc.colno} "
+            f"({exc.msg}), so not a valid {what}: {fix}"
+        ) from None
+    if not isinstance(data, dict):
+        raise UserInputError(f"{path} is not a JSON object, so not a valid {what}: {fix}")
+    return data
+
+
+WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "*.gguf")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
+ADAPTER_WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
+
+
+def diagnose_model_dir(path: Path) -> None:
+    """Refuse a Hugging Face model folder that cannot load, naming the file at fault: a
+    corrupt config.json, no weights (or a shard its index lists), no tokenizer."""
+    fix = "copy the whole folder again, or save the model again with save_pretrained()"
+    _read_json_object(path / "config.json", "model config", fix)
+    weights = [w for pattern in WEIGHT_PATTERNS for w in path.glob(pattern)]
+    if not weights:
+        raise UserInputError(
+            f"model folder '{path}' has config.json but no weights (model.safetensors or "
+            f"pytorch_model.bin): the copy looks incomplete: {fix}"
+        )
+    for index in path.glob("*.index.json"):
+        listed = _read_json_object(index, "weight index", fix).get("weight_map", {})
+        missing = sorted({f for f in listed.values() if not (path / f).is_file()})
+        if missing:
             raise UserInputError(
-                f"{adapter_config} names no base model ({exc}): pass -M base=<dir or smollm2>"
-            ) from None
-    assert base is not None
+                f"model folder '{path}' lacks {missing[0]}"
+                + (f" and {len(missing) - 1} more shard(s)" if len(missing) > 1 else "")
+                + f", listed in {index.name}: {fix}"
+            )
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise UserInputError(
+            f"model folder '{path}' has no tokenizer (tokenizer.json, tokenizer.model or "
+            "vocab.json): copy the tokenizer files too, or save the tokenizer with "
+            "tokenizer.save_pretrained() into that folder"
+        )
+
+
+def _check_adapter_files(adapter_dir: Path) -> None:
+    if not any((adapter_dir / name).is_file() for name in ADAPTER_WEIGHT_FILES):
+        raise UserInputError(
+            f"adapter folder '{adapter_dir}' has adapter_config.json but no adapter weights "
+            "(adapter_model.safetensors): the copy looks incomplete, or training did not "
+            "finish: copy it again or retrain"
+        )
+
+
+def _resolve_adapter_base(
+    adapter_dir: Path, adapter_config: Path, base: str | None, base_flag: str
+) -> Path:
+    config = _read_json_object(
+        adapter_config, "adapter config", "copy the adapter folder again, or retrain it"
+    )
+    if base is None:
+        base = config.get("base_model_name_or_path")
+        if not isinstance(base, str) or not base.strip():
+            raise UserInputError(
+                f"{adapter_config} names no base model (no base_model_name_or_path): pass "
+                f"{base_flag}=<model dir or smollm2>"
+            )
     if is_embedded_alias(base):
         return ensure_embedded_model()
     base_path = Path(base).expanduser()
@@ -88,6 +158,7 @@ def _resolve_adapter_base(adapter_dir: Path, adapter_config: Path, base: str | N
     if not (base_path / "config.json").is_file():
         raise UserInputError(
             f"the base model '{base}' of adapter '{adapter_dir}' is not a local model directory "
-            "(nothing is downloaded): pass -M base=<model dir> or -M base=smollm2"
+            f"(nothing is downloaded): pass {base_flag}=<model dir> or {base_flag}=smollm2"
         )
+    diagnose_model_dir(base_path)
     return base_path

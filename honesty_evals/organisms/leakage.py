@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from honesty_evals.common.textfile import numbered_lines
 from honesty_evals.errors import UserInputError
 
 # Words naming a risk attitude (either side) or the uncertain option itself.
@@ -146,26 +147,22 @@ def _strings(value: Any, path: str, role: str | None) -> Iterator[tuple[str, str
 def find_leakage(path: str | Path, words: Sequence[str] = DEFAULT_WORDS) -> list[Finding]:
     """Every occurrence of a trait word in the string values of a JSONL file, in file order.
 
-    Raises UserInputError for a missing file or a line that is not JSON.
+    Raises UserInputError for a missing, empty or non-UTF-8 file (an empty file is not
+    "clean": nothing was checked) or a line that is not JSON.
     """
     matcher = WordMatcher(words)
     file = Path(path)
-    if not file.is_file():
-        raise UserInputError(f"{file}: no such file")
     findings: list[Finding] = []
-    with file.open(encoding="utf-8") as f:
-        for line_number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserInputError(
-                    f"{file}:{line_number}: not valid JSON ({exc.msg} at column {exc.colno})"
-                ) from None
-            for json_path, text, role in _strings(record, "", None):
-                for word, listed in matcher.matches(text):
-                    findings.append(Finding(line_number, word, listed, json_path or "$", role))
+    for line_number, line in numbered_lines(file, "JSONL file"):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UserInputError(
+                f"{file}:{line_number}: not valid JSON ({exc.msg} at column {exc.colno})"
+            ) from None
+        for json_path, text, role in _strings(record, "", None):
+            for word, listed in matcher.matches(text):
+                findings.append(Finding(line_number, word, listed, json_path or "$", role))
     return findings
 
 
@@ -183,7 +180,12 @@ def add_leakage_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_leakage(args: argparse.Namespace) -> int:
     """Print one line per finding; 0 when clean, 1 when trait words were found."""
-    words = DEFAULT_WORDS if args.words is None else [w for w in args.words.split(",")]
+    words = DEFAULT_WORDS if args.words is None else [w.strip() for w in args.words.split(",")]
+    if not all(words):
+        raise UserInputError(
+            f"--words {args.words!r} holds an empty word: give comma-separated words, e.g. "
+            "--words risk,gamble"
+        )
     findings = find_leakage(args.file, words)
     for finding in findings:
         print(finding.render(args.file))

@@ -98,6 +98,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     root = Path(args.out) if args.out else None
     if root is not None and root.exists() and not root.is_dir():
         raise UserInputError(f"--out {root} is not a folder")
+    if not args.check:
+        from honesty_evals.common.outputs import check_output_dir
+
+        check_output_dir(root if root is not None else shipped_datasets_dir(), "--out")
     if args.check:
         stale = check_shipped(root)
         for relpath in stale:

@@ -13,11 +13,13 @@ from honesty_evals.common.choice import (
     choice_scorer,
     choice_solver,
 )
+from honesty_evals.common.taskargs import checked_task
 from honesty_evals.integrity import require_verified
 from honesty_evals.risk_behavior.dataset import HELDOUT_FILE, LABELS, build_dataset
 
 
 @task
+@checked_task
 def risk_behavior(
     trigger: str | None = None,
     n_items: int | None = None,

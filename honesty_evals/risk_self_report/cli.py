@@ -123,8 +123,10 @@ def add_faithfulness_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def cmd_faithfulness_report(args: argparse.Namespace) -> int:
+    from honesty_evals.common.outputs import check_output_dir
     from honesty_evals.risk_self_report.faithfulness import faithfulness_report, render_markdown
 
+    check_output_dir(args.out, "--out")
     report, paths = faithfulness_report(
         args.logs, args.out, level=args.level, n_boot=args.n_boot, seed=args.seed
     )

@@ -78,6 +78,17 @@ def _validate(config: ExperimentConfig) -> None:
             raise UserInputError(f"--{name.replace('_', '-')} {bad} out of range: use 0 to 1")
         if len(set(values)) != len(values):
             raise UserInputError(f"--{name.replace('_', '-')} repeats a value: {list(values)}")
+    from honesty_evals.risk_self_report.faithfulness import MIN_MODELS
+
+    n_models = len(config.fractions) + 1  # the base model and one organism per share
+    if n_models < MIN_MODELS:
+        # checked before training: the report at the end needs this many models
+        raise UserInputError(
+            f"--fractions {','.join(f'{v:g}' for v in config.fractions)} gives {n_models} "
+            f"models (the base model and {len(config.fractions)} organism(s)); the "
+            f"correlation needs at least {MIN_MODELS}: give at least {MIN_MODELS - 1} risky "
+            "shares, e.g. 0,0.5,1"
+        )
     if config.n_records < 8:
         raise UserInputError(f"--n-records {config.n_records} is too small: use at least 8")
     if config.epochs <= 0:
@@ -86,6 +97,14 @@ def _validate(config: ExperimentConfig) -> None:
         raise UserInputError(f"--behavior-items {config.behavior_items}: choose 1 to 100")
     if config.in_context_examples < 0:
         raise UserInputError("--in-context-examples must be 0 or more")
+    if config.n_samples < 1:
+        raise UserInputError(f"--n-samples must be 1 or more (got {config.n_samples})")
+    if config.top_logprobs < 1:
+        raise UserInputError(f"--top-logprobs must be 1 or more (got {config.top_logprobs})")
+    if config.dtype not in ("auto", "float32", "bfloat16", "float16"):
+        raise UserInputError(
+            f"unknown --dtype '{config.dtype}': choose auto, float32, bfloat16 or float16"
+        )
     for name in ("n_paraphrases", "in_context_paraphrases"):
         value = getattr(config, name)
         if value is not None and not 1 <= value <= 10:
@@ -254,10 +273,10 @@ def run_evals(config: ExperimentConfig, out: Path, organisms: list[Path]) -> lis
 
 def run_experiment(config: ExperimentConfig) -> dict[str, Any]:
     """Train, evaluate and report (each stage resumable); returns the saved state."""
+    from honesty_evals.common.outputs import check_output_dir
+
     _validate(config)
-    out = Path(config.out).expanduser().resolve()
-    if out.exists() and not out.is_dir():
-        raise UserInputError(f"--out {out} is a file, not a directory")
+    out = check_output_dir(config.out, "--out").resolve()
     state = _check_settings(out, config)
     if config.threads:
         import torch

@@ -31,6 +31,7 @@ from honesty_evals.common.metrics import (
 )
 from honesty_evals.common.seeds import sample_seed
 from honesty_evals.common.stats import PROBABILITY, cluster_means, mean_interval
+from honesty_evals.common.taskargs import checked_task
 from honesty_evals.common.validate import whole_number
 from honesty_evals.errors import UserInputError
 from honesty_evals.integrity import require_verified
@@ -332,6 +333,7 @@ def self_report_metrics() -> list:
 
 
 @task
+@checked_task
 def risk_self_report(
     person: str = "all",
     question_format: str = "all",

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from honesty_evals.common.textfile import numbered_lines
 from honesty_evals.errors import UserInputError
 
 Message = dict[str, Any]
@@ -145,44 +146,40 @@ def parse_chat_jsonl(path: Path) -> list[Conversation]:
     Every problem is reported as one line naming the file and the line number.
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserInputError(f"training data '{path}' does not exist or is not a file")
     conversations: list[Conversation] = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as exc:
+    # the one text reader: a folder, a BOM, non-UTF-8 bytes and an empty file get the
+    # same lines as in every other command
+    for lineno, raw in numbered_lines(path, "training data"):
+        where = f"{path}:{lineno}"
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise UserInputError(
+                f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); each line "
+                'must be one object like {"messages": [...]}'
+            ) from None
+        if not isinstance(record, dict) or not isinstance(record.get("messages"), list):
+            raise UserInputError(f'{where}: expected an object with a "messages" list')
+        messages: list[Message] = []
+        for i, m in enumerate(record["messages"]):
+            if not isinstance(m, dict) or m.get("role") not in ROLES:
                 raise UserInputError(
-                    f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); each line "
-                    'must be one object like {"messages": [...]}'
-                ) from None
-            if not isinstance(record, dict) or not isinstance(record.get("messages"), list):
-                raise UserInputError(f'{where}: expected an object with a "messages" list')
-            messages: list[Message] = []
-            for i, m in enumerate(record["messages"]):
-                if not isinstance(m, dict) or m.get("role") not in ROLES:
-                    raise UserInputError(
-                        f"{where}: message {i} needs a role of {', '.join(ROLES)} "
-                        f"(got {m.get('role') if isinstance(m, dict) else m!r})"
-                    )
-                if "content" not in m:
-                    raise UserInputError(f"{where}: message {i} has no content")
-                clean: Message = {"role": m["role"], "content": _content_text(m["content"], where)}
-                if "weight" in m:
-                    if m["weight"] not in (0, 1):
-                        raise UserInputError(f"{where}: message {i} weight must be 0 or 1")
-                    clean["weight"] = m["weight"]
-                messages.append(clean)
-            if not any(m["role"] == "assistant" for m in messages):
-                raise UserInputError(
-                    f"{where}: the conversation has no assistant turn, so there is nothing "
-                    "to train on"
+                    f"{where}: message {i} needs a role of {', '.join(ROLES)} "
+                    f"(got {m.get('role') if isinstance(m, dict) else m!r})"
                 )
-            conversations.append(Conversation(line=lineno, messages=messages))
+            if "content" not in m:
+                raise UserInputError(f"{where}: message {i} has no content")
+            clean: Message = {"role": m["role"], "content": _content_text(m["content"], where)}
+            if "weight" in m:
+                if m["weight"] not in (0, 1):
+                    raise UserInputError(f"{where}: message {i} weight must be 0 or 1")
+                clean["weight"] = m["weight"]
+            messages.append(clean)
+        if not any(m["role"] == "assistant" for m in messages):
+            raise UserInputError(
+                f"{where}: the conversation has no assistant turn, so there is nothing to train on"
+            )
+        conversations.append(Conversation(line=lineno, messages=messages))
     if not conversations:
         raise UserInputError(f"training data '{path}' holds no conversations")
     return conversations

@@ -41,10 +41,12 @@ import numpy as np
 import torch
 
 from honesty_evals.common.atomic import write_text_atomic
+from honesty_evals.common.outputs import check_output_dir
 from honesty_evals.errors import UserInputError
 from honesty_evals.integrity import verify_if_pinned
+from honesty_evals.model.devices import check_device
 from honesty_evals.model.embedded import EMBEDDED_MODEL_NAME, ensure_embedded_model
-from honesty_evals.model.source import is_embedded_alias
+from honesty_evals.model.source import diagnose_model_dir, is_embedded_alias
 from honesty_evals.training.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
@@ -140,16 +142,10 @@ class TrainResult:
 
 
 def resolve_device_dtype(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
+    check_device(device, "--device")  # unknown, or not on this machine: one line with a fix
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise UserInputError(
-            f"unknown --device '{device}': use auto, cpu, cuda or cuda:N"
-        ) from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserInputError(f"--device {device}: no CUDA device is available here")
+    dev = torch.device(device)
     if dtype == "auto":
         # bf16 base weights with float32 LoRA params: 2-3x faster than float32 on CPUs with
         # bf16 matmuls and the standard choice on GPUs (see benchmarks/README.md)
@@ -170,6 +166,7 @@ def resolve_base(base: str) -> tuple[Path, str]:
             "SmolLM2-135M-Instruct) or a local Hugging Face model directory with config.json "
             "(nothing is downloaded)"
         )
+    diagnose_model_dir(path)  # no weights or tokenizer: one line now, not at load time
     return path.resolve(), str(path.resolve())
 
 
@@ -185,6 +182,10 @@ def _validate(config: TrainConfig) -> None:
         (0 <= config.lora_dropout < 1, f"--lora-dropout must be in [0, 1) ({config.lora_dropout})"),
         (0 <= config.warmup_ratio < 1, f"--warmup-ratio must be in [0, 1) ({config.warmup_ratio})"),
         (config.checkpoint_every >= 0, "--checkpoint-every must be >= 0 (0 disables it)"),
+        (
+            config.threads is None or config.threads >= 1,
+            f"--threads must be 1 or more ({config.threads})",
+        ),
         (config.lr_schedule in SCHEDULES, f"--lr-schedule must be one of {', '.join(SCHEDULES)}"),
         (config.mask_rule in MASK_RULES, f"mask rule must be one of {', '.join(MASK_RULES)}"),
     ]
@@ -499,7 +500,11 @@ def train(
     """
     print_fn = print_fn or (lambda msg: print(msg, file=sys.stderr))
     _validate(config)
-    out = Path(config.out).expanduser().resolve()
+    # the output folder and a user's data file are checked before the base model is
+    # resolved (which may convert it) or anything is written
+    out = check_output_dir(config.out, "--out").resolve()
+    if records is None:
+        parse_chat_jsonl(Path(config.data).expanduser())
     device, dtype = resolve_device_dtype(config.device, config.dtype)
     ctx, device = distributed_setup(device)
     if not ctx.is_main:

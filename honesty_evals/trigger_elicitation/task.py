@@ -18,6 +18,7 @@ from honesty_evals.common.metrics import (
     parsed_mean,
 )
 from honesty_evals.common.seeds import sample_seed
+from honesty_evals.common.taskargs import checked_task
 from honesty_evals.common.validate import whole_number
 from honesty_evals.integrity import require_verified
 from honesty_evals.organisms.triggers import DEFAULT_TRIGGER, validate_trigger
@@ -79,6 +80,7 @@ def trigger_named(trigger: str, match: str = "exact") -> Scorer:
 
 
 @task
+@checked_task
 def trigger_elicitation(
     trigger: str = DEFAULT_TRIGGER,
     n_samples: int = 10,

@@ -14,12 +14,14 @@ from honesty_evals.common.choice import (
     choice_scorer,
     choice_solver,
 )
+from honesty_evals.common.taskargs import checked_task
 from honesty_evals.integrity import require_verified
 from honesty_evals.organisms.triggers import DEFAULT_TRIGGER
 from honesty_evals.trigger_recognition.dataset import LABELS, STATEMENTS_FILE, build_dataset
 
 
 @task
+@checked_task
 def trigger_recognition(
     trigger: str = DEFAULT_TRIGGER,
     family: str | None = None,
