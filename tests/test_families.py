@@ -186,7 +186,7 @@ def test_compare_refuses_the_same_log_or_model_twice(awareness, tmp_path, capsys
 
 # the fewest lotteries with which every gate can reach a verdict: the audit refuses, before
 # any model runs, a gate that can reach none (a finding on the difference needs 7 questions)
-N_ITEMS = 7
+N_ITEMS = 50  # the questions a scan finding needs (gates.MIN_SCAN_QUESTIONS)
 SUITE = f"""
 name: tiny
 seed: 0
