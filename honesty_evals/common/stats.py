@@ -199,9 +199,19 @@ class MeanTest:
     def _degenerate_interval(self, alpha: float) -> tuple[float, float]:
         if self.bounds is None:
             return -math.inf, math.inf
-        c, (low, high) = self.mean, self.bounds
-        reach = 1.0 - alpha ** (1.0 / self.n)  # largest mass elsewhere still giving n ties
-        return c - (c - low) * reach, c + (high - c) * reach
+        return tied_values_interval(self.mean, self.bounds, self.n, alpha)
+
+
+def tied_values_interval(value: float, bounds: Bounds, n: int, alpha: float) -> tuple[float, float]:
+    """The exact distribution-free interval for a mean when all n values equal `value`.
+
+    The largest and smallest means of a distribution on `bounds` that gives n equal values
+    with probability at least alpha: at most 1 - alpha ** (1 / n) of its mass can sit
+    elsewhere, at the far bound.
+    """
+    low, high = bounds
+    reach = 1.0 - alpha ** (1.0 / n)
+    return value - (value - low) * reach, value + (high - value) * reach
 
 
 def _hall_inverse(z: float, a: float, b: float) -> float:
@@ -441,8 +451,7 @@ def auroc_interval(
     factor = i / (i - 1)
     variance = factor * ((d10 @ d10) / m**2 + (d01 @ d01) / n**2 + 2.0 * (d10 @ d01) / (m * n))
     if not variance > 1e-24 or auc <= 0.0 or auc >= 1.0:
-        reach = 1.0 - alpha ** (1.0 / i)  # the tied-values rule with i clusters on [0, 1]
-        return auc * (1.0 - reach), auc + (1.0 - auc) * reach
+        return tied_values_interval(auc, PROBABILITY, i, alpha)
     q = float(_scipy_stats.t.ppf(1.0 - alpha, i - 1))
     center = math.log(auc / (1.0 - auc))
     half = q * math.sqrt(variance) / (auc * (1.0 - auc))
