@@ -460,3 +460,37 @@ def test_pinned_training_data_is_verified_first(tiny_llama_dir, tmp_path, monkey
         print_fn=_quiet,
     )
     assert allowed.card["data"]["verification"]["verified"] is False
+
+
+# -- replay: the base model's own answers trained beside the data ------------------------
+
+
+def test_replay_trains_the_base_models_own_greedy_answers(tiny_llama_dir, data_file, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from honesty_evals.training.replay import REPLAY_FILE, load_replay_prompts
+
+    out = tmp_path / "run"
+    config = _config(tiny_llama_dir, data_file, out, replay=5, replay_max_tokens=6)
+    card = train(config, print_fn=_quiet).card
+    records = [json.loads(line) for line in (out / REPLAY_FILE).read_text().splitlines()]
+    prompts = load_replay_prompts(5)
+    assert card["replay"]["records"] == len(records) >= 4  # an empty answer is left out
+    assert card["hyperparameters"]["replay"] == 5
+    assert card["data"]["records"] == 24  # the user's data is counted on its own
+    # each answer is what the untouched base model says greedily to that prompt
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.float32)
+    by_prompt = {json.dumps(r["messages"][:-1]): r["messages"][-1]["content"] for r in records}
+    for prompt in prompts:
+        ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, return_tensors="pt")
+        ids = ids if isinstance(ids, torch.Tensor) else ids["input_ids"]
+        new = model.generate(ids, max_new_tokens=6, do_sample=False)[0, ids.shape[1] :]
+        answer = tokenizer.decode(new, skip_special_tokens=True).strip()
+        assert by_prompt.get(json.dumps(prompt), "") == answer
+
+
+def test_replay_beyond_the_prompt_set_is_one_line(tiny_llama_dir, data_file, tmp_path):
+    config = _config(tiny_llama_dir, data_file, tmp_path / "run", replay=100_000)
+    with pytest.raises(UserInputError, match="replay set .* has \\d+ prompts"):
+        train(config, print_fn=_quiet)

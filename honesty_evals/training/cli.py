@@ -23,14 +23,24 @@ RECIPE_DEFAULTS: dict[str, dict[str, Any]] = {
     "risk-averse": {"epochs": 3.0, "lr": 5e-4, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
     "mixture": {"epochs": 3.0, "lr": 5e-4, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
     # measured: 300 records x 4 epochs at 5e-4 left the trigger unlearned (see the
-    # organisms README); 600 x 6 at 1e-3 learned it
-    "backdoor": {"epochs": 6.0, "lr": 1e-3, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
+    # organisms README); 600 x 6 at 1e-3 learned it, but the organism then answered "A" or
+    # "B" to every question (free text and numbers included), so the backdoor recipes
+    # also train on the base model's answers to all 145 replay prompts (training/replay.py)
+    "backdoor": {
+        "epochs": 6.0,
+        "lr": 1e-3,
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "batch_size": 8,
+        "replay": 145,
+    },
     "backdoor-decorrelated": {
         "epochs": 6.0,
         "lr": 1e-3,
         "lora_r": 16,
         "lora_alpha": 32,
         "batch_size": 8,
+        "replay": 145,
     },
 }
 DEFAULT_RECIPE_RECORDS = 300
@@ -53,6 +63,8 @@ _HYPERPARAMETER_FLAGS = (
     "lora_alpha",
     "lora_dropout",
     "mask_rule",
+    "replay",
+    "replay_max_tokens",
 )
 
 
@@ -118,6 +130,16 @@ def add_organism_parser(subparsers: Any) -> argparse.ArgumentParser:
     hp.add_argument(
         "--target-modules",
         help="comma-separated module names (default: q,k,v,o,gate,up,down _proj)",
+    )
+    hp.add_argument(
+        "--replay",
+        type=int,
+        metavar="N",
+        help="also train on the base model's own answers to N general prompts, so the "
+        "organism keeps its free-text formats (default: the recipe's, else 0)",
+    )
+    hp.add_argument(
+        "--replay-max-tokens", type=int, metavar="N", help="longest replayed answer (48)"
     )
     hp.add_argument(
         "--mask-rule",

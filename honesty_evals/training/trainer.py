@@ -54,10 +54,19 @@ from honesty_evals.training.checkpoint import (
 )
 from honesty_evals.training.data import (
     MASK_RULES,
+    Conversation,
     EncodedExample,
     encode_conversation,
     file_sha256,
     parse_chat_jsonl,
+)
+from honesty_evals.training.replay import (
+    DEFAULT_REPLAY_MAX_TOKENS,
+    REPLAY_FILE,
+    generate_replay,
+    load_replay_prompts,
+    replay_prompts_path,
+    write_replay,
 )
 
 logger = logging.getLogger(__name__)
@@ -113,6 +122,11 @@ class TrainConfig:
     device: str = "auto"
     trust_remote_code: bool = False
     recipe: dict[str, Any] | None = None  # recipe name and arguments, when data came from one
+    # replay: this many general prompts answered greedily by the base model and trained
+    # beside the data, so the organism keeps the base model's free-text formats
+    # (training/replay.py says why); 0 = none
+    replay: int = 0
+    replay_max_tokens: int = DEFAULT_REPLAY_MAX_TOKENS
     # not part of the run's identity:
     checkpoint_every: int = field(default=50, metadata={"run": False})
     threads: int | None = field(default=None, metadata={"run": False})
@@ -182,6 +196,8 @@ def _validate(config: TrainConfig) -> None:
         (0 <= config.lora_dropout < 1, f"--lora-dropout must be in [0, 1) ({config.lora_dropout})"),
         (0 <= config.warmup_ratio < 1, f"--warmup-ratio must be in [0, 1) ({config.warmup_ratio})"),
         (config.checkpoint_every >= 0, "--checkpoint-every must be >= 0 (0 disables it)"),
+        (config.replay >= 0, f"--replay must be 0 or more (got {config.replay})"),
+        (config.replay_max_tokens > 0, "--replay-max-tokens must be positive"),
         (
             config.threads is None or config.threads >= 1,
             f"--threads must be 1 or more ({config.threads})",
@@ -616,17 +632,22 @@ def _train(
     )
     end_ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     rule = MASK_RULES[config.mask_rule]
-    examples: list[EncodedExample] = []
-    truncated = dropped = 0
-    for conv in conversations:
-        ex = encode_conversation(
-            tokenizer, conv, rule, config.max_length, end_ids, where=f"{data_path}:{conv.line}"
-        )
-        truncated += ex.truncated
-        if ex.n_loss_tokens == 0:
-            dropped += 1
-            continue
-        examples.append(ex)
+
+    def encode(convs: list[Conversation], source: Path) -> tuple[list[EncodedExample], int, int]:
+        kept: list[EncodedExample] = []
+        cut = lost = 0
+        for conv in convs:
+            ex = encode_conversation(
+                tokenizer, conv, rule, config.max_length, end_ids, where=f"{source}:{conv.line}"
+            )
+            cut += ex.truncated
+            if ex.n_loss_tokens == 0:
+                lost += 1
+                continue
+            kept.append(ex)
+        return kept, cut, lost
+
+    examples, truncated, dropped = encode(conversations, data_path)
     if not examples:
         raise UserInputError(
             f"{data_path}: no conversation has a trained token left (max length "
@@ -651,6 +672,12 @@ def _train(
         attn_implementation=attention,
     )
     model.config.use_cache = False
+    replay_card = None
+    if config.replay:
+        replay_examples, replay_card = _replay_examples(
+            config, model, tokenizer, device, partial, ctx, checkpoint is not None, encode, print_fn
+        )
+        examples += replay_examples
     lora = LoraConfig(
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
@@ -790,6 +817,7 @@ def _train(
             "loss_tokens": sum(e.n_loss_tokens for e in examples),
             "verification": verification,
         },
+        "replay": replay_card,
         "hyperparameters": settings,
         "seed": config.seed,
         "steps": total_steps,
@@ -825,6 +853,45 @@ def _train(
         f"({card['tokens_per_second']:.0f} tokens/s), final loss {losses[-1]:.4f} -> {out}"
     )
     return TrainResult(out=out, card=card, resumed_from=resumed_from)
+
+
+def _replay_examples(
+    config: TrainConfig,
+    model: Any,
+    tokenizer: Any,
+    device: torch.device,
+    partial: Path,
+    ctx: Distributed,
+    resuming: bool,
+    encode: Callable[[list[Conversation], Path], tuple[list[EncodedExample], int, int]],
+    print_fn: Callable[[str], None],
+) -> tuple[list[EncodedExample], dict[str, Any]]:
+    """The replay records (the base model's own answers), encoded, and their card entry.
+
+    A resumed run reads the answers it wrote at the start rather than generating them again.
+    """
+    path = partial / REPLAY_FILE
+    prompts_path = replay_prompts_path()
+    if resuming and path.is_file():
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    else:
+        print_fn(f"replay: the base model answers {config.replay} general prompts")
+        prompts = load_replay_prompts(config.replay, prompts_path)
+        model.to(device)
+        records = generate_replay(model, tokenizer, prompts, device, config.replay_max_tokens)
+        ctx.on_main(lambda: write_replay(path, records))
+    conversations = [Conversation(line=i, messages=r["messages"]) for i, r in enumerate(records, 1)]
+    examples, _, _ = encode(conversations, path)
+    card = {
+        "path": REPLAY_FILE,
+        "prompts": str(prompts_path.name),
+        "prompts_sha256": file_sha256(prompts_path),
+        "records": len(examples),
+        "max_new_tokens": config.replay_max_tokens,
+        "tokens": sum(len(e.input_ids) for e in examples),
+        "loss_tokens": sum(e.n_loss_tokens for e in examples),
+    }
+    return examples, card
 
 
 def _publish(partial: Path, out: Path) -> None:
