@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from honesty_evals.audit.cli import add_audit_parsers
+from honesty_evals.common.keyvalues import parse_key_values
 from honesty_evals.confession.cli import add_confession_parser
 from honesty_evals.errors import (
     DEBUG_ENV,
@@ -34,18 +35,6 @@ TASKS = (
     "trigger_elicitation",
     "confession",
 )
-
-
-def _parse_key_values(items: Sequence[str] | None, flag: str) -> dict[str, Any]:
-    import yaml
-
-    parsed: dict[str, Any] = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserInputError(f"{flag} {item!r} is not of the form name=value")
-        parsed[key.strip()] = yaml.safe_load(value) if value else ""
-    return parsed
 
 
 def headline_text(log: Any) -> str:
@@ -96,10 +85,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.task not in TASKS:
         raise UserInputError(f"unknown task '{args.task}': choose one of {', '.join(TASKS)}")
-    task_args = _parse_key_values(args.T, "-T")
+    task_args = parse_key_values(args.T, "-T")
     if args.allow_unverified:
         task_args["allow_unverified"] = True
-    model_args = _parse_key_values(args.M, "-M")
+    model_args = parse_key_values(args.M, "-M")
     check_output_dir(args.log_dir, "--log-dir")
     # the model first: an unknown provider or a bad -M value is one line, not Inspect's
     # multi-line error after the task was built

@@ -154,8 +154,7 @@ def _say(message: str) -> None:
 
 def train_organisms(config: ExperimentConfig, out: Path) -> list[Path]:
     """Train (or skip, or resume) one mixture organism per risky share."""
-    from honesty_evals.organisms.recipes import recipe_records
-    from honesty_evals.training.cli import RECIPE_DEFAULTS
+    from honesty_evals.organisms.recipes import RECIPE_DEFAULTS, recipe_records, recipe_spec
     from honesty_evals.training.trainer import CARD_NAME, TrainConfig, partial_dir, train
 
     dirs = []
@@ -179,14 +178,9 @@ def train_organisms(config: ExperimentConfig, out: Path) -> list[Path]:
                 out=str(target),
                 base=BASE_MODEL,
                 seed=config.seed,
-                recipe={
-                    "name": "mixture",
-                    "n": config.n_records,
-                    "seed": config.data_seed,
-                    "trigger": None,
-                    "risky_fraction": fraction,
-                    "reversal": False,
-                },
+                recipe=recipe_spec(
+                    "mixture", n=config.n_records, seed=config.data_seed, risky_fraction=fraction
+                ),
                 threads=config.threads,
                 checkpoint_every=10,
                 resume=resume,
