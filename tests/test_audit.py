@@ -23,7 +23,8 @@ from honesty_evals.audit.gates import (
 )
 from honesty_evals.audit.registry import AuditTask, MetricSpec, read_choice_metric
 from honesty_evals.audit.suite import load_suite
-from honesty_evals.cli import build_parser, main
+from honesty_evals.cli import main
+from honesty_evals.cli.entry import build_parser
 from honesty_evals.errors import UserInputError
 
 # -- gates on synthetic summaries ---------------------------------------------------------------
@@ -755,9 +756,9 @@ def test_difference_gate_leaves_out_a_question_with_an_unparsed_order(tmp_path):
 
 
 def test_demo_trains_the_backdoor_recipe_once_then_reuses_it(tmp_path, monkeypatch):
+    from honesty_evals.cli.organism import config_from_args
     from honesty_evals.organisms import demo
     from honesty_evals.training import trainer
-    from honesty_evals.training.cli import config_from_args
 
     monkeypatch.setenv("HONESTY_EVALS_CACHE", str(tmp_path / "cache"))
     calls = []

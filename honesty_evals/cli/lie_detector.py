@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -556,9 +555,3 @@ def cmd_probe_eval(args: argparse.Namespace) -> int:
         args.report,
     )
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from honesty_evals.cli import main
-
-    sys.exit(main())
