@@ -27,6 +27,7 @@ from typing import Any
 
 from honesty_evals.common.atomic import write_text_atomic
 from honesty_evals.errors import UserInputError
+from honesty_evals.organisms.recipes import RECIPE_DEFAULTS, recipe_records, recipe_spec
 
 SETTINGS_FILE = "experiment.json"
 BASE_MODEL = "smollm2"
@@ -154,7 +155,6 @@ def _say(message: str) -> None:
 
 def train_organisms(config: ExperimentConfig, out: Path) -> list[Path]:
     """Train (or skip, or resume) one mixture organism per risky share."""
-    from honesty_evals.organisms.recipes import RECIPE_DEFAULTS, recipe_records, recipe_spec
     from honesty_evals.training.trainer import CARD_NAME, TrainConfig, partial_dir, train
 
     dirs = []
