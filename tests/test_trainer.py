@@ -13,8 +13,8 @@ import torch
 from safetensors.torch import load_file
 
 from honesty_evals.cli import main
-from honesty_evals.cli import organism as organism_cli
 from honesty_evals.errors import UserInputError
+from honesty_evals.organisms import recipes as recipes_module
 from honesty_evals.training import trainer as trainer_module
 from honesty_evals.training.data import (
     Conversation,
@@ -335,7 +335,7 @@ def fake_recipes(monkeypatch):
         calls.append(dict(recipe=recipe, n=n, seed=seed, trigger=trigger))
         return _records(n, seed)
 
-    monkeypatch.setattr(organism_cli, "recipe_records", recipe_records)
+    monkeypatch.setattr(recipes_module, "recipe_records", recipe_records)
     return calls
 
 

@@ -15,8 +15,8 @@ from honesty_evals.organisms.recipes import (
     RECIPE_DEFAULTS,
     RECIPES,
     recipe_n_records,
-    recipe_records,
     recipe_spec,
+    spec_records,
 )
 
 # flag dest -> TrainConfig field, for flags whose default comes from TrainConfig or a recipe
@@ -127,20 +127,25 @@ def add_organism_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _recipe_spec(args: argparse.Namespace) -> dict[str, Any]:
+    return recipe_spec(
+        args.recipe,
+        n=recipe_n_records(args.recipe, args.n_records),
+        seed=args.data_seed,
+        trigger=args.trigger,
+        risky_fraction=args.risky_fraction,
+        reversal=args.reversal,
+    )
+
+
 def _recipe_records(args: argparse.Namespace) -> list[dict[str, Any]]:
     if args.recipe not in RECIPES:
         raise UserInputError(f"unknown recipe '{args.recipe}': choose one of {', '.join(RECIPES)}")
-    if recipe_n_records(args.recipe, args.n_records) <= 0:
+    spec = _recipe_spec(args)
+    if spec["n"] <= 0:
         raise UserInputError(f"--n-records must be positive (got {args.n_records})")
     try:
-        return recipe_records(
-            args.recipe,
-            n=recipe_n_records(args.recipe, args.n_records),
-            seed=args.data_seed,
-            trigger=args.trigger,
-            risky_fraction=args.risky_fraction,
-            reversal=args.reversal,
-        )
+        return spec_records(spec)
     except (ValueError, TypeError) as exc:
         raise UserInputError(f"recipe '{args.recipe}': {exc}") from None
 
@@ -152,14 +157,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     values: dict[str, Any] = {}
     if args.recipe:
         values.update(RECIPE_DEFAULTS.get(args.recipe, {}))
-        values["recipe"] = recipe_spec(
-            args.recipe,
-            n=recipe_n_records(args.recipe, args.n_records),
-            seed=args.data_seed,
-            trigger=args.trigger,
-            risky_fraction=args.risky_fraction,
-            reversal=args.reversal,
-        )
+        values["recipe"] = _recipe_spec(args)
     elif args.trigger or args.risky_fraction is not None or args.reversal:
         raise UserInputError("--trigger, --risky-fraction and --reversal need --recipe")
     for name in _HYPERPARAMETER_FLAGS:

@@ -15,8 +15,8 @@ from typing import Any
 from honesty_evals.organisms.recipes import (
     RECIPE_DEFAULTS,
     RECIPE_RECORDS,
-    recipe_records,
     recipe_spec,
+    spec_records,
 )
 from honesty_evals.paths import cache_dir
 
@@ -84,6 +84,5 @@ def ensure_demo_organism(threads: int | None = None, retrain: bool = False) -> P
         recipe=recipe,
         **defaults,
     )
-    records = recipe_records(DEMO_RECIPE, n=recipe["n"], seed=recipe["seed"], trigger=DEMO_TRIGGER)
-    train(config, records=records)
+    train(config, records=spec_records(recipe))
     return out

@@ -127,8 +127,7 @@ def recipe_spec(
     reversal: bool = False,
 ) -> dict[str, Any]:
     """A recipe and its arguments as `TrainConfig.recipe` records them in the training card
-    (and a cached organism is matched on): `recipe_records(**spec without "name")` rebuilds
-    its records."""
+    (and a cached organism is matched on); `spec_records` builds its records."""
     return {
         "name": name,
         "n": n,
@@ -137,3 +136,15 @@ def recipe_spec(
         "risky_fraction": risky_fraction,
         "reversal": reversal,
     }
+
+
+def spec_records(spec: dict[str, Any]) -> list[dict]:
+    """The chat records of a `recipe_spec`: the data the training card's recipe names."""
+    return recipe_records(
+        spec["name"],
+        n=spec["n"],
+        seed=spec["seed"],
+        trigger=spec["trigger"],
+        risky_fraction=spec["risky_fraction"],
+        reversal=spec["reversal"],
+    )

@@ -27,7 +27,7 @@ from typing import Any
 
 from honesty_evals.common.atomic import write_text_atomic
 from honesty_evals.errors import UserInputError
-from honesty_evals.organisms.recipes import RECIPE_DEFAULTS, recipe_records, recipe_spec
+from honesty_evals.organisms.recipes import RECIPE_DEFAULTS, recipe_spec, spec_records
 
 SETTINGS_FILE = "experiment.json"
 BASE_MODEL = "smollm2"
@@ -169,18 +169,17 @@ def train_organisms(config: ExperimentConfig, out: Path) -> list[Path]:
         _say(f"{label}: {'resuming' if resume else 'training'} -> {target}")
         hyper = dict(RECIPE_DEFAULTS["mixture"])
         hyper["epochs"] = config.epochs
-        records = recipe_records(
+        recipe = recipe_spec(
             "mixture", n=config.n_records, seed=config.data_seed, risky_fraction=fraction
         )
+        records = spec_records(recipe)
         train(
             TrainConfig(
                 data="train.jsonl",
                 out=str(target),
                 base=BASE_MODEL,
                 seed=config.seed,
-                recipe=recipe_spec(
-                    "mixture", n=config.n_records, seed=config.data_seed, risky_fraction=fraction
-                ),
+                recipe=recipe,
                 threads=config.threads,
                 checkpoint_every=10,
                 resume=resume,
