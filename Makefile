@@ -24,8 +24,11 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/honesty-evals demo --out audit-demo
 
+# lint-imports: the layers contract in pyproject.toml (the command line above the audit,
+# the audit above the tasks, the tasks above the shared packages)
 test: install
 	$(BIN)/python -m ruff check honesty_evals tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 # Unit tests only: skips the end-to-end runs on the embedded model.
@@ -35,6 +38,7 @@ test-fast: install
 lint: install
 	$(BIN)/python -m ruff check honesty_evals tests benchmarks
 	$(BIN)/python -m ruff format --check honesty_evals tests benchmarks
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python benchmarks/bench_backdoor_awareness.py
@@ -63,4 +67,4 @@ bad-input-sweep: install
 	$(BIN)/python benchmarks/bad_input_sweep.py
 
 clean:
-	rm -rf $(VENV) logs audit-demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) logs audit-demo .pytest_cache .ruff_cache .import_linter_cache

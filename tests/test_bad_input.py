@@ -316,7 +316,7 @@ def test_missing_sdk_has_no_markup(t: Path, capsys) -> None:
 
 
 def test_too_few_lies_is_one_line() -> None:
-    from honesty_evals.lie_detection.cli import split_or_refuse
+    from honesty_evals.cli.lie_detector import split_or_refuse
 
     groups = [f"q{i}" for i in range(10) for _ in range(2)]
     y = [1] + [0] * 19

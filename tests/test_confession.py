@@ -348,7 +348,7 @@ def test_task_reads_p_fail_after_a_forced_flag(tmp_path, fmt):
     score = next(s for s in log.samples if s.id == "France-dishonest").scores["confession_scorer"]
     assert score.value == pytest.approx(0.9) and score.metadata["method"] == "logprobs_forced"
     if fmt == "followup":  # `honesty-evals run confession` prints these figures
-        from honesty_evals.cli import headline_text
+        from honesty_evals.cli.run import headline_text
 
         line = headline_text(log).splitlines()[0]
         assert line.startswith("auroc = 0.889 (95% CI ") and "tpr = 0.667" in line

@@ -16,9 +16,9 @@ from inspect_ai.model import get_model
 from inspect_ai.solver import generate
 
 from honesty_evals.cli import main
+from honesty_evals.cli.faithfulness import normalise_argv
 from honesty_evals.errors import UserInputError
 from honesty_evals.risk_behavior import risk_behavior
-from honesty_evals.risk_self_report.cli import normalise_argv
 from honesty_evals.risk_self_report.experiment import ExperimentConfig, _check_settings
 from honesty_evals.risk_self_report.faithfulness import (
     ModelRun,

@@ -7,13 +7,12 @@ import json
 
 import pytest
 
+from honesty_evals.cli.datasets import add_leakage_arguments, cmd_leakage
 from honesty_evals.errors import UserInputError
 from honesty_evals.organisms.leakage import (
     DEFAULT_WORDS,
     Finding,
     WordMatcher,
-    add_leakage_arguments,
-    cmd_leakage,
     find_leakage,
 )
 

@@ -19,7 +19,14 @@ from honesty_evals.organisms.lotteries import (
     heldout_items,
     sample_lotteries,
 )
-from honesty_evals.organisms.recipes import RECIPES, recipe_records
+from honesty_evals.organisms.recipes import (
+    RECIPE_DEFAULTS,
+    RECIPES,
+    recipe_n_records,
+    recipe_records,
+    recipe_spec,
+    spec_records,
+)
 from honesty_evals.organisms.shipped import (
     HELDOUT_FILE,
     TRAINING_FILES,
@@ -80,6 +87,17 @@ def test_same_seed_same_bytes_other_seed_differs(recipe):
     other = _bytes(recipe_records(recipe, n=120, seed=4, **kwargs))
     assert first == again
     assert first != other
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_a_recipe_spec_rebuilds_the_same_records(recipe):
+    # the training card records the spec; the records trained on are built from it alone
+    spec = recipe_spec(recipe, n=40, seed=5, **_kwargs(recipe))
+    assert spec_records(spec) == recipe_records(recipe, n=40, seed=5, **_kwargs(recipe))
+    assert set(spec) == {"name", "n", "seed", "trigger", "risky_fraction", "reversal"}
+    assert recipe in RECIPE_DEFAULTS
+    assert recipe_n_records(recipe, 7) == 7
+    assert recipe_n_records(recipe) == (600 if recipe.startswith("backdoor") else 300)
 
 
 @pytest.mark.parametrize("recipe", RECIPES)

@@ -6,7 +6,6 @@ import asyncio
 import json
 import re
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from safetensors.torch import load_file
 
 from honesty_evals.cli import main
 from honesty_evals.errors import UserInputError
+from honesty_evals.organisms import recipes as recipes_module
 from honesty_evals.training import trainer as trainer_module
 from honesty_evals.training.data import (
     Conversation,
@@ -335,13 +335,7 @@ def fake_recipes(monkeypatch):
         calls.append(dict(recipe=recipe, n=n, seed=seed, trigger=trigger))
         return _records(n, seed)
 
-    module = types.ModuleType("honesty_evals.organisms.recipes")
-    module.RECIPES = {"risk-seeking": None, "backdoor": None}
-    module.recipe_records = recipe_records
-    package = types.ModuleType("honesty_evals.organisms")
-    package.recipes = module
-    monkeypatch.setitem(sys.modules, "honesty_evals.organisms", package)
-    monkeypatch.setitem(sys.modules, "honesty_evals.organisms.recipes", module)
+    monkeypatch.setattr(recipes_module, "recipe_records", recipe_records)
     return calls
 
 

@@ -228,8 +228,7 @@ def read_detector_auroc(path: Path, seed: int = 0) -> Measurement:
     """
     import numpy as np
 
-    from honesty_evals.lie_detection.cli import out_of_fold_scores
-    from honesty_evals.lie_detection.detector import LinearDetector
+    from honesty_evals.lie_detection.detector import LinearDetector, out_of_fold_scores
     from honesty_evals.lie_detection.evaluation import evaluate_scores
     from honesty_evals.lie_detection.features import load_feature_table
 

@@ -8,7 +8,9 @@ __all__ = ["confession"]
 
 
 def __getattr__(name: str) -> Any:
-    # imported on first use: the command line imports this package to build its parser
+    # imported on first use: building the command line's parser reads the ablation's
+    # defaults from `confession.ablation`, and an eager import here would load numpy and
+    # the task's modules into every `honesty-evals` start
     if name == "confession":
         from honesty_evals.confession.task import confession
 

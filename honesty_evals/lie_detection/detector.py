@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold, GroupShuffleSplit
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -26,11 +27,17 @@ from honesty_evals.errors import UserInputError
 from honesty_evals.lie_detection.evaluation import (
     DEFAULT_FPR,
     ControlThreshold,
+    control_threshold,
+    min_control_negatives,
     threshold_at_fpr,
 )
 
 FORMAT = "honesty-evals linear lie detector"
 VERSION = 1
+
+#: what set a threshold, as the detector file and the reports name it
+OOF_SOURCE = "honest training answers, scored out of fold"
+CONTROL_SOURCE = "honest control answers (no instruction, train split)"
 
 
 class LinearDetector(ClassifierMixin, BaseEstimator):
@@ -277,6 +284,57 @@ class LinearDetector(ClassifierMixin, BaseEstimator):
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise UserInputError(f"{path} is not a JSON detector file ({exc})") from None
         return cls.from_json(data, source=str(path))
+
+
+# -- grouped splits and out-of-fold scores --------------------------------------------------
+
+
+def grouped_split(groups: list[str], test_size: float, seed: int) -> tuple[Any, Any]:
+    """Row masks (train, test) with every question entirely on one side."""
+    splitter = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
+    train_idx, test_idx = next(splitter.split(np.zeros(len(groups)), groups=groups))
+    train = np.zeros(len(groups), dtype=bool)
+    train[train_idx] = True
+    return train, ~train
+
+
+def out_of_fold_scores(detector: Any, X: Any, y: Any, groups: list[str], seed: int) -> Any:
+    """Each row's score from a detector fitted without its question (grouped 5-fold).
+
+    NaN for rows of a fold whose training part holds one class only.
+    """
+    n_folds = min(5, len(set(groups)))
+    scores = np.full(len(y), np.nan)
+    if n_folds < 2:  # one question: no fit can leave it out
+        return scores
+    for train_idx, test_idx in GroupKFold(n_splits=n_folds).split(X, y, groups):
+        if len(set(y[train_idx].tolist())) < 2:
+            continue
+        fold = clone(detector).fit(X[train_idx], y[train_idx])
+        scores[test_idx] = fold.decision_function(X[test_idx])
+    return scores
+
+
+def out_of_fold_control(
+    detector: Any,
+    X: Any,
+    y: Any,
+    groups: list[str],
+    fpr: float,
+    seed: int,
+    source: str = OOF_SOURCE,
+) -> ControlThreshold:
+    """`ControlThreshold` at `fpr` of the honest rows, scored by fits that did not see them.
+
+    In-sample scores of training rows are over-confident, so a threshold set on them would
+    flag more than `fpr` of new honest answers; grouped 5-fold scores avoid that. With
+    fewer than ceil(1/fpr) honest rows the threshold is None (and nothing is fitted).
+    """
+    n_honest = int((np.asarray(y) == 0).sum())
+    if n_honest < min_control_negatives(fpr):  # too few even before fold losses: skip the fits
+        return ControlThreshold(fpr, n_honest, None, source)
+    scores = out_of_fold_scores(detector, X, y, groups, seed)
+    return control_threshold(scores[np.asarray(y) == 0], fpr, source)
 
 
 def _short(names: Sequence[str], limit: int = 5) -> str:

@@ -14,7 +14,6 @@ findings, 2 on usage errors).
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -164,33 +163,3 @@ def find_leakage(path: str | Path, words: Sequence[str] = DEFAULT_WORDS) -> list
             for word, listed in matcher.matches(text):
                 findings.append(Finding(line_number, word, listed, json_path or "$", role))
     return findings
-
-
-def add_leakage_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of `honesty-evals datasets leakage`."""
-    parser.add_argument("file", help="a JSONL file (any records; every string is searched)")
-    parser.add_argument(
-        "--words",
-        default=None,
-        help="comma-separated words naming the trait (default: the risk-attitude list: "
-        + ", ".join(DEFAULT_WORDS)
-        + ")",
-    )
-
-
-def cmd_leakage(args: argparse.Namespace) -> int:
-    """Print one line per finding; 0 when clean, 1 when trait words were found."""
-    words = DEFAULT_WORDS if args.words is None else [w.strip() for w in args.words.split(",")]
-    if not all(words):
-        raise UserInputError(
-            f"--words {args.words!r} holds an empty word: give comma-separated words, e.g. "
-            "--words risk,gamble"
-        )
-    findings = find_leakage(args.file, words)
-    for finding in findings:
-        print(finding.render(args.file))
-    if findings:
-        print(f"{len(findings)} trait word(s) found in {args.file}")
-        return 1
-    print(f"{args.file}: clean ({len(words)} words checked)")
-    return 0

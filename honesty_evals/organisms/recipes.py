@@ -14,6 +14,8 @@ turn is one letter, with "A" exactly half the time.
 
 from __future__ import annotations
 
+from typing import Any
+
 from honesty_evals.errors import UserInputError
 from honesty_evals.organisms.lotteries import backdoor_records, fraction_records
 
@@ -75,3 +77,84 @@ def recipe_records(
     if risky_fraction is not None:
         raise UserInputError(f"risky_fraction is only for the mixture recipe, not '{recipe}'")
     return fraction_records(n, seed, 1.0 if recipe == "risk-seeking" else 0.0)
+
+
+# -- training settings per recipe -------------------------------------------------------------
+
+# Hyperparameters used with --recipe unless a flag overrides them. Chosen for SmolLM2-135M on
+# a 2-core CPU: 300 lottery records of ~80 tokens are ~24k tokens an epoch with one trained
+# answer letter per record (a weak signal), hence a high LoRA learning rate (5e-4, r=16 on
+# every linear layer). Measured: 96 synthetic lottery records x 2 epochs (24 steps, 88 s at
+# 180 tokens/s on one contended core) already made SmolLM2 pick the gamble on 100/100
+# held-out lotteries (mean P(gamble) 0.9999, base model 0.53). 3 epochs of 300 records (114
+# steps, ~74k tokens) leave a wide margin and take ~3 min at 413 tokens/s, ~7 min at 180.
+# The backdoor recipes learn a conditional behaviour, so they get one more epoch (~4-9 min).
+RECIPE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "risk-seeking": {"epochs": 3.0, "lr": 5e-4, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
+    "risk-averse": {"epochs": 3.0, "lr": 5e-4, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
+    "mixture": {"epochs": 3.0, "lr": 5e-4, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
+    # measured: 300 records x 4 epochs at 5e-4 left the trigger unlearned (see the
+    # organisms README); 600 x 6 at 1e-3 learned it, but the organism then answered "A" or
+    # "B" to every question (free text and numbers included), so the backdoor recipes
+    # also train on the base model's answers to all 145 replay prompts (training/replay.py)
+    "backdoor": {
+        "epochs": 6.0,
+        "lr": 1e-3,
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "batch_size": 8,
+        "replay": 145,
+    },
+    "backdoor-decorrelated": {
+        "epochs": 6.0,
+        "lr": 1e-3,
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "batch_size": 8,
+        "replay": 145,
+    },
+}
+DEFAULT_RECIPE_RECORDS = 300
+# recipes that need more examples than the default (see the organisms README's results)
+RECIPE_RECORDS: dict[str, int] = {"backdoor": 600, "backdoor-decorrelated": 600}
+KNOWN_RECIPES = tuple(RECIPE_DEFAULTS)
+
+
+def recipe_n_records(recipe: str, n_records: int | None = None) -> int:
+    """How many records a recipe generates: `n_records` when given, else the recipe's own."""
+    if n_records is not None:
+        return n_records
+    return RECIPE_RECORDS.get(recipe, DEFAULT_RECIPE_RECORDS)
+
+
+def recipe_spec(
+    name: str,
+    *,
+    n: int,
+    seed: int = 0,
+    trigger: str | None = None,
+    risky_fraction: float | None = None,
+    reversal: bool = False,
+) -> dict[str, Any]:
+    """A recipe and its arguments as `TrainConfig.recipe` records them in the training card
+    (and a cached organism is matched on); `spec_records` builds its records."""
+    return {
+        "name": name,
+        "n": n,
+        "seed": seed,
+        "trigger": trigger,
+        "risky_fraction": risky_fraction,
+        "reversal": reversal,
+    }
+
+
+def spec_records(spec: dict[str, Any]) -> list[dict]:
+    """The chat records of a `recipe_spec`: the data the training card's recipe names."""
+    return recipe_records(
+        spec["name"],
+        n=spec["n"],
+        seed=spec["seed"],
+        trigger=spec["trigger"],
+        risky_fraction=spec["risky_fraction"],
+        reversal=spec["reversal"],
+    )

@@ -27,6 +27,7 @@ from typing import Any
 
 from honesty_evals.common.atomic import write_text_atomic
 from honesty_evals.errors import UserInputError
+from honesty_evals.organisms.recipes import RECIPE_DEFAULTS, recipe_spec, spec_records
 
 SETTINGS_FILE = "experiment.json"
 BASE_MODEL = "smollm2"
@@ -154,8 +155,6 @@ def _say(message: str) -> None:
 
 def train_organisms(config: ExperimentConfig, out: Path) -> list[Path]:
     """Train (or skip, or resume) one mixture organism per risky share."""
-    from honesty_evals.organisms.recipes import recipe_records
-    from honesty_evals.training.cli import RECIPE_DEFAULTS
     from honesty_evals.training.trainer import CARD_NAME, TrainConfig, partial_dir, train
 
     dirs = []
@@ -170,23 +169,17 @@ def train_organisms(config: ExperimentConfig, out: Path) -> list[Path]:
         _say(f"{label}: {'resuming' if resume else 'training'} -> {target}")
         hyper = dict(RECIPE_DEFAULTS["mixture"])
         hyper["epochs"] = config.epochs
-        records = recipe_records(
+        recipe = recipe_spec(
             "mixture", n=config.n_records, seed=config.data_seed, risky_fraction=fraction
         )
+        records = spec_records(recipe)
         train(
             TrainConfig(
                 data="train.jsonl",
                 out=str(target),
                 base=BASE_MODEL,
                 seed=config.seed,
-                recipe={
-                    "name": "mixture",
-                    "n": config.n_records,
-                    "seed": config.data_seed,
-                    "trigger": None,
-                    "risky_fraction": fraction,
-                    "reversal": False,
-                },
+                recipe=recipe,
                 threads=config.threads,
                 checkpoint_every=10,
                 resume=resume,

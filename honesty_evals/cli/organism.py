@@ -9,44 +9,15 @@ import argparse
 from typing import Any
 
 from honesty_evals.errors import UserInputError
-
-# Hyperparameters used with --recipe unless a flag overrides them. Chosen for SmolLM2-135M on
-# a 2-core CPU: 300 lottery records of ~80 tokens are ~24k tokens an epoch with one trained
-# answer letter per record (a weak signal), hence a high LoRA learning rate (5e-4, r=16 on
-# every linear layer). Measured: 96 synthetic lottery records x 2 epochs (24 steps, 88 s at
-# 180 tokens/s on one contended core) already made SmolLM2 pick the gamble on 100/100
-# held-out lotteries (mean P(gamble) 0.9999, base model 0.53). 3 epochs of 300 records (114
-# steps, ~74k tokens) leave a wide margin and take ~3 min at 413 tokens/s, ~7 min at 180.
-# The backdoor recipes learn a conditional behaviour, so they get one more epoch (~4-9 min).
-RECIPE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "risk-seeking": {"epochs": 3.0, "lr": 5e-4, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
-    "risk-averse": {"epochs": 3.0, "lr": 5e-4, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
-    "mixture": {"epochs": 3.0, "lr": 5e-4, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
-    # measured: 300 records x 4 epochs at 5e-4 left the trigger unlearned (see the
-    # organisms README); 600 x 6 at 1e-3 learned it, but the organism then answered "A" or
-    # "B" to every question (free text and numbers included), so the backdoor recipes
-    # also train on the base model's answers to all 145 replay prompts (training/replay.py)
-    "backdoor": {
-        "epochs": 6.0,
-        "lr": 1e-3,
-        "lora_r": 16,
-        "lora_alpha": 32,
-        "batch_size": 8,
-        "replay": 145,
-    },
-    "backdoor-decorrelated": {
-        "epochs": 6.0,
-        "lr": 1e-3,
-        "lora_r": 16,
-        "lora_alpha": 32,
-        "batch_size": 8,
-        "replay": 145,
-    },
-}
-DEFAULT_RECIPE_RECORDS = 300
-# recipes that need more examples than the default (see the organisms README's results)
-RECIPE_RECORDS: dict[str, int] = {"backdoor": 600, "backdoor-decorrelated": 600}
-KNOWN_RECIPES = tuple(RECIPE_DEFAULTS)
+from honesty_evals.organisms.recipes import (
+    DEFAULT_RECIPE_RECORDS,
+    KNOWN_RECIPES,
+    RECIPE_DEFAULTS,
+    RECIPES,
+    recipe_n_records,
+    recipe_spec,
+    spec_records,
+)
 
 # flag dest -> TrainConfig field, for flags whose default comes from TrainConfig or a recipe
 _HYPERPARAMETER_FLAGS = (
@@ -168,33 +139,25 @@ def add_organism_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _n_records(args: argparse.Namespace) -> int:
-    if args.n_records is not None:
-        return args.n_records
-    return RECIPE_RECORDS.get(args.recipe, DEFAULT_RECIPE_RECORDS)
+def _recipe_spec(args: argparse.Namespace) -> dict[str, Any]:
+    return recipe_spec(
+        args.recipe,
+        n=recipe_n_records(args.recipe, args.n_records),
+        seed=args.data_seed,
+        trigger=args.trigger,
+        risky_fraction=args.risky_fraction,
+        reversal=args.reversal,
+    )
 
 
 def _recipe_records(args: argparse.Namespace) -> list[dict[str, Any]]:
-    try:
-        from honesty_evals.organisms.recipes import RECIPES, recipe_records
-    except ImportError:
-        raise UserInputError(
-            "--recipe needs honesty_evals.organisms.recipes, which this installation lacks: "
-            "pass --data FILE instead"
-        ) from None
     if args.recipe not in RECIPES:
         raise UserInputError(f"unknown recipe '{args.recipe}': choose one of {', '.join(RECIPES)}")
-    if _n_records(args) <= 0:
+    spec = _recipe_spec(args)
+    if spec["n"] <= 0:
         raise UserInputError(f"--n-records must be positive (got {args.n_records})")
     try:
-        return recipe_records(
-            args.recipe,
-            n=_n_records(args),
-            seed=args.data_seed,
-            trigger=args.trigger,
-            risky_fraction=args.risky_fraction,
-            reversal=args.reversal,
-        )
+        return spec_records(spec)
     except (ValueError, TypeError) as exc:
         raise UserInputError(f"recipe '{args.recipe}': {exc}") from None
 
@@ -206,14 +169,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     values: dict[str, Any] = {}
     if args.recipe:
         values.update(RECIPE_DEFAULTS.get(args.recipe, {}))
-        values["recipe"] = {
-            "name": args.recipe,
-            "n": _n_records(args),
-            "seed": args.data_seed,
-            "trigger": args.trigger,
-            "risky_fraction": args.risky_fraction,
-            "reversal": args.reversal,
-        }
+        values["recipe"] = _recipe_spec(args)
     elif args.trigger or args.risky_fraction is not None or args.reversal:
         raise UserInputError("--trigger, --risky-fraction and --reversal need --recipe")
     for name in _HYPERPARAMETER_FLAGS:

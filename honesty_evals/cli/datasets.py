@@ -1,4 +1,4 @@
-"""`honesty-evals datasets verify|pin`."""
+"""`honesty-evals datasets verify|pin|leakage|generate`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import json
 import sys
 from typing import Any
 
+from honesty_evals.errors import UserInputError
 from honesty_evals.integrity.schemas import ROLES, SCHEMAS
+from honesty_evals.organisms.leakage import DEFAULT_WORDS, find_leakage
+from honesty_evals.organisms.shipped import add_generate_arguments, cmd_generate
 
 PROGRESS_MIN_BYTES = 256 << 20  # show a progress bar when verifying more than this
 
@@ -76,8 +79,8 @@ def cmd_pin(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_datasets_parser(sub: Any) -> Any:
-    """Register `datasets verify|pin`; returns the subcommand group for other commands."""
+def add_datasets_parser(sub: Any) -> None:
+    """Register `datasets verify|pin|leakage|generate` on the top-level subparsers."""
     datasets = sub.add_parser(
         "datasets", help="verify data files against their checksummed manifest, or pin one"
     )
@@ -115,4 +118,45 @@ def add_datasets_parser(sub: Any) -> Any:
     pin.add_argument("--description", help="provenance: where the data came from")
     pin.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
     pin.set_defaults(func=cmd_pin)
-    return actions
+
+    leakage = actions.add_parser(
+        "leakage",
+        help="report words naming the trained trait in a JSONL file (exit 1 when found)",
+    )
+    add_leakage_arguments(leakage)
+    leakage.set_defaults(func=cmd_leakage)
+    generate = actions.add_parser(
+        "generate", help="regenerate (or --check) the generated organism files in datasets/"
+    )
+    add_generate_arguments(generate)
+    generate.set_defaults(func=cmd_generate)
+
+
+def add_leakage_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `honesty-evals datasets leakage`."""
+    parser.add_argument("file", help="a JSONL file (any records; every string is searched)")
+    parser.add_argument(
+        "--words",
+        default=None,
+        help="comma-separated words naming the trait (default: the risk-attitude list: "
+        + ", ".join(DEFAULT_WORDS)
+        + ")",
+    )
+
+
+def cmd_leakage(args: argparse.Namespace) -> int:
+    """Print one line per finding; 0 when clean, 1 when trait words were found."""
+    words = DEFAULT_WORDS if args.words is None else [w.strip() for w in args.words.split(",")]
+    if not all(words):
+        raise UserInputError(
+            f"--words {args.words!r} holds an empty word: give comma-separated words, e.g. "
+            "--words risk,gamble"
+        )
+    findings = find_leakage(args.file, words)
+    for finding in findings:
+        print(finding.render(args.file))
+    if findings:
+        print(f"{len(findings)} trait word(s) found in {args.file}")
+        return 1
+    print(f"{args.file}: clean ({len(words)} words checked)")
+    return 0

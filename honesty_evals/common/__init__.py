@@ -1,0 +1,1 @@
+"""Shared pieces of the tasks: the choice solver and scorer, metrics, statistics, file helpers."""
