@@ -44,6 +44,8 @@ from honesty_evals.lie_detection.dataset import (
 )
 from honesty_evals.lie_detection.prompts import YES_NO_SUFFIX
 
+TASK_VERSION = 1  # bump when the data, prompts or scoring change what a score means
+
 logger = logging.getLogger(__name__)
 
 FeatureMode = Literal["auto", "logprobs", "binary"]
@@ -415,5 +417,6 @@ def lie_detection(
         ),
         scorer=lie_detection_scorer(),
         metrics=lie_detection_metrics(),
+        version=TASK_VERSION,
         metadata={"headline": "lie rate", "datasets": datasets},
     )

@@ -56,8 +56,9 @@ from honesty_evals.errors import UserInputError
 
 SELF_REPORT_TASK = "risk_self_report"
 BEHAVIOR_TASK = "risk_behavior"
-# the task versions whose scores this report knows how to read
-EXPECTED_VERSIONS = {SELF_REPORT_TASK: 1, BEHAVIOR_TASK: 0}
+# the task versions whose scores this report knows how to read (risk_behavior 0: its logs
+# from before it set a version, scored as version 1)
+EXPECTED_VERSIONS = {SELF_REPORT_TASK: (1,), BEHAVIOR_TASK: (0, 1)}
 MIN_MODELS = 3
 REPORT_NAME = "faithfulness"
 
@@ -204,10 +205,11 @@ def load_runs(paths: Sequence[str | Path]) -> dict[str, ModelRun]:
                 f"and {BEHAVIOR_TASK} logs: leave it out"
             )
         version = int(row["task_version"]) if _is_set(row.get("task_version")) else 0
-        if version != EXPECTED_VERSIONS[task]:
+        if version not in EXPECTED_VERSIONS[task]:
+            readable = " or ".join(str(v) for v in EXPECTED_VERSIONS[task])
             raise UserInputError(
                 f"{file}: {task} version {version}, but this report reads version "
-                f"{EXPECTED_VERSIONS[task]}: rerun {task} with this package, or use the "
+                f"{readable}: rerun {task} with this package, or use the "
                 "package version that wrote the log"
             )
         if row["status"] != "success":
