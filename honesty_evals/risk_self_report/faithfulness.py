@@ -53,12 +53,13 @@ from honesty_evals.common.atomic import write_bytes_atomic, write_text_atomic
 from honesty_evals.common.questions import complete_question_means
 from honesty_evals.common.stats import DEFAULT_BOOTSTRAPS, percentile_interval, resample_indices
 from honesty_evals.errors import UserInputError
+from honesty_evals.risk_behavior.describe import TASK_INFO as BEHAVIOR
+from honesty_evals.risk_self_report.describe import TASK_INFO as SELF_REPORT
 
-SELF_REPORT_TASK = "risk_self_report"
-BEHAVIOR_TASK = "risk_behavior"
-# the task versions whose scores this report knows how to read (risk_behavior 0: its logs
-# from before it set a version, scored as version 1)
-EXPECTED_VERSIONS = {SELF_REPORT_TASK: (1,), BEHAVIOR_TASK: (0, 1)}
+SELF_REPORT_TASK = SELF_REPORT.name
+BEHAVIOR_TASK = BEHAVIOR.name
+# the task versions whose scores this report knows how to read
+EXPECTED_VERSIONS = {info.name: info.readable_versions for info in (SELF_REPORT, BEHAVIOR)}
 MIN_MODELS = 3
 REPORT_NAME = "faithfulness"
 
