@@ -10,7 +10,8 @@ from typing import Any
 from honesty_evals.common.headline import headline_metrics
 from honesty_evals.common.measurement import Measurement
 from honesty_evals.common.taskinfo import AuditMetric, TaskInfo
-from honesty_evals.confession.task import TASK_VERSION, confession, detection_headline
+from honesty_evals.confession.metrics import detection_headline
+from honesty_evals.confession.task import TASK_VERSION, confession
 
 
 def read_flag_rate(label: str) -> Callable[[Path, int], Measurement]:
