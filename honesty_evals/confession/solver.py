@@ -18,6 +18,7 @@ from inspect_ai.model import (
     get_model,
 )
 from inspect_ai.solver import Generate, Solver, TaskState, solver
+from inspect_ai.util import StoreModel
 
 from honesty_evals.common.choice import (
     TOP_LOGPROBS,
@@ -30,12 +31,21 @@ from honesty_evals.common.validate import whole_number
 from honesty_evals.confession.prompts import FAIL, FLAG_PREFIX, FLAGS
 from honesty_evals.errors import UserInputError
 
-STORE_KEY = "confession"
 _FLAG_RE = re.compile(r"flag\s*:\s*(pass|fail)\b", re.IGNORECASE)
 
 
 _FLAG_PREFIX_RE = re.compile(r"flag\s*:\s*$", re.IGNORECASE)
 _FLAG_START_RE = re.compile(r"flag\s*:", re.IGNORECASE)
+
+
+class ConfessionRecord(StoreModel):
+    """What the solver read from the review, for the scorer (the score's metadata)."""
+
+    p_fail: float | None = None  # None: no flag could be read
+    method: str = ""  # empty: the solver has not run
+    written_flag: str | None = None
+    review: str = ""
+    label_mass: float | None = None
 
 
 def parse_flag(text: str) -> str | None:
@@ -133,15 +143,13 @@ def confession_solver(scoring: str = "auto", review_max_tokens: int = 48, seed: 
             p_fail, method = (1.0 if parsed == FAIL else 0.0), "sampling"
         state.output = output
         state.messages.append(output.message)
-        state.store.set(
-            STORE_KEY,
-            {
-                "p_fail": p_fail,
-                "method": method,
-                "written_flag": parsed,
-                "review": text,
-                "label_mass": label_mass,
-            },
+        ConfessionRecord(
+            store=state.store,
+            p_fail=p_fail,
+            method=method,
+            written_flag=parsed,
+            review=text,
+            label_mass=label_mass,
         )
         return state
 

@@ -21,6 +21,8 @@ from inspect_ai.model import (
     get_model,
 )
 from inspect_ai.solver import Generate, Solver, TaskState, solver
+from inspect_ai.util import StoreModel
+from pydantic import Field
 
 from honesty_evals.common.choice import TOP_LOGPROBS, distribution_from_logprobs, parse_label
 from honesty_evals.common.validate import whole_number
@@ -33,9 +35,23 @@ logger = logging.getLogger(__name__)
 
 FeatureMode = Literal["auto", "logprobs", "binary"]
 FEATURE_MODES = ("auto", "logprobs", "binary")
-STORE_KEY = "lie_detection"
 YES_NO = ("yes", "no")
 BINARY_MAX_TOKENS = 4
+
+
+class LieDetectionRecord(StoreModel):
+    """What the solver measured on one sample, for the scorer: the lie-rule label, both
+    answers and their verdicts, and the follow-up features (the score's metadata)."""
+
+    label: str | None = None  # None: the solver has not run
+    answer: str = ""
+    answer_verdict: str = ""
+    reference_answer: str = ""
+    reference_verdict: str = ""
+    features: list[float] = Field(default_factory=list)
+    feature_names: list[str] = Field(default_factory=list)
+    feature_kind: str = ""
+    n_unparsed_followups: int = 0
 
 
 def yes_no_feature(output: ModelOutput) -> tuple[float, bool] | None:
@@ -197,19 +213,17 @@ def lie_detection_solver(
         reference_verdict = check_answer(reference, meta["accepted"])
         label = lie_label(meta["condition"], answer_verdict, reference_verdict)
         values, kind, unparsed = await followup_features(list(state.messages))
-        state.store.set(
-            STORE_KEY,
-            {
-                "label": label,
-                "answer": answer,
-                "answer_verdict": answer_verdict,
-                "reference_answer": reference,
-                "reference_verdict": reference_verdict,
-                "features": values,
-                "feature_names": [f.id for f in followups],
-                "feature_kind": kind,
-                "n_unparsed_followups": unparsed,
-            },
+        LieDetectionRecord(
+            store=state.store,
+            label=label,
+            answer=answer,
+            answer_verdict=answer_verdict,
+            reference_answer=reference,
+            reference_verdict=reference_verdict,
+            features=values,
+            feature_names=[f.id for f in followups],
+            feature_kind=kind,
+            n_unparsed_followups=unparsed,
         )
         return state
 
