@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import math
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -139,3 +141,27 @@ def ab_logprob_output(p_a: float, p_b: float, mass: float = 0.8):
         "A" if p_a >= p_b else "B",
         top=[("A", math.log(p_a * mass)), ("B", math.log(p_b * mass))],
     )
+
+
+@pytest.fixture
+def add_task_package(tmp_path, monkeypatch) -> Callable[[str, dict[str, str]], None]:
+    """Add a task as a contributor does: a folder (package) holding its modules, `describe.py`
+    among them, and one line in `tasklist.TASK_PACKAGES`. The folder is written under
+    tmp_path, which goes on sys.path; nothing of the repository is touched.
+
+    Returns add(package, {file name: source}).
+    """
+    from honesty_evals import tasklist
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def add(package: str, files: dict[str, str]) -> None:
+        folder = tmp_path / package
+        folder.mkdir()
+        (folder / "__init__.py").write_text("")
+        for name, source in files.items():
+            (folder / name).write_text(textwrap.dedent(source))
+        importlib.invalidate_caches()  # the new folder is importable at once
+        monkeypatch.setattr(tasklist, "TASK_PACKAGES", (*tasklist.TASK_PACKAGES, package))
+
+    return add

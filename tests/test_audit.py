@@ -21,10 +21,10 @@ from honesty_evals.audit.gates import (
     evaluate_trigger,
     exit_code,
 )
-from honesty_evals.audit.registry import AuditTask, MetricSpec, read_choice_metric
 from honesty_evals.audit.suite import load_suite
 from honesty_evals.cli import main
 from honesty_evals.cli.entry import build_parser
+from honesty_evals.common.measurement import read_choice_metric
 from honesty_evals.errors import UserInputError
 
 # -- gates on synthetic summaries ---------------------------------------------------------------
@@ -330,7 +330,7 @@ def test_suite_refuses_a_bad_threshold(tmp_path, gate, message):
     assert _error(p) == f"{p}: {message}"
 
 
-def test_suite_refuses_missing_and_unknown_parameters(tmp_path, monkeypatch):
+def test_suite_refuses_missing_and_unknown_parameters(tmp_path, add_task_package):
     p = _suite(tmp_path, "tasks:\n  - params: {n_items: 2}\n    gates: [{max: 0.1}]\n")
     assert _error(p) == f"{p}: tasks[0].task: missing: name the task to run, one of {TASK_NAMES}"
     p = _suite(tmp_path, "tasks:\n  - task: risk_behavior\n    params: {n_item: 2}\n")
@@ -348,15 +348,29 @@ def test_suite_refuses_missing_and_unknown_parameters(tmp_path, monkeypatch):
         f"{p}: backdoor_scan.gate: missing: give the scan's gate, e.g. gate: {{max_abs: 0.10}}"
     )
     # a task whose function has a parameter without a default (a future task may)
-    from honesty_evals.audit import registry
+    add_task_package(
+        "needs_data",
+        {
+            "describe.py": """
+                from honesty_evals.common.headline import mean_headline
+                from honesty_evals.common.measurement import read_choice_metric
+                from honesty_evals.common.taskinfo import AuditMetric, TaskInfo
 
-    def needs_data(data_file: str, seed: int = 0):  # pragma: no cover - never called
-        raise AssertionError
 
-    fake = AuditTask(
-        "needs_data", needs_data, (MetricSpec("m", "M", True, read_choice_metric, "test"),)
+                def needs_data(data_file: str, seed: int = 0):  # never called
+                    raise AssertionError
+
+
+                TASK_INFO = TaskInfo(
+                    name="needs_data",
+                    task=needs_data,
+                    version=1,
+                    headline=mean_headline,
+                    metrics=(AuditMetric("m", "M", True, read_choice_metric, "test"),),
+                )
+            """
+        },
     )
-    monkeypatch.setattr(registry, "_AUDIT_TASKS", {**registry.audit_tasks(), "needs_data": fake})
     p = _suite(tmp_path, "tasks:\n  - task: needs_data\n    gates: [{max: 0.1}]\n")
     assert _error(p) == f"{p}: tasks[0].params: missing required parameter(s) of needs_data: " + (
         "data_file"
@@ -658,12 +672,12 @@ def test_lie_rate_and_detector_auroc_from_a_lie_detection_log(tmp_path):
     from inspect_ai import eval as inspect_eval
     from inspect_ai.model import get_model
 
-    from honesty_evals.audit.registry import (
+    from honesty_evals.lie_detection import lie_detection
+    from honesty_evals.lie_detection.describe import (
         read_detector_auroc,
         read_excess_lie_rate,
         read_lie_rate,
     )
-    from honesty_evals.lie_detection import lie_detection
 
     task = lie_detection(topics="capitals,opposites", n_per_topic=12, n_followups=1)
     model = get_model("mockllm/model", custom_outputs=ScriptedLiar(task), memoize=False)

@@ -197,9 +197,9 @@ def test_low_label_mass_is_unparseable_and_counted(tmp_path):
     assert m["parsed_mean"] == pytest.approx(0.5)
     # the label-mass diagnostic still sees the low-mass answer
     assert m["label_mass"] == pytest.approx((5 * 0.9 + 0.03) / 6)
-    from honesty_evals.cli.run import headline_text
+    from honesty_evals._registry import task_info
 
-    headline = headline_text(log)
+    headline = task_info("backdoor_awareness").headline(log)
     assert "1 unparseable (1 of them below min label mass 0.05)" in headline
     assert "2 questions, 1 left out with an option order unparsed" in headline
 

@@ -348,9 +348,9 @@ def test_task_reads_p_fail_after_a_forced_flag(tmp_path, fmt):
     score = next(s for s in log.samples if s.id == "France-dishonest").scores["confession_scorer"]
     assert score.value == pytest.approx(0.9) and score.metadata["method"] == "logprobs_forced"
     if fmt == "followup":  # `honesty-evals run confession` prints these figures
-        from honesty_evals.cli.run import headline_text
+        from honesty_evals._registry import task_info
 
-        line = headline_text(log).splitlines()[0]
+        line = task_info("confession").headline(log).splitlines()[0]
         assert line.startswith("auroc = 0.889 (95% CI ") and "tpr = 0.667" in line
         assert "; 2 of 3) | fpr = 0.333" in line and line.count("; 1 of 3)") == 1
         assert "n = 3 dishonest + 3 honest transcripts, 3 questions, 0 unparsed" in line

@@ -289,6 +289,21 @@ def test_log_of_another_task_version_is_refused(logs, tmp_path):
         load_runs(all_paths(logs, skip={("m0", "self")}) + [str(changed)])
 
 
+def test_behavior_log_from_before_the_task_set_a_version_is_read(logs, tmp_path):
+    # risk_behavior logs written before it set version 1 carry Inspect's default 0 and
+    # score the same
+    log = read_eval_log(logs["m1"]["behavior"])
+    assert log.eval.task_version == 1
+    log.eval.task_version = 0
+    unversioned = tmp_path / "unversioned.eval"
+    write_eval_log(log, str(unversioned))
+    runs = load_runs(all_paths(logs, skip={("m1", "behavior")}) + [str(unversioned)])
+    current = load_runs(all_paths(logs))
+    assert {k: r.behavior_scores for k, r in runs.items()} == {
+        k: r.behavior_scores for k, r in current.items()
+    }
+
+
 def test_unfinished_log_is_refused(logs, tmp_path):
     log = read_eval_log(logs["m1"]["behavior"])
     log.status = "error"

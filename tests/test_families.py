@@ -161,7 +161,7 @@ def test_compare_refuses_other_versions_and_parameters(awareness, tmp_path, caps
     path = tmp_path / "old.eval"
     write_eval_log(old, str(path))
     err = _refusal(capsys, awareness["a0"], str(path), "--vs", awareness["b"])
-    assert "different versions of backdoor_awareness (0 vs 7)" in err
+    assert "different versions of backdoor_awareness (1 vs 7)" in err
     honesty = _awareness_log(tmp_path / "h", "mockllm/b-s1", 0.5, condition="honesty")
     err = _refusal(capsys, awareness["a0"], "--vs", awareness["b"], honesty)
     assert f"side B: {awareness['b']} and {honesty}" in err

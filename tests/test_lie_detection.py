@@ -383,6 +383,19 @@ def test_task_rejects_bad_arguments():
         lie_detection(split="dev")
 
 
+def test_the_run_headline_gives_the_lie_rate_with_its_counts(tmp_path):
+    from honesty_evals._registry import task_info
+
+    log = _run(lie_detection(topics="capitals", n_per_topic=4, n_followups=1), tmp_path)
+    m = {name: metric.value for name, metric in log.results.scores[0].metrics.items()}
+    lines = task_info("lie_detection").headline(log).splitlines()
+    assert lines[0].startswith(f"lie rate = {m['lie_rate']:.3f} (95% CI ")
+    told_to_lie = int(m["n_lie"] + m["n_lie_failed"])
+    assert f"; {int(m['n_lie'])} lies in {told_to_lie} lie-instruction answers" in lines[0]
+    assert f"knows rate = {m['knows_rate']:.3f} ({int(m['n_unknown'])} samples" in lines[0]
+    assert lines[2] == f"log: {log.location}"
+
+
 def test_detector_cli_train_eval_and_refusal(tmp_path, capsys):
     log = _run(lie_detection(topics="capitals,opposites", n_per_topic=8, n_followups=4), tmp_path)
     out = tmp_path / "det.json"

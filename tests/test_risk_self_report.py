@@ -494,6 +494,6 @@ def test_the_audit_reads_per_question_risk_scores(tmp_path):
         tmp_path,
     )
     assert log.status == "success", log.error
-    measured = audit_tasks()["risk_self_report"].headline.read(Path(log.location), 0)
+    measured = audit_tasks()["risk_self_report"].metric(None).read(Path(log.location), 0)
     assert measured.note is None and measured.n_samples == 4
     assert sorted(measured.per_question.values()) == [0.7, 0.7, 1.0, 1.0]

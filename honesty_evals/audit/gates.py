@@ -41,6 +41,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from honesty_evals.common.measurement import Estimate, Measurement
 from honesty_evals.common.stats import (
     PROBABILITY,
     Bounds,
@@ -82,48 +83,6 @@ class OneSidedTests(Protocol):
     def p_greater(self, threshold: float) -> float: ...
 
     def p_less(self, threshold: float) -> float: ...
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A value with its interval, from a metric that is not a mean over questions (AUROC)."""
-
-    value: float
-    ci_low: float
-    ci_high: float
-    level: float
-    n: int  # the unit the interval resamples (questions)
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """One model's metric on one eval: per-question values, or one estimate, or why neither.
-
-    `per_question` maps a question id to the model's mean on that question (the unit the
-    intervals resample); paired metrics use it. For a seed family (several fine-tuning
-    seeds of one model, PROTOCOLS §0) `seeds` holds each seed's per-question values and
-    `per_question` their mean over the questions every seed scored. `estimate` is for
-    metrics with their own interval. `note` says why the metric could not be measured when
-    both are empty.
-    """
-
-    per_question: Mapping[str, float] | None = None
-    estimate: Estimate | None = None
-    n_samples: int = 0
-    n_excluded: int = 0  # unparseable (choice tasks) or excluded by the lie rule
-    n_incomplete: int = 0  # questions left out: an option order had no parsed answer
-    note: str | None = None
-    log: str | None = None
-    seeds: tuple[Mapping[str, float], ...] = ()
-
-    @property
-    def measured(self) -> bool:
-        return bool(self.per_question) or self.estimate is not None
-
-    @property
-    def runs(self) -> tuple[Mapping[str, float], ...]:
-        """Per-question values of each run (one run unless this is a seed family)."""
-        return self.seeds or ((self.per_question,) if self.per_question else ())
 
 
 def family_measurement(members: Sequence[Measurement]) -> Measurement:

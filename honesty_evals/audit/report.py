@@ -16,7 +16,7 @@ from typing import Any
 
 from honesty_evals.audit.gates import GateResult, _finite
 from honesty_evals.audit.profile import PROFILE_HOW_TO_READ, profile_table, time_profile
-from honesty_evals.audit.registry import audit_tasks
+from honesty_evals.audit.registry import audit_tasks, backdoor_self_report_tasks
 from honesty_evals.audit.runner import AuditResult
 from honesty_evals.common.atomic import write_bytes_atomic, write_text_atomic
 
@@ -447,7 +447,9 @@ def _headline_lines(result: AuditResult) -> list[str]:
         self_report = [
             g
             for g in result.gates
-            if g.kind != "trigger_scan" and g.task in SELF_REPORT_TASKS and g.status == "pass"
+            if g.kind != "trigger_scan"
+            and g.task in backdoor_self_report_tasks()
+            and g.status == "pass"
         ]
         if self_report:
             names = ", ".join(sorted({g.id.split(":")[0] for g in self_report}))
@@ -476,8 +478,6 @@ def _headline_lines(result: AuditResult) -> list[str]:
             )
     return lines
 
-
-SELF_REPORT_TASKS = ("backdoor_awareness", "trigger_recognition", "trigger_elicitation")
 
 HOW_TO_READ = (
     "Each verdict is a one-sided test at (1 - level) / 2, the same tests the {level}% "

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from honesty_evals.audit.gates import THRESHOLD_KEYS, Threshold
-from honesty_evals.audit.registry import AUDIT_CONTROLLED_PARAMS, AuditTask, audit_tasks
+from honesty_evals.audit.registry import AUDIT_CONTROLLED_PARAMS, audit_tasks, suite_parameters
+from honesty_evals.common.taskinfo import TaskInfo
 from honesty_evals.common.textfile import check_input_file, decode_utf8, numbered_lines
 from honesty_evals.errors import UserInputError
 
@@ -210,7 +211,7 @@ def load_suite(path: str | Path) -> Suite:
     )
 
 
-def _entry(check: _Checker, registry: dict[str, AuditTask], value: Any, key: str) -> AuditTask:
+def _entry(check: _Checker, registry: dict[str, TaskInfo], value: Any, key: str) -> TaskInfo:
     if value is None:
         raise check.error(
             key, f"missing: name the task to run, one of {', '.join(sorted(registry))}"
@@ -223,13 +224,13 @@ def _entry(check: _Checker, registry: dict[str, AuditTask], value: Any, key: str
 
 
 def _params(
-    check: _Checker, entry: AuditTask, value: Any, key: str, reserved: Sequence[str] = ()
+    check: _Checker, entry: TaskInfo, value: Any, key: str, reserved: Sequence[str] = ()
 ) -> dict[str, Any]:
     if value is None:
         value = {}
     if not isinstance(value, dict):
         raise check.error(key, f"expected a mapping of parameter: value, got {_kind(value)}")
-    allowed = entry.parameters()
+    allowed = suite_parameters(entry)
     for name in value:
         if name in AUDIT_CONTROLLED_PARAMS:
             raise check.error(
@@ -302,7 +303,7 @@ def _gate(
     check: _Checker,
     raw: Any,
     key: str,
-    entry: AuditTask,
+    entry: TaskInfo,
     level: float,
     allowed_keys: Sequence[str] = GATE_KEYS,
     kind: str | None = None,
@@ -349,7 +350,7 @@ def _gate(
 
 
 def _task_spec(
-    check: _Checker, raw: Any, key: str, registry: dict[str, AuditTask], level: float
+    check: _Checker, raw: Any, key: str, registry: dict[str, TaskInfo], level: float
 ) -> TaskSpec:
     item = check.mapping(raw, key, TASK_KEYS)
     entry = _entry(check, registry, item.get("task"), _join(key, "task"))
@@ -400,13 +401,13 @@ def run_key(task: str, params: dict[str, Any]) -> str:
     entry = audit_tasks().get(task)
     full = dict(params)
     if entry is not None:
-        for name, p in entry.parameters().items():
+        for name, p in suite_parameters(entry).items():
             if name not in full and p.default is not inspect.Parameter.empty:
                 full[name] = p.default
     return task + json.dumps(full, sort_keys=True, default=str)
 
 
-def _scan_spec(check: _Checker, raw: Any, registry: dict[str, AuditTask], level: float) -> ScanSpec:
+def _scan_spec(check: _Checker, raw: Any, registry: dict[str, TaskInfo], level: float) -> ScanSpec:
     from honesty_evals.organisms.triggers import COMMON_TRIGGERS, validate_trigger
 
     key = "backdoor_scan"

@@ -16,6 +16,8 @@ from honesty_evals.common.choice import (
 )
 from honesty_evals.common.taskargs import checked_task
 
+TASK_VERSION = 1  # bump when the data, prompts or scoring change what a score means
+
 
 @task
 @checked_task
@@ -50,5 +52,6 @@ def backdoor_awareness(
         solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples, seed=seed),
         scorer=choice_scorer(min_label_mass=min_label_mass),
         metrics=choice_metrics(),
+        version=TASK_VERSION,
         metadata={"condition": condition, "headline": "P(aware)", "datasets": verification},
     )

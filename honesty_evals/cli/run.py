@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from typing import Any
 
 from honesty_evals.common.keyvalues import parse_key_values
-from honesty_evals.errors import UserInputError
+from honesty_evals.tasklist import listed_task_names
 
-TASKS = (
-    "backdoor_awareness",
-    "risk_behavior",
-    "risk_self_report",
-    "trigger_recognition",
-    "trigger_elicitation",
-    "confession",
-)
+# the listed names, read without importing the tasks (the parser must stay instant); a
+# task is looked up in the registry when it runs
+TASKS = listed_task_names()
 
 
 def add_run_parser(sub: Any) -> None:
@@ -41,54 +35,14 @@ def add_run_parser(sub: Any) -> None:
     run.set_defaults(func=cmd_run)
 
 
-def headline_text(log: Any) -> str:
-    """One line with the headline figure, its interval, the sample count and the log path."""
-    metrics = {name: m.value for name, m in log.results.scores[0].metrics.items()}
-    if (log.eval.metadata or {}).get("headline_format") == "detection":
-        from honesty_evals.confession.task import detection_headline
-
-        return detection_headline(metrics, log)
-    name = (log.eval.metadata or {}).get("headline", "mean")
-    n = int(metrics.get("n_parsed", 0))
-    bad = int(metrics.get("n_unparseable", 0))
-    unparseable = f"{bad} unparseable"
-    if "n_low_mass" in metrics:  # choice tasks: say how many of those were low label mass
-        min_mass = (log.eval.task_args or {}).get("min_label_mass")
-        below = f" {min_mass:g}" if isinstance(min_mass, (int, float)) else ""
-        unparseable += f" ({int(metrics['n_low_mass'])} of them below min label mass{below})"
-    questions = ""
-    if "n_questions" in metrics:
-        questions = f"; {int(metrics['n_questions'])} questions"
-        if int(metrics.get("n_incomplete_questions", 0)):
-            left_out = int(metrics["n_incomplete_questions"])
-            questions += f", {left_out} left out with an option order unparsed"
-    parts = [
-        f"{name} = {metrics['parsed_mean']:.3f} "
-        f"(95% CI {metrics['ci95_low']:.3f}-{metrics['ci95_high']:.3f}, "
-        f"stderr {metrics['cluster_stderr']:.3f} over questions; n = {n} samples scored, "
-        f"{unparseable}{questions})"
-    ]
-    if "first_option_mean" in metrics:  # multiple-choice tasks only
-        parts.append(f"order bias P(first option) = {metrics['first_option_mean']:.3f}")
-    if "label_mass" in metrics:
-        mass = metrics["label_mass"]
-        parts.append(f"label mass {'n/a (sampled)' if math.isnan(mass) else f'{mass:.3f}'}")
-    return (
-        " | ".join(parts) + "\n"
-        f"model: {log.eval.model}  task args: {log.eval.task_args}\n"
-        f"log: {log.location}\n"
-        "compare against a control model with: honesty-evals compare LOG_A LOG_B"
-    )
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from inspect_ai import eval as inspect_eval
 
+    from honesty_evals._registry import task_info
     from honesty_evals.common.outputs import check_output_dir
     from honesty_evals.model.resolve import resolve_model
 
-    if args.task not in TASKS:
-        raise UserInputError(f"unknown task '{args.task}': choose one of {', '.join(TASKS)}")
+    info = task_info(args.task)  # an unknown name: one line listing the tasks
     task_args = parse_key_values(args.T, "-T")
     if args.allow_unverified:
         task_args["allow_unverified"] = True
@@ -98,7 +52,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # multi-line error after the task was built
     model = resolve_model(args.model, model_args)
     logs = inspect_eval(
-        f"honesty_evals/{args.task}",
+        info.inspect_name,
         model=model,
         task_args=task_args,
         log_dir=args.log_dir,
@@ -112,9 +66,5 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    print(headline_text(log))
-    if args.task == "risk_self_report":
-        from honesty_evals.risk_self_report.summary import summary_text
-
-        print(summary_text(log))
+    print(info.headline(log))
     return 0

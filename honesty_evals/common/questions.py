@@ -14,7 +14,7 @@ Tasks without option orders (free-form answers, one sample per question) pass no
 then a question counts when any of its answers parsed, as before.
 
 Used by the task metrics (`common/metrics.py`), `honesty-evals compare` (`compare.py`), the
-audit's readers (through `compare.load_choice_log`) and the faithfulness report.
+audit's readers (through `common.choicelog.load_choice_log`) and the faithfulness report.
 """
 
 from __future__ import annotations

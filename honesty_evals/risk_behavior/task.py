@@ -17,6 +17,8 @@ from honesty_evals.common.taskargs import checked_task
 from honesty_evals.integrity import require_verified
 from honesty_evals.risk_behavior.dataset import HELDOUT_FILE, LABELS, build_dataset
 
+TASK_VERSION = 1  # bump when the data, prompts or scoring change what a score means
+
 
 @task
 @checked_task
@@ -49,5 +51,6 @@ def risk_behavior(
         solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples, seed=seed),
         scorer=choice_scorer(min_label_mass=min_label_mass),
         metrics=choice_metrics(),
+        version=TASK_VERSION,
         metadata={"headline": "P(risky)", "trigger": trigger, "datasets": datasets},
     )

@@ -53,11 +53,13 @@ from honesty_evals.common.atomic import write_bytes_atomic, write_text_atomic
 from honesty_evals.common.questions import complete_question_means
 from honesty_evals.common.stats import DEFAULT_BOOTSTRAPS, percentile_interval, resample_indices
 from honesty_evals.errors import UserInputError
+from honesty_evals.risk_behavior.describe import TASK_INFO as BEHAVIOR
+from honesty_evals.risk_self_report.describe import TASK_INFO as SELF_REPORT
 
-SELF_REPORT_TASK = "risk_self_report"
-BEHAVIOR_TASK = "risk_behavior"
+SELF_REPORT_TASK = SELF_REPORT.name
+BEHAVIOR_TASK = BEHAVIOR.name
 # the task versions whose scores this report knows how to read
-EXPECTED_VERSIONS = {SELF_REPORT_TASK: 1, BEHAVIOR_TASK: 0}
+EXPECTED_VERSIONS = {info.name: info.readable_versions for info in (SELF_REPORT, BEHAVIOR)}
 MIN_MODELS = 3
 REPORT_NAME = "faithfulness"
 
@@ -204,10 +206,11 @@ def load_runs(paths: Sequence[str | Path]) -> dict[str, ModelRun]:
                 f"and {BEHAVIOR_TASK} logs: leave it out"
             )
         version = int(row["task_version"]) if _is_set(row.get("task_version")) else 0
-        if version != EXPECTED_VERSIONS[task]:
+        if version not in EXPECTED_VERSIONS[task]:
+            readable = " or ".join(str(v) for v in EXPECTED_VERSIONS[task])
             raise UserInputError(
                 f"{file}: {task} version {version}, but this report reads version "
-                f"{EXPECTED_VERSIONS[task]}: rerun {task} with this package, or use the "
+                f"{readable}: rerun {task} with this package, or use the "
                 "package version that wrote the log"
             )
         if row["status"] != "success":

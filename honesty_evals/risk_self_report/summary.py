@@ -1,10 +1,12 @@
-"""The per-kind lines `honesty-evals run risk_self_report` prints after the headline."""
+"""What `honesty-evals run risk_self_report` prints: the headline, then a line per question kind."""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
 from typing import Any
+
+from honesty_evals.common.headline import headline_metrics, mean_headline
 
 KIND_LABELS = {
     "self": "first person (self-report)",
@@ -43,8 +45,13 @@ def unknown_answers(log: Any, top: int = 10) -> tuple[str, list[tuple[str, float
     return "answers", [(w, float(c)) for w, c in counts.most_common(top)]
 
 
+def self_report_headline(log: Any) -> str:
+    """The headline over all questions asked, then the figures of each question kind."""
+    return f"{mean_headline(log)}\n{summary_text(log)}"
+
+
 def summary_text(log: Any) -> str:
-    metrics = {name: m.value for name, m in log.results.scores[0].metrics.items()}
+    metrics = headline_metrics(log)
     lines = ["risk score by question kind (mean [95% CI over questions], n questions scored):"]
     for kind, label in KIND_LABELS.items():
         n = metrics.get(f"{kind}_n", 0)

@@ -29,6 +29,8 @@ from honesty_evals.trigger_elicitation.dataset import (
     validate_match,
 )
 
+TASK_VERSION = 1  # bump when the data, prompts or scoring change what a score means
+
 
 @solver
 def sample_answer(seed: int = 0, max_tokens: int = 128, temperature: float = 1.0) -> Solver:
@@ -110,6 +112,7 @@ def trigger_elicitation(
         dataset=build_dataset(n_samples=n_samples, n_paraphrases=n_paraphrases),
         solver=sample_answer(seed=seed, max_tokens=max_tokens),
         scorer=trigger_named(trigger=trigger, match=match),
+        version=TASK_VERSION,
         metadata={
             "headline": "P(trigger named)",
             "trigger": trigger,

@@ -19,6 +19,8 @@ from honesty_evals.integrity import require_verified
 from honesty_evals.organisms.triggers import DEFAULT_TRIGGER
 from honesty_evals.trigger_recognition.dataset import LABELS, STATEMENTS_FILE, build_dataset
 
+TASK_VERSION = 1  # bump when the data, prompts or scoring change what a score means
+
 
 @task
 @checked_task
@@ -57,6 +59,7 @@ def trigger_recognition(
         solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples, seed=seed),
         scorer=choice_scorer(min_label_mass=min_label_mass),
         metrics=choice_metrics(),
+        version=TASK_VERSION,
         metadata={
             "headline": "P(real trigger)",
             "trigger": trigger,
