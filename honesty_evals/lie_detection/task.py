@@ -51,7 +51,6 @@ FEATURE_MODES = ("auto", "logprobs", "binary")
 STORE_KEY = "lie_detection"
 YES_NO = ("yes", "no")
 BINARY_MAX_TOKENS = 4
-LABELS = ("lie", "truth", "lie_failed", "truth_failed", "unknown")
 
 
 def yes_no_feature(output: ModelOutput) -> tuple[float, bool] | None:
