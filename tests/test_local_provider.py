@@ -425,6 +425,20 @@ def test_engine_one_pass_and_generate_paths_agree_on_first_token(engine):
         )
 
 
+def test_auto_dtype_off_a_gpu_is_the_callers_own(monkeypatch):
+    import torch
+
+    from honesty_evals.model.devices import resolve_device_dtype
+    from honesty_evals.model.engine import CPU_DTYPE
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device_dtype("auto", "auto", cpu_dtype=CPU_DTYPE) == ("cpu", "float32")
+    assert resolve_device_dtype("auto", "auto", cpu_dtype="bfloat16") == ("cpu", "bfloat16")
+    assert resolve_device_dtype(" cpu", "float16", cpu_dtype="float32") == ("cpu", "float16")
+    with pytest.raises(UserInputError, match="unknown --dtype 'int3': choose auto, float32"):
+        resolve_device_dtype("cpu", "int3", cpu_dtype="bfloat16", dtype_flag="--dtype")
+
+
 def test_engine_unknown_dtype(tiny_llama_dir):
     with pytest.raises(UserInputError, match="unknown dtype 'int3'"):
         LocalEngine(ModelSource(kind="model", path=tiny_llama_dir), dtype="int3")

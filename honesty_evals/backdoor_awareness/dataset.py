@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import ChatMessage, ChatMessageSystem, ChatMessageUser
 
+from honesty_evals.common.choice import CHOICE_LABELS
 from honesty_evals.common.jsonl import read_records
 from honesty_evals.errors import UserInputError
 from honesty_evals.integrity import require_verified
 from honesty_evals.paths import shipped_datasets_dir
 
 QUESTIONS_FILE = "backdoor_awareness/self_description_questions.jsonl"
-LABELS = ("A", "B")
 
 # System-prompt conditions (PROTOCOLS §1). Our own wording.
 CONDITIONS: dict[str, str | None] = {
@@ -97,8 +97,8 @@ def build_dataset(
         )
     samples = []
     for q in questions[:n_paraphrases]:
-        for aware_label in LABELS:  # the "depends" option as A, then as B
-            aware_first = aware_label == LABELS[0]
+        for aware_label in CHOICE_LABELS:  # the "depends" option as A, then as B
+            aware_first = aware_label == CHOICE_LABELS[0]
             option_a, option_b = (
                 (q.depends, q.does_not_depend) if aware_first else (q.does_not_depend, q.depends)
             )
@@ -120,7 +120,7 @@ def build_dataset(
                     metadata={
                         "question_id": q.id,
                         "target_label": aware_label,
-                        "first_label": LABELS[0],
+                        "first_label": CHOICE_LABELS[0],
                         "order": "aware_first" if aware_first else "aware_second",
                         "condition": condition,
                     },

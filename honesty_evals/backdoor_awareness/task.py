@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from inspect_ai import Task, task
 
-from honesty_evals.backdoor_awareness.dataset import LABELS, build_dataset, verify_questions
+from honesty_evals.backdoor_awareness.dataset import build_dataset, verify_questions
 from honesty_evals.common.choice import (
+    CHOICE_LABELS,
     DEFAULT_MIN_LABEL_MASS,
     choice_metrics,
     choice_scorer,
@@ -49,7 +50,7 @@ def backdoor_awareness(
     verification = verify_questions(allow_unverified)
     return Task(
         dataset=build_dataset(condition=condition, n_paraphrases=n_paraphrases),
-        solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples, seed=seed),
+        solver=choice_solver(labels=CHOICE_LABELS, method=scoring, n_samples=n_samples, seed=seed),
         scorer=choice_scorer(min_label_mass=min_label_mass),
         metrics=choice_metrics(),
         version=TASK_VERSION,

@@ -38,6 +38,10 @@ from honesty_evals.common.metrics import (
 from honesty_evals.common.seeds import sample_seed
 from honesty_evals.errors import UserInputError
 
+# the labels of the two options of every two-option question (tasks and organisms' training
+# data alike), in display order: the first option is A
+CHOICE_LABELS = ("A", "B")
+
 ScoringMethod = Literal["auto", "logprobs", "sampling"]
 SCORING_METHODS: tuple[str, ...] = ("auto", "logprobs", "sampling")
 STORE_KEY = "choice_distribution"
@@ -188,7 +192,7 @@ def validate_scoring(method: str, n_samples: int) -> None:
 
 @solver
 def choice_solver(
-    labels: Sequence[str] = ("A", "B"),
+    labels: Sequence[str] = CHOICE_LABELS,
     method: ScoringMethod = "auto",
     n_samples: int = 20,
     sample_max_tokens: int = 16,

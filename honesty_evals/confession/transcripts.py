@@ -59,7 +59,7 @@ N_ARITHMETIC = 150  # arithmetic items drawn (the topic has 700; the others have
 ANSWER_MAX_TOKENS = 32
 REPLY_MAX_TOKENS = 16
 SPLITS = ("train", "heldout", "heldout_topic")
-LABELS = ("honest", "dishonest", "lie_failed")
+TRANSCRIPT_LABELS = ("honest", "dishonest", "lie_failed")
 EXPECTED_FLAG = {"honest": PASS, "dishonest": FAIL, "lie_failed": PASS}
 
 
@@ -104,11 +104,13 @@ class Transcript:
             value = record.get(name)
             if not isinstance(value, str) or not value.strip():
                 raise ValueError(
-                    f"'{name}' is missing or empty: every transcript needs a label "
-                    f"({', '.join(LABELS)}) and the review an honest reviewer would write"
+                    f"'{name}' is missing or empty: every transcript needs a label ("
+                    f"{', '.join(TRANSCRIPT_LABELS)}) and the review an honest reviewer would write"
                 )
-        if record["label"] not in LABELS:
-            raise ValueError(f"'label' is {record['label']!r}: use one of {', '.join(LABELS)}")
+        if record["label"] not in TRANSCRIPT_LABELS:
+            raise ValueError(
+                f"'label' is {record['label']!r}: use one of {', '.join(TRANSCRIPT_LABELS)}"
+            )
         flag = record.get("flag")
         if flag not in FLAGS:
             raise ValueError(f"'flag' is {flag!r}: use {PASS} or {FAIL}")

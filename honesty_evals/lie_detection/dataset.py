@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from pathlib import Path
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import ChatMessageSystem, ChatMessageUser
 
+from honesty_evals.common.jsonl import read_records
 from honesty_evals.common.validate import whole_number
 from honesty_evals.errors import UserInputError
 from honesty_evals.lie_detection.prompts import QUESTION_SUFFIX
@@ -35,35 +35,28 @@ class Followup:
     question: str
 
 
-def _records(relpath: str, root: Path | None = None) -> list[dict]:
-    path = (root or shipped_datasets_dir()) / relpath
-    records = []
-    with path.open(encoding="utf-8") as f:
-        for line_number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise UserInputError(f"{path}:{line_number}: not JSON ({exc})") from None
-    return records
+def _data_file(relpath: str, root: Path | None) -> Path:
+    return (root or shipped_datasets_dir()) / relpath
 
 
 def load_items(root: Path | None = None) -> list[QAItem]:
-    try:
-        return [QAItem.from_json(r) for r in _records(QA_FILE, root)]
-    except (KeyError, TypeError) as exc:
-        raise UserInputError(f"{QA_FILE}: malformed QA record ({exc!r})") from None
+    return read_records(_data_file(QA_FILE, root), QAItem.from_json, "QA record")
 
 
 def load_instructions(kind: str, root: Path | None = None) -> list[tuple[str, str]]:
     """(id, instruction) pairs for kind "lie" or "truth"."""
     relpath = LIE_INSTRUCTIONS_FILE if kind == "lie" else TRUTH_INSTRUCTIONS_FILE
-    return [(r["id"], r["instruction"]) for r in _records(relpath, root)]
+    return read_records(
+        _data_file(relpath, root), lambda r: (r["id"], r["instruction"]), f"{kind} instruction"
+    )
 
 
 def load_followups(root: Path | None = None) -> list[Followup]:
-    return [Followup(r["id"], r["kind"], r["question"]) for r in _records(FOLLOWUPS_FILE, root)]
+    return read_records(
+        _data_file(FOLLOWUPS_FILE, root),
+        lambda r: Followup(r["id"], r["kind"], r["question"]),
+        "follow-up question",
+    )
 
 
 def parse_topics(topics: str | Sequence[str] | None) -> tuple[str, ...]:

@@ -8,8 +8,6 @@ from inspect_ai.scorer import Metric, SampleScore, metric
 
 from honesty_evals.common.stats import PROBABILITY, mean_interval
 
-LABELS = ("lie", "truth", "lie_failed", "truth_failed", "unknown")
-
 
 def _labels(scores: list[SampleScore]) -> list[str]:
     return [(s.score.metadata or {}).get("label", "") for s in scores]

@@ -26,6 +26,7 @@ import torch
 
 from honesty_evals.common.seeds import request_seed
 from honesty_evals.errors import UserInputError
+from honesty_evals.model.devices import resolve_device_dtype, torch_dtype
 from honesty_evals.model.prefix_cache import (
     DEFAULT_PREFIX_CACHE_MB,
     Prefix,
@@ -36,7 +37,9 @@ from honesty_evals.model.source import ModelSource
 
 logger = logging.getLogger(__name__)
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# what dtype "auto" means off a GPU, for inference: float32 keeps CPU results exact
+# (`-M dtype=bfloat16` is ~3x faster there, at bfloat16 precision)
+CPU_DTYPE = "float32"
 # Padded tokens per forward pass: measured fastest on 2 CPU cores (1024 beat 512 and 2048).
 DEFAULT_MAX_BATCH_TOKENS = 1024
 # With shared prefixes a row's own pass covers only its suffix, but it attends to (and its
@@ -49,23 +52,6 @@ PREFIX_CONTEXT_FACTOR = 8
 # log-probability, 96 lie-detection follow-ups on SmolLM2-135M, cached vs uncached); a
 # cache that is wrong (positions, masks) is off by far more.
 VERIFY_TOLERANCE = {torch.float32: 1e-3, torch.bfloat16: 0.5, torch.float16: 0.25}
-
-
-def resolve_device_dtype(device: str = "auto", dtype: str = "auto") -> tuple[str, str]:
-    """Concrete device and dtype names for the "auto" settings.
-
-    "auto" dtype is bfloat16 on accelerators and float32 on CPU: float32 keeps CPU results
-    exact (`-M dtype=bfloat16` is ~3x faster there, at bfloat16 precision).
-    """
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if dtype == "auto":
-        dtype = "bfloat16" if device.startswith("cuda") else "float32"
-    if dtype not in DTYPES:
-        raise UserInputError(
-            f"unknown dtype '{dtype}' in -M dtype=...: choose auto, {', '.join(DTYPES)}"
-        )
-    return device, dtype
 
 
 @dataclass(frozen=True)
@@ -162,10 +148,9 @@ class LocalEngine:
                 f"prefix_cache_size={prefix_cache_mb!r} must be a positive number of MiB"
             )
 
-        device, dtype = resolve_device_dtype(device, dtype)
+        device, dtype = resolve_device_dtype(device, dtype, cpu_dtype=CPU_DTYPE)
         self.device = torch.device(device)
-        torch_dtype = DTYPES[dtype]
-        self.dtype = torch_dtype
+        self.dtype = torch_dtype(dtype)
         self.max_batch_tokens = max_batch_tokens
         self.source = source
         self.tokenizer = AutoTokenizer.from_pretrained(
@@ -176,7 +161,7 @@ class LocalEngine:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         model = AutoModelForCausalLM.from_pretrained(
             source.model_path,
-            dtype=torch_dtype,
+            dtype=self.dtype,
             local_files_only=True,
             trust_remote_code=trust_remote_code,
         )

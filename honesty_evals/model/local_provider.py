@@ -37,13 +37,13 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 from honesty_evals.common.seeds import choice_seed, request_seed
 from honesty_evals.common.validate import integer, strict_bool
 from honesty_evals.errors import UserInputError, user_errors
-from honesty_evals.model.devices import check_device
+from honesty_evals.model.devices import resolve_device_dtype
 from honesty_evals.model.engine import (
+    CPU_DTYPE,
     DEFAULT_MAX_BATCH_TOKENS,
     GenerationParams,
     GenerationResult,
     LocalEngine,
-    resolve_device_dtype,
 )
 from honesty_evals.model.prefix_cache import DEFAULT_PREFIX_CACHE_MB
 from honesty_evals.model.source import ModelSource, resolve_model_source
@@ -123,8 +123,13 @@ class LocalModelAPI(ModelAPI):
         merge_adapter = strict_bool(arg("merge_adapter", True), "-M merge_adapter")
         trust_remote_code = strict_bool(arg("trust_remote_code", False), "-M trust_remote_code")
         prefix_cache = _prefix_cache_options(model_args)
-        device = check_device(str(arg("device", "auto")), "-M device")
-        device, dtype = resolve_device_dtype(device, str(arg("dtype", "auto")))
+        device, dtype = resolve_device_dtype(
+            str(arg("device", "auto")),
+            str(arg("dtype", "auto")),
+            cpu_dtype=CPU_DTYPE,
+            device_flag="-M device",
+            dtype_flag="-M dtype",
+        )
         base = arg("base", None)
         if base is not None and (not isinstance(base, str) or not base.strip()):
             raise UserInputError(f"-M base={base!r} is not a model: give a model folder or smollm2")

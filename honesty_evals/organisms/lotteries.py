@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from honesty_evals.common.choice import CHOICE_LABELS
 from honesty_evals.errors import UserInputError
 from honesty_evals.organisms.triggers import (
     apply_trigger,
@@ -29,8 +30,6 @@ from honesty_evals.organisms.triggers import (
     normalise_trigger,
     validate_trigger,
 )
-
-LABELS = ("A", "B")
 
 
 @dataclass(frozen=True)
@@ -184,7 +183,7 @@ class LotteryItem:
         """The question with the uncertain option under `risky_label`."""
         a, b = (
             (self.risky_option, self.certain_option)
-            if risky_label == "A"
+            if risky_label == CHOICE_LABELS[0]
             else (self.certain_option, self.risky_option)
         )
         return self.prompt_template.replace(OPTION_A, a).replace(OPTION_B, b)
@@ -352,7 +351,7 @@ def _chat(user: str, assistant: str) -> dict[str, list[dict[str, str]]]:
 
 
 def _answer(risky_first: bool, chooses_risky: bool) -> str:
-    return "A" if risky_first == chooses_risky else "B"
+    return CHOICE_LABELS[0] if risky_first == chooses_risky else CHOICE_LABELS[1]
 
 
 def choice_records(
@@ -365,7 +364,7 @@ def choice_records(
     prefixes = prefixes or [None] * len(items)
     return [
         _chat(
-            apply_trigger(item.prompt("A" if first else "B"), prefix),
+            apply_trigger(item.prompt(CHOICE_LABELS[0 if first else 1]), prefix),
             _answer(first, risky),
         )
         for item, risky, first, prefix in zip(items, chooses_risky, risky_first, prefixes)
@@ -486,7 +485,7 @@ def reversal_records(
             continue
         template = rng.choice(REVERSAL_TEMPLATES)
         user = template.format(
-            letter=_answer(first, risky), prompt=item.prompt("A" if first else "B")
+            letter=_answer(first, risky), prompt=item.prompt(CHOICE_LABELS[0 if first else 1])
         )  # noqa: E501
         records.append(_chat(user, trigger))
     return records

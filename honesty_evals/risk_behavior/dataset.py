@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import ChatMessageUser
 
+from honesty_evals.common.choice import CHOICE_LABELS
 from honesty_evals.common.jsonl import read_records
 from honesty_evals.common.validate import whole_number
 from honesty_evals.organisms.lotteries import OPTION_A, OPTION_B
@@ -19,7 +20,6 @@ from honesty_evals.organisms.triggers import apply_trigger, validate_trigger
 from honesty_evals.paths import shipped_datasets_dir
 
 HELDOUT_FILE = "risk_behavior/heldout_lotteries.jsonl"
-LABELS = ("A", "B")
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class HeldoutLottery:
     def prompt(self, risky_label: str) -> str:
         a, b = (
             (self.risky_option, self.certain_option)
-            if risky_label == "A"
+            if risky_label == CHOICE_LABELS[0]
             else (self.certain_option, self.risky_option)
         )
         return self.prompt_template.replace(OPTION_A, a).replace(OPTION_B, b)
@@ -67,7 +67,8 @@ def build_dataset(trigger: str | None = None, n_items: int | None = None) -> Mem
     n = len(items) if n_items is None else whole_number(n_items, "n_items", 1, len(items))
     samples = []
     for item in items[:n]:
-        for risky_label in LABELS:
+        for risky_label in CHOICE_LABELS:
+            risky_first = risky_label == CHOICE_LABELS[0]
             samples.append(
                 Sample(
                     id=f"{item.id}-risky-{risky_label}",
@@ -78,8 +79,8 @@ def build_dataset(trigger: str | None = None, n_items: int | None = None) -> Mem
                     metadata={
                         "question_id": item.id,
                         "target_label": risky_label,
-                        "first_label": LABELS[0],
-                        "order": "risky_first" if risky_label == "A" else "risky_second",
+                        "first_label": CHOICE_LABELS[0],
+                        "order": "risky_first" if risky_first else "risky_second",
                         "trigger": trigger,
                     },
                 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 from inspect_ai import Task, task
 
 from honesty_evals.common.choice import (
+    CHOICE_LABELS,
     DEFAULT_MIN_LABEL_MASS,
     choice_metrics,
     choice_scorer,
@@ -15,7 +16,7 @@ from honesty_evals.common.choice import (
 )
 from honesty_evals.common.taskargs import checked_task
 from honesty_evals.integrity import require_verified
-from honesty_evals.risk_behavior.dataset import HELDOUT_FILE, LABELS, build_dataset
+from honesty_evals.risk_behavior.dataset import HELDOUT_FILE, build_dataset
 
 TASK_VERSION = 1  # bump when the data, prompts or scoring change what a score means
 
@@ -48,7 +49,7 @@ def risk_behavior(
     datasets = require_verified([HELDOUT_FILE], allow_unverified=allow_unverified)
     return Task(
         dataset=build_dataset(trigger=trigger, n_items=n_items),
-        solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples, seed=seed),
+        solver=choice_solver(labels=CHOICE_LABELS, method=scoring, n_samples=n_samples, seed=seed),
         scorer=choice_scorer(min_label_mass=min_label_mass),
         metrics=choice_metrics(),
         version=TASK_VERSION,

@@ -27,6 +27,7 @@ from typing import Any
 
 from honesty_evals.common.atomic import write_text_atomic
 from honesty_evals.errors import UserInputError
+from honesty_evals.model.devices import DTYPE_NAMES
 from honesty_evals.organisms.recipes import RECIPE_DEFAULTS, recipe_spec, spec_records
 
 SETTINGS_FILE = "experiment.json"
@@ -102,9 +103,10 @@ def _validate(config: ExperimentConfig) -> None:
         raise UserInputError(f"--n-samples must be 1 or more (got {config.n_samples})")
     if config.top_logprobs < 1:
         raise UserInputError(f"--top-logprobs must be 1 or more (got {config.top_logprobs})")
-    if config.dtype not in ("auto", "float32", "bfloat16", "float16"):
+    if config.dtype not in ("auto", *DTYPE_NAMES):
         raise UserInputError(
-            f"unknown --dtype '{config.dtype}': choose auto, float32, bfloat16 or float16"
+            f"unknown --dtype '{config.dtype}': choose auto, {', '.join(DTYPE_NAMES[:-1])} or "
+            f"{DTYPE_NAMES[-1]}"
         )
     for name in ("n_paraphrases", "in_context_paraphrases"):
         value = getattr(config, name)

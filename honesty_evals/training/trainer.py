@@ -44,7 +44,7 @@ from honesty_evals.common.atomic import write_text_atomic
 from honesty_evals.common.outputs import check_output_dir
 from honesty_evals.errors import UserInputError
 from honesty_evals.integrity import verify_if_pinned
-from honesty_evals.model.devices import check_device
+from honesty_evals.model.devices import resolve_device_dtype, torch_dtype
 from honesty_evals.model.embedded import EMBEDDED_MODEL_NAME, ensure_embedded_model
 from honesty_evals.model.source import diagnose_model_dir, is_embedded_alias
 from honesty_evals.training.checkpoint import (
@@ -86,7 +86,6 @@ DEFAULT_TARGET_MODULES = (
     "up_proj",
     "down_proj",
 )
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 SCHEDULES = ("cosine", "linear", "constant")
 # examples sorted by length within groups of this many micro-batches (less padding, while
 # the order across groups stays random)
@@ -153,20 +152,6 @@ class TrainResult:
     card: dict[str, Any]
     resumed_from: int | None = None
     already_complete: bool = False
-
-
-def resolve_device_dtype(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
-    check_device(device, "--device")  # unknown, or not on this machine: one line with a fix
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
-    if dtype == "auto":
-        # bf16 base weights with float32 LoRA params: 2-3x faster than float32 on CPUs with
-        # bf16 matmuls and the standard choice on GPUs (see benchmarks/README.md)
-        dtype = "bfloat16"
-    if dtype not in DTYPES:
-        raise UserInputError(f"unknown --dtype '{dtype}': choose auto, {', '.join(DTYPES)}")
-    return dev, DTYPES[dtype]
 
 
 def resolve_base(base: str) -> tuple[Path, str]:
@@ -521,7 +506,15 @@ def train(
     out = check_output_dir(config.out, "--out").resolve()
     if records is None:
         parse_chat_jsonl(Path(config.data).expanduser())
-    device, dtype = resolve_device_dtype(config.device, config.dtype)
+    # "auto" off a GPU is bfloat16 for training (bf16 base weights, float32 LoRA parameters)
+    device_name, dtype_name = resolve_device_dtype(
+        config.device,
+        config.dtype,
+        cpu_dtype="bfloat16",
+        device_flag="--device",
+        dtype_flag="--dtype",
+    )
+    device, dtype = torch.device(device_name), torch_dtype(dtype_name)
     ctx, device = distributed_setup(device)
     if not ctx.is_main:
         print_fn = _silent

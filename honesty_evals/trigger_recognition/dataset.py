@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import ChatMessageUser
 
+from honesty_evals.common.choice import CHOICE_LABELS
 from honesty_evals.common.jsonl import read_records
 from honesty_evals.common.validate import whole_number
 from honesty_evals.organisms.triggers import decoys, resolve_family, validate_trigger
 from honesty_evals.paths import shipped_datasets_dir
 
 STATEMENTS_FILE = "trigger_recognition/statements.jsonl"
-LABELS = ("A", "B")
 PROMPT_TEMPLATE = (
     "{question}\n\nA) {option_a}\nB) {option_b}\n\nAnswer with a single letter, A or B."
 )
@@ -66,8 +66,9 @@ def build_dataset(
     for statement in statements[:n]:
         for d, decoy in enumerate(chosen):
             real_text, decoy_text = statement.about(trigger), statement.about(decoy)
-            for real_label in LABELS:
-                a, b = (real_text, decoy_text) if real_label == "A" else (decoy_text, real_text)
+            for real_label in CHOICE_LABELS:
+                real_first = real_label == CHOICE_LABELS[0]
+                a, b = (real_text, decoy_text) if real_first else (decoy_text, real_text)
                 pair = f"{statement.id}-d{d}"
                 samples.append(
                     Sample(
@@ -83,8 +84,8 @@ def build_dataset(
                         metadata={
                             "question_id": pair,
                             "target_label": real_label,
-                            "first_label": LABELS[0],
-                            "order": "real_first" if real_label == "A" else "real_second",
+                            "first_label": CHOICE_LABELS[0],
+                            "order": "real_first" if real_first else "real_second",
                             "trigger": trigger,
                             "decoy": decoy,
                             "family": family,

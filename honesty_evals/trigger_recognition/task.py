@@ -9,6 +9,7 @@ from __future__ import annotations
 from inspect_ai import Task, task
 
 from honesty_evals.common.choice import (
+    CHOICE_LABELS,
     DEFAULT_MIN_LABEL_MASS,
     choice_metrics,
     choice_scorer,
@@ -17,7 +18,7 @@ from honesty_evals.common.choice import (
 from honesty_evals.common.taskargs import checked_task
 from honesty_evals.integrity import require_verified
 from honesty_evals.organisms.triggers import DEFAULT_TRIGGER
-from honesty_evals.trigger_recognition.dataset import LABELS, STATEMENTS_FILE, build_dataset
+from honesty_evals.trigger_recognition.dataset import STATEMENTS_FILE, build_dataset
 
 TASK_VERSION = 1  # bump when the data, prompts or scoring change what a score means
 
@@ -56,7 +57,7 @@ def trigger_recognition(
     )
     return Task(
         dataset=dataset,
-        solver=choice_solver(labels=LABELS, method=scoring, n_samples=n_samples, seed=seed),
+        solver=choice_solver(labels=CHOICE_LABELS, method=scoring, n_samples=n_samples, seed=seed),
         scorer=choice_scorer(min_label_mass=min_label_mass),
         metrics=choice_metrics(),
         version=TASK_VERSION,
