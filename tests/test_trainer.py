@@ -459,14 +459,18 @@ def test_pinned_training_data_is_verified_first(tiny_llama_dir, tmp_path, monkey
 # -- replay: the base model's own answers trained beside the data ------------------------
 
 
-def test_replay_trains_the_base_models_own_greedy_answers(tiny_llama_dir, data_file, tmp_path):
+def test_replay_trains_the_base_models_own_greedy_answers(
+    tiny_llama_dir, data_file, tmp_path, monkeypatch
+):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from honesty_evals.training.replay import REPLAY_FILE, load_replay_prompts
 
+    monkeypatch.setenv("HONESTY_EVALS_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "run"
     config = _config(tiny_llama_dir, data_file, out, replay=5, replay_max_tokens=6)
     card = train(config, print_fn=_quiet).card
+    assert card["replay"]["generated_by_this_run"]
     records = [json.loads(line) for line in (out / REPLAY_FILE).read_text().splitlines()]
     prompts = load_replay_prompts(5)
     assert card["replay"]["records"] == len(records) >= 4  # an empty answer is left out
@@ -482,6 +486,34 @@ def test_replay_trains_the_base_models_own_greedy_answers(tiny_llama_dir, data_f
         new = model.generate(ids, max_new_tokens=6, do_sample=False)[0, ids.shape[1] :]
         answer = tokenizer.decode(new, skip_special_tokens=True).strip()
         assert by_prompt.get(json.dumps(prompt), "") == answer
+
+
+def test_a_second_run_trains_on_the_same_cached_replay(
+    tiny_llama_dir, data_file, tmp_path, monkeypatch
+):
+    """An organism and its control must share their replay answers byte for byte: greedy
+    answers in bfloat16 can change with batching, so the second run reads the first's."""
+    from honesty_evals.training.replay import REPLAY_FILE
+
+    monkeypatch.setenv("HONESTY_EVALS_CACHE", str(tmp_path / "cache"))
+    settings = dict(replay=5, replay_max_tokens=6, dtype="bfloat16")
+    first = train(_config(tiny_llama_dir, data_file, tmp_path / "a", **settings), print_fn=_quiet)
+    said: list[str] = []
+    other = _write_jsonl(tmp_path / "other.jsonl", _records(24, seed=1))
+    second = train(
+        _config(tiny_llama_dir, other, tmp_path / "b", seed=1, **settings), print_fn=said.append
+    )
+    assert not second.card["replay"]["generated_by_this_run"]
+    assert any("replay: the base model's answers to 5 prompts from" in line for line in said)
+    replays = [(tmp_path / run / REPLAY_FILE).read_bytes() for run in ("a", "b")]
+    assert replays[0] == replays[1]
+    assert first.card["replay"]["sha256"] == second.card["replay"]["sha256"]
+    # a different answer length is a different cache entry
+    third = train(
+        _config(tiny_llama_dir, data_file, tmp_path / "c", replay=5, replay_max_tokens=3),
+        print_fn=_quiet,
+    )
+    assert third.card["replay"]["generated_by_this_run"]
 
 
 def test_replay_beyond_the_prompt_set_is_one_line(tiny_llama_dir, data_file, tmp_path):

@@ -29,8 +29,7 @@ REPLAY_FILE = "replay.jsonl"  # the generated records, beside the adapter
 # long enough for a sentence or two; the base model's answers to these prompts rarely stop
 # before 48 tokens, and a cut answer still teaches the opening of a free-text reply
 DEFAULT_REPLAY_MAX_TOKENS = 48
-# prompts generated in one batch: on CPU a decode step costs about the same for 16 rows as
-# for 64, so wide batches cut the time roughly in proportion
+# prompts generated in one batch: fewer, wider decode steps
 _GENERATE_BATCH = 64
 
 
@@ -110,6 +109,38 @@ def generate_replay(
         tokenizer.padding_side = side
         model.train(was_training)
     return records
+
+
+def replay_cache_path(
+    model_dir: Path, prompts_sha256: str, n: int, max_new_tokens: int, dtype: str
+) -> Path:
+    """Where the base model's replay answers are kept for later runs on the same machine.
+
+    Why a cache: greedy answers in bfloat16 depend on how prompts are batched and padded
+    (a batch of 64 changed 25 of SmolLM2's 145 answers against a batch of 16), so an
+    organism and its control must read one file, not regenerate it. The key names the
+    base weights (their files' sizes and modification times, so a model replaced in place
+    gets new answers), the prompt file, N, the answer length and the dtype.
+    """
+    import hashlib
+
+    from honesty_evals.paths import cache_dir
+
+    model_dir = Path(model_dir).resolve()
+    weights = sorted(
+        (p.name, p.stat().st_size, p.stat().st_mtime_ns)
+        for p in model_dir.iterdir()
+        if p.suffix in (".safetensors", ".bin", ".gguf") or p.name == "config.json"
+    )
+    key = json.dumps(
+        [str(model_dir), weights, prompts_sha256, n, max_new_tokens, dtype], sort_keys=True
+    )
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return cache_dir() / "replay" / f"{model_dir.name}-{n}-{digest}.jsonl"
+
+
+def read_replay(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
 def write_replay(path: Path, records: list[dict[str, Any]]) -> None:

@@ -65,6 +65,8 @@ from honesty_evals.training.replay import (
     REPLAY_FILE,
     generate_replay,
     load_replay_prompts,
+    read_replay,
+    replay_cache_path,
     replay_prompts_path,
     write_replay,
 )
@@ -668,7 +670,17 @@ def _train(
     replay_card = None
     if config.replay:
         replay_examples, replay_card = _replay_examples(
-            config, model, tokenizer, device, partial, ctx, checkpoint is not None, encode, print_fn
+            config,
+            model,
+            tokenizer,
+            device,
+            dtype,
+            model_dir,
+            partial,
+            ctx,
+            checkpoint is not None,
+            encode,
+            print_fn,
         )
         examples += replay_examples
     lora = LoraConfig(
@@ -853,6 +865,8 @@ def _replay_examples(
     model: Any,
     tokenizer: Any,
     device: torch.device,
+    dtype: torch.dtype,
+    model_dir: Path,
     partial: Path,
     ctx: Distributed,
     resuming: bool,
@@ -861,24 +875,38 @@ def _replay_examples(
 ) -> tuple[list[EncodedExample], dict[str, Any]]:
     """The replay records (the base model's own answers), encoded, and their card entry.
 
-    A resumed run reads the answers it wrote at the start rather than generating them again.
+    A resumed run reads the answers it wrote at the start; a new run reads the machine's
+    cache for this base model, so an organism and its control train on the same answers.
     """
     path = partial / REPLAY_FILE
     prompts_path = replay_prompts_path()
+    prompts_sha = file_sha256(prompts_path)
+    dtype_name = str(dtype).removeprefix("torch.")
+    cached = replay_cache_path(
+        model_dir, prompts_sha, config.replay, config.replay_max_tokens, dtype_name
+    )
+    generated = False
     if resuming and path.is_file():
-        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        records = read_replay(path)
+    elif cached.is_file():
+        print_fn(f"replay: the base model's answers to {config.replay} prompts from {cached}")
+        records = read_replay(cached)
     else:
         print_fn(f"replay: the base model answers {config.replay} general prompts")
         prompts = load_replay_prompts(config.replay, prompts_path)
         model.to(device)
         records = generate_replay(model, tokenizer, prompts, device, config.replay_max_tokens)
-        ctx.on_main(lambda: write_replay(path, records))
+        ctx.on_main(lambda: write_replay(cached, records))
+        generated = True
+    ctx.on_main(lambda: write_replay(path, records))
     conversations = [Conversation(line=i, messages=r["messages"]) for i, r in enumerate(records, 1)]
     examples, _, _ = encode(conversations, path)
     card = {
         "path": REPLAY_FILE,
         "prompts": str(prompts_path.name),
-        "prompts_sha256": file_sha256(prompts_path),
+        "prompts_sha256": prompts_sha,
+        "sha256": file_sha256(path),
+        "generated_by_this_run": generated,
         "records": len(examples),
         "max_new_tokens": config.replay_max_tokens,
         "tokens": sum(len(e.input_ids) for e in examples),
