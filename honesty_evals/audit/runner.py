@@ -165,6 +165,7 @@ def scan_keys(suite: Suite) -> tuple[str, dict[str, str]]:
     assert suite.scan is not None
     scan = suite.scan
     param = audit_tasks()[scan.task].trigger_param
+    assert param is not None  # checked when the suite was loaded
     none_key = run_key(scan.task, {**scan.params, param: None})
     return none_key, {t: run_key(scan.task, {**scan.params, param: t}) for t in scan.triggers}
 
@@ -403,7 +404,7 @@ def _run_eval_set(
     errors: list[str] = []
     for log in logs:
         key = (log.eval.metadata or {}).get(RUN_KEY)
-        item = by_key.get(key)
+        item = by_key.get(key) if isinstance(key, str) else None
         role = model_side.get(log.eval.model)
         if item is None or role is None:
             continue  # a log of another audit in the same folder

@@ -156,12 +156,14 @@ class Transcript:
         )
 
 
-def read_transcripts(path: Path) -> list[Transcript]:
+def read_transcripts(path: str | Path) -> list[Transcript]:
     """Transcripts from a JSONL file; a bad record is one line naming the file and line."""
     return read_records(Path(path), Transcript.from_json, "confession transcript")
 
 
-def load_shipped(allow_unverified: bool = False, files: Sequence[str] = TRANSCRIPT_FILES):
+def load_shipped(
+    allow_unverified: bool = False, files: Sequence[str] = TRANSCRIPT_FILES
+) -> tuple[list[Transcript], dict[str, Any]]:
     """The shipped transcripts (verified against the manifest) and the verification record."""
     from honesty_evals.integrity import require_verified
     from honesty_evals.paths import shipped_datasets_dir

@@ -204,7 +204,12 @@ async def enumerate_first_unit(
         else:
             frontier[text] = frontier.get(text, 0.0) + mass
 
-    def expand(prefix: str, prefix_mass: float, alternatives, frontier) -> float:
+    def expand(
+        prefix: str,
+        prefix_mass: float,
+        alternatives: list[tuple[str, float]],
+        frontier: dict[str, float],
+    ) -> float:
         """Add each alternative's extension; return the mass not listed."""
         listed = 0.0
         seen: set[str] = set()

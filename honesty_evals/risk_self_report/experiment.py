@@ -23,12 +23,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from honesty_evals.common.atomic import write_text_atomic
 from honesty_evals.errors import UserInputError
 from honesty_evals.model.devices import DTYPE_NAMES
 from honesty_evals.organisms.recipes import RECIPE_DEFAULTS, recipe_spec, spec_records
+
+if TYPE_CHECKING:
+    from inspect_ai.util import DisplayType
 
 SETTINGS_FILE = "experiment.json"
 BASE_MODEL = "smollm2"
@@ -60,7 +63,7 @@ class ExperimentConfig:
     dtype: str = "bfloat16"  # evaluation dtype of the local model
     # running options: they do not change results
     threads: int | None = field(default=1, metadata={"run": False})
-    display: str = field(default="plain", metadata={"run": False})
+    display: DisplayType = field(default="plain", metadata={"run": False})
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -205,7 +208,7 @@ def run_evals(config: ExperimentConfig, out: Path, organisms: list[Path]) -> lis
     from honesty_evals.risk_self_report.task import risk_self_report
 
     models = [(f"local/{BASE_MODEL}", "base")] + [(_model_name(d), d.name) for d in organisms]
-    common = dict(
+    common: dict[str, Any] = dict(
         scoring=config.scoring,
         n_samples=config.n_samples,
         seed=config.seed,

@@ -156,9 +156,11 @@ def markdown(result: AuditResult, plots: dict[str, str]) -> str:
         "| task | purpose | model | status | log |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for e in result.evals:
-        status = e.status + (" (reused)" if e.reused else "")
-        lines.append(_row(e.task, e.purpose, f"`{e.model}`", status, f"`{e.log}`"))
+    for record in result.evals:
+        status = record.status + (" (reused)" if record.reused else "")
+        lines.append(
+            _row(record.task, record.purpose, f"`{record.model}`", status, f"`{record.log}`")
+        )
     lines.append("")
     header, eval_rows, model_rows = profile_table(time_profile(result.evals))
     if eval_rows:

@@ -236,7 +236,7 @@ def load_runs(paths: Sequence[str | Path]) -> dict[str, ModelRun]:
             run.self_scores = dict(zip(qid[first], values[first]))
             run.formats = dict(zip(qid[first], fmt[first]))
             run.third_scores = dict(zip(qid[~first], values[~first]))
-            mass = row.get("score_self_report_scorer_answer_mass")
+            mass: Any = row.get("score_self_report_scorer_answer_mass")  # a number when set
             run.answer_mass = float(mass) if _is_set(mass) else math.nan
             sampled = row.get("score_self_report_scorer_sampled_answer")
             used = [
