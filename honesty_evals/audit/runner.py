@@ -460,10 +460,8 @@ def _plain(text: str) -> str:
     return " ".join(re.sub(r"\[/?bold\]", "", text).split())
 
 
-def compute_gates(suite: Suite, records: Sequence[EvalRecord], same: bool) -> list[GateResult]:
-    """Every gate of the suite from the eval logs (each log/metric read once)."""
-    registry = audit_tasks()
-    # (eval, side) -> {place in the side's seed family: log}
+def _logs_by_side(records: Sequence[EvalRecord]) -> dict[tuple[str, str], dict[int, str]]:
+    """(eval, side) -> {place in the side's seed family: log}; a "both" log serves each side."""
     logs: dict[tuple[str, str], dict[int, str]] = {}
     for r in records:
         if r.log is None:
@@ -471,6 +469,13 @@ def compute_gates(suite: Suite, records: Sequence[EvalRecord], same: bool) -> li
         sides = ("candidate", "baseline") if r.side == "both" else (r.side,)
         for side in sides:
             logs.setdefault((r.key, side), {})[r.member] = r.log
+    return logs
+
+
+def compute_gates(suite: Suite, records: Sequence[EvalRecord], same: bool) -> list[GateResult]:
+    """Every gate of the suite from the eval logs (each log/metric read once)."""
+    registry = audit_tasks()
+    logs = _logs_by_side(records)
     cache: dict[tuple[str, str], Measurement] = {}
 
     def read(path: str, task: str, metric: str) -> Measurement:

@@ -73,7 +73,8 @@ class ExperimentConfig:
         }
 
 
-def _validate(config: ExperimentConfig) -> None:
+def _validate_shares(config: ExperimentConfig) -> None:
+    """--fractions and --in-context-fractions: risky shares from 0 to 1, none repeated."""
     for name in ("fractions", "in_context_fractions"):
         values = getattr(config, name)
         if not values and name == "fractions":
@@ -83,6 +84,10 @@ def _validate(config: ExperimentConfig) -> None:
             raise UserInputError(f"--{name.replace('_', '-')} {bad} out of range: use 0 to 1")
         if len(set(values)) != len(values):
             raise UserInputError(f"--{name.replace('_', '-')} repeats a value: {list(values)}")
+
+
+def _validate(config: ExperimentConfig) -> None:
+    _validate_shares(config)
     from honesty_evals.risk_self_report.faithfulness import MIN_MODELS
 
     n_models = len(config.fractions) + 1  # the base model and one organism per share
