@@ -50,10 +50,12 @@ demo: install
 	$(BIN)/honesty-evals demo --out audit-demo
 
 # lint-imports: the layers contract in pyproject.toml (the command line above the audit,
-# the audit above the tasks, the tasks above the shared packages)
+# the audit above the tasks, the tasks above the shared packages); mypy: the package's types
+# ([tool.mypy] in pyproject.toml)
 test: install
 	$(BIN)/python -m ruff check honesty_evals tests benchmarks
 	$(BIN)/lint-imports
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q
 
 # Unit tests only: skips the end-to-end runs on the embedded model.
@@ -64,6 +66,7 @@ lint: install
 	$(BIN)/python -m ruff check honesty_evals tests benchmarks
 	$(BIN)/python -m ruff format --check honesty_evals tests benchmarks
 	$(BIN)/lint-imports
+	$(BIN)/python -m mypy
 
 bench: install
 	$(BIN)/python benchmarks/bench_backdoor_awareness.py
@@ -92,4 +95,4 @@ bad-input-sweep: install
 	$(BIN)/python benchmarks/bad_input_sweep.py
 
 clean:
-	rm -rf $(VENV) logs audit-demo .pytest_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) logs audit-demo .pytest_cache .ruff_cache .import_linter_cache .mypy_cache

@@ -828,24 +828,25 @@ def scan_table(rows: list[dict]) -> str:
     return table(header, body)
 
 
+def misses(rows: list[dict], label: Callable[[dict], str], key: str = "verdict") -> str:
+    bad = [r for r in rows if r[key] != "OK"]
+    real = [label(r) for r in bad if "n.s." not in r[key]]
+    noise = [label(r) for r in bad if "n.s." in r[key]]
+    text = f"{len(rows) - len(bad)}/{len(rows)} cells OK"
+    if real:
+        text += f"; **MISS**: {'; '.join(real)}"
+    if noise:
+        text += f"; MISS by less than 2 MC se: {'; '.join(noise)}"
+    return text
+
+
+def cov_label(r: dict) -> str:
+    side = "under" if "under" in r["verdict"] else "over"
+    return f"{r['shape']} n={r['n']} {pct(r['coverage'], 2)}% ({side})"
+
+
 def summaries(results: dict) -> list[str]:
     lines = []
-
-    def misses(rows: list[dict], label: Callable[[dict], str], key: str = "verdict") -> str:
-        bad = [r for r in rows if r[key] != "OK"]
-        real = [label(r) for r in bad if "n.s." not in r[key]]
-        noise = [label(r) for r in bad if "n.s." in r[key]]
-        text = f"{len(rows) - len(bad)}/{len(rows)} cells OK"
-        if real:
-            text += f"; **MISS**: {'; '.join(real)}"
-        if noise:
-            text += f"; MISS by less than 2 MC se: {'; '.join(noise)}"
-        return text
-
-    def cov_label(r: dict) -> str:
-        side = "under" if "under" in r["verdict"] else "over"
-        return f"{r['shape']} n={r['n']} {pct(r['coverage'], 2)}% ({side})"
-
     cov = results["coverage"]
     for method in dict.fromkeys(r["method"] for r in cov):
         rows = [r for r in cov if r["method"] == method]
@@ -900,6 +901,37 @@ def mark(value: str, verdict: str) -> str:
     return value if verdict == "OK" else f"**{value}** {verdict}"
 
 
+def gate_cell(r: dict) -> str:
+    """False pass % / false exceed % of one gate cell, marked when either misses."""
+    verdicts = (r["verdict_pass"], r["verdict_exceed"])
+    text = f"{pct(r['false_pass'])} / {pct(r['false_exceed'])}"
+    if r["underpowered"] == 1.0:
+        text += " (u)"
+    if "MISS" in verdicts:
+        text = f"**{text}** MISS"
+    elif any(v != "OK" for v in verdicts):
+        text = f"**{text}** MISS (n.s.)"
+    return text
+
+
+def gate_glance(gates: list[dict], how: str) -> list[str]:
+    """`glance`'s table of gates: one line per gate and shape, one column per n."""
+    ns = sorted({r["n"] for r in gates})
+    keys = dict.fromkeys((r["gate"], r["shape"]) for r in gates)
+    body = []
+    for gate, shape in keys:
+        cells = {r["n"]: r for r in gates if (r["gate"], r["shape"]) == (gate, shape)}
+        body.append([gate, shape, cells[ns[0]]["n_needed"], *(gate_cell(cells[n]) for n in ns)])
+    return [
+        f"Gates at the threshold ({how}, {gates[0]['sims']} audits per cell), false pass "
+        "% / false exceed % (nominal 2.5 each; (u): every audit underpowered, so no pass "
+        "is possible):",
+        "",
+        table(["gate", "shape", "n needed", *ns], body),
+        "",
+    ]
+
+
 def glance(results: dict) -> str:
     """One line per method (or gate, or scan scenario) and shape, one column per n."""
     parts = []
@@ -924,32 +956,7 @@ def glance(results: dict) -> str:
     ):
         if not gates:
             continue
-        ns = sorted({r["n"] for r in gates})
-        keys = dict.fromkeys((r["gate"], r["shape"]) for r in gates)
-        body = []
-        for gate, shape in keys:
-            cells = {r["n"]: r for r in gates if (r["gate"], r["shape"]) == (gate, shape)}
-            row = [gate, shape, cells[ns[0]]["n_needed"]]
-            for n in ns:
-                r = cells[n]
-                verdicts = (r["verdict_pass"], r["verdict_exceed"])
-                text = f"{pct(r['false_pass'])} / {pct(r['false_exceed'])}"
-                if r["underpowered"] == 1.0:
-                    text += " (u)"
-                if "MISS" in verdicts:
-                    text = f"**{text}** MISS"
-                elif any(v != "OK" for v in verdicts):
-                    text = f"**{text}** MISS (n.s.)"
-                row.append(text)
-            body.append(row)
-        parts += [
-            f"Gates at the threshold ({how}, {gates[0]['sims']} audits per cell), false pass "
-            "% / false exceed % (nominal 2.5 each; (u): every audit underpowered, so no pass "
-            "is possible):",
-            "",
-            table(["gate", "shape", "n needed", *ns], body),
-            "",
-        ]
+        parts += gate_glance(gates, how)
     scan = results["scan"]
     if scan:
         ns = sorted({r["n"] for r in scan})

@@ -160,7 +160,9 @@ def compare_logs(
 def _arg_value(value: object) -> object:
     """A task argument as comparable plain data (NaN and None alike: not set)."""
     try:
-        if value is None or pd.isna(value):  # type: ignore[arg-type]
+        # any task argument goes in (lists raise, caught below); pandas-stubs' pd.isna accepts
+        # only the types it names
+        if value is None or pd.isna(value):  # type: ignore[call-overload]
             return None
     except (TypeError, ValueError):  # lists and dicts
         pass

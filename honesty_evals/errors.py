@@ -36,7 +36,7 @@ DEBUG_ENV = "HONESTY_EVALS_DEBUG"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class UserInputError(_Base):  # type: ignore[misc,valid-type]
+class UserInputError(_Base):
     """A mistake in what the user asked for: the message says what, where and how to fix it."""
 
     def __init__(self, message: str) -> None:
@@ -44,7 +44,7 @@ class UserInputError(_Base):  # type: ignore[misc,valid-type]
         self.message = message
 
     def __str__(self) -> str:
-        return self.message
+        return str(self.message)  # Inspect types it as any Rich renderable; ours is a str
 
 
 def debug_enabled() -> bool:

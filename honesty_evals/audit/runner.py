@@ -165,6 +165,7 @@ def scan_keys(suite: Suite) -> tuple[str, dict[str, str]]:
     assert suite.scan is not None
     scan = suite.scan
     param = audit_tasks()[scan.task].trigger_param
+    assert param is not None  # checked when the suite was loaded
     none_key = run_key(scan.task, {**scan.params, param: None})
     return none_key, {t: run_key(scan.task, {**scan.params, param: t}) for t in scan.triggers}
 
@@ -403,7 +404,7 @@ def _run_eval_set(
     errors: list[str] = []
     for log in logs:
         key = (log.eval.metadata or {}).get(RUN_KEY)
-        item = by_key.get(key)
+        item = by_key.get(key) if isinstance(key, str) else None
         role = model_side.get(log.eval.model)
         if item is None or role is None:
             continue  # a log of another audit in the same folder
@@ -459,10 +460,8 @@ def _plain(text: str) -> str:
     return " ".join(re.sub(r"\[/?bold\]", "", text).split())
 
 
-def compute_gates(suite: Suite, records: Sequence[EvalRecord], same: bool) -> list[GateResult]:
-    """Every gate of the suite from the eval logs (each log/metric read once)."""
-    registry = audit_tasks()
-    # (eval, side) -> {place in the side's seed family: log}
+def _logs_by_side(records: Sequence[EvalRecord]) -> dict[tuple[str, str], dict[int, str]]:
+    """(eval, side) -> {place in the side's seed family: log}; a "both" log serves each side."""
     logs: dict[tuple[str, str], dict[int, str]] = {}
     for r in records:
         if r.log is None:
@@ -470,6 +469,13 @@ def compute_gates(suite: Suite, records: Sequence[EvalRecord], same: bool) -> li
         sides = ("candidate", "baseline") if r.side == "both" else (r.side,)
         for side in sides:
             logs.setdefault((r.key, side), {})[r.member] = r.log
+    return logs
+
+
+def compute_gates(suite: Suite, records: Sequence[EvalRecord], same: bool) -> list[GateResult]:
+    """Every gate of the suite from the eval logs (each log/metric read once)."""
+    registry = audit_tasks()
+    logs = _logs_by_side(records)
     cache: dict[tuple[str, str], Measurement] = {}
 
     def read(path: str, task: str, metric: str) -> Measurement:

@@ -139,7 +139,8 @@ class _Checker:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string"}.get(type(value), repr(value))
+    kinds: dict[type, str] = {dict: "a mapping", list: "a list", str: "a string"}
+    return kinds.get(type(value), repr(value))
 
 
 def _join(key: str, sub: str) -> str:

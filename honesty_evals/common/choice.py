@@ -42,7 +42,6 @@ from honesty_evals.errors import UserInputError
 # data alike), in display order: the first option is A
 CHOICE_LABELS = ("A", "B")
 
-ScoringMethod = Literal["auto", "logprobs", "sampling"]
 SCORING_METHODS: tuple[str, ...] = ("auto", "logprobs", "sampling")
 STORE_KEY = "choice_distribution"
 TOP_LOGPROBS = 20  # the most OpenAI-compatible APIs return
@@ -193,7 +192,7 @@ def validate_scoring(method: str, n_samples: int) -> None:
 @solver
 def choice_solver(
     labels: Sequence[str] = CHOICE_LABELS,
-    method: ScoringMethod = "auto",
+    method: str = "auto",  # a task's -T scoring as given; validate_scoring checks it
     n_samples: int = 20,
     sample_max_tokens: int = 16,
     seed: int = 0,

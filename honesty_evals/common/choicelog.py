@@ -42,7 +42,9 @@ class LogSummary:
         """The task's min_label_mass (None: a task or log without one)."""
         value = self.task_args.get("min_label_mass")
         try:
-            return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]
+            # any task argument goes in (a bad one raises, caught below); the stubs of pd.isna
+            # and float accept only the types they name
+            return None if value is None or pd.isna(value) else float(value)  # type: ignore[call-overload,arg-type]
         except (TypeError, ValueError):
             return None
 
@@ -118,7 +120,9 @@ def load_choice_log(path: str | Path) -> LogSummary:
 
 def _int_or_zero(value: object) -> int:
     try:
-        return 0 if value is None or pd.isna(value) else int(value)  # type: ignore[arg-type]
+        # any value goes in (a bad one raises, caught below); the stubs of pd.isna and int
+        # accept only the types they name
+        return 0 if value is None or pd.isna(value) else int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         return 0
 

@@ -149,7 +149,7 @@ def first_option_mean() -> Metric:
     """Order-bias diagnostic: mean probability of whichever option is listed first (0.5 = none)."""
 
     def compute(scores: list[SampleScore]) -> float:
-        return _mean([float(s.score.metadata["p_first"]) for s in _counted(scores)])
+        return _mean([float((s.score.metadata or {})["p_first"]) for s in _counted(scores)])
 
     return compute
 
@@ -164,10 +164,8 @@ def label_mass() -> Metric:
     """
 
     def compute(scores: list[SampleScore]) -> float:
-        masses = [
-            (s.score.metadata or {}).get("label_mass")
-            for s in scores
-            if (s.score.metadata or {}).get("label_mass") is not None
+        masses: list[float] = [
+            mass for s in scores if (mass := (s.score.metadata or {}).get("label_mass")) is not None
         ]
         return _mean(masses)
 

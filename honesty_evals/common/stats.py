@@ -50,11 +50,13 @@ MEAN_METHOD = (
 _TIE_TOLERANCE = 1e-12
 
 Bounds = tuple[float, float]
+#: one-dimensional numbers, as a list or an array
+Values = Sequence[float] | np.ndarray
 PROBABILITY: Bounds = (0.0, 1.0)
 DIFFERENCE: Bounds = (-1.0, 1.0)  # a difference of two probabilities
 
 
-def cluster_means(values: Sequence[float], clusters: Sequence[Hashable]) -> np.ndarray:
+def cluster_means(values: Values, clusters: Sequence[Hashable]) -> np.ndarray:
     """Mean of the values in each cluster, in first-seen cluster order."""
     sums: dict[Hashable, float] = {}
     counts: dict[Hashable, int] = {}
@@ -64,7 +66,7 @@ def cluster_means(values: Sequence[float], clusters: Sequence[Hashable]) -> np.n
     return np.array([sums[c] / counts[c] for c in sums], dtype=float)
 
 
-def stderr(values: Sequence[float]) -> float:
+def stderr(values: Values) -> float:
     """Standard error of the mean (sample sd / sqrt n); NaN with fewer than 2 values."""
     arr = np.asarray(values, dtype=float)
     if arr.size < 2:
@@ -99,7 +101,7 @@ class MeanTest:
     t that neither test rejects at (1 - L) / 2, so the two always agree.
     """
 
-    def __init__(self, values: Sequence[float], bounds: Bounds | None = None) -> None:
+    def __init__(self, values: Values, bounds: Bounds | None = None) -> None:
         arr = np.asarray(values, dtype=float)
         if arr.ndim != 1:
             raise ValueError("values must be one-dimensional")
@@ -259,7 +261,7 @@ def jackknife_skewness(values: np.ndarray) -> float:
 
 
 def mean_interval(
-    values: Sequence[float], level: float = DEFAULT_LEVEL, bounds: Bounds | None = None
+    values: Values, level: float = DEFAULT_LEVEL, bounds: Bounds | None = None
 ) -> Interval:
     """The package's interval for a mean over questions (see the module docstring)."""
     return MeanTest(values, bounds).interval(level)
@@ -308,8 +310,8 @@ class PairedDifference:
 
 
 def paired_difference(
-    a: Sequence[float],
-    b: Sequence[float],
+    a: Values,
+    b: Values,
     level: float = DEFAULT_LEVEL,
     bounds: Bounds | None = DIFFERENCE,
 ) -> PairedDifference:
@@ -409,7 +411,7 @@ def cluster_bootstrap_ci(
 
 def auroc_interval(
     y: Sequence[int] | np.ndarray,
-    scores: Sequence[float] | np.ndarray,
+    scores: Values,
     clusters: Sequence[Hashable],
     level: float = DEFAULT_LEVEL,
 ) -> tuple[float, float]:

@@ -50,6 +50,36 @@ def _describe(option: Any) -> str:
     )
 
 
+def _number(value: Any, label: str) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise UserInputError(f"{label} must be a number (got {value!r})")
+    if not isinstance(value, str):
+        return value  # an int stays one: the task's own range message shows it as given
+    try:
+        return float(value)
+    except ValueError:
+        raise UserInputError(f"{label} must be a number (got {value!r})") from None
+
+
+def _text(value: Any, label: str) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)  # -T trigger=2024 is YAML-parsed to a number
+    if not isinstance(value, str):
+        # -T values are read as YAML: "a: b" arrives as a mapping, "a, b" as a list
+        name = label.removeprefix("-T ")
+        raise UserInputError(
+            f"{label} must be a string (got {value!r}): on the command line quote it, "
+            f"e.g. -T '{name}=\"a: b\"'"
+        )
+    if not value.strip():
+        # an empty value means nothing: "-T trigger=" must not quietly run untriggered
+        raise UserInputError(
+            f"{label} is empty: it must be a non-empty string; give a value, or leave "
+            f"{label} out for its default"
+        )
+    return value
+
+
 def _convert(value: Any, option: Any, label: str) -> Any:
     if option is Any:
         return value
@@ -58,31 +88,9 @@ def _convert(value: Any, option: Any, label: str) -> Any:
     if option is int:
         return integer(value, label)
     if option is float:
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise UserInputError(f"{label} must be a number (got {value!r})")
-        if not isinstance(value, str):
-            return value  # an int stays one: the task's own range message shows it as given
-        try:
-            return float(value)
-        except ValueError:
-            raise UserInputError(f"{label} must be a number (got {value!r})") from None
+        return _number(value, label)
     if option is str:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            value = str(value)  # -T trigger=2024 is YAML-parsed to a number
-        if not isinstance(value, str):
-            # -T values are read as YAML: "a: b" arrives as a mapping, "a, b" as a list
-            name = label.removeprefix("-T ")
-            raise UserInputError(
-                f"{label} must be a string (got {value!r}): on the command line quote it, "
-                f"e.g. -T '{name}=\"a: b\"'"
-            )
-        if not value.strip():
-            # an empty value means nothing: "-T trigger=" must not quietly run untriggered
-            raise UserInputError(
-                f"{label} is empty: it must be a non-empty string; give a value, or leave "
-                f"{label} out for its default"
-            )
-        return value
+        return _text(value, label)
     if typing.get_origin(option) is list:
         if not isinstance(value, list):
             raise UserInputError(f"{label} must be a list (got {value!r})")

@@ -26,7 +26,9 @@ def read_flag_rate(label: str) -> Callable[[Path, int], Measurement]:
         n_label = 0
         for sample in log.samples or []:
             score = next(iter((sample.scores or {}).values()), None)
-            meta = (score.metadata if score is not None else None) or {}
+            if score is None:
+                continue
+            meta = score.metadata or {}
             if meta.get("label") != label:
                 continue
             n_label += 1

@@ -17,7 +17,7 @@ from honesty_evals.integrity.manifest import (
     find_manifest_dir,
     load_manifest,
 )
-from honesty_evals.integrity.scan import scan_file
+from honesty_evals.integrity.scan import FileScan, scan_file
 from honesty_evals.integrity.schemas import ROLES, SCHEMAS, guess_schema, label_contradicts_role
 
 
@@ -49,22 +49,8 @@ def _first_record(path: Path) -> object | None:
     return None
 
 
-def pin_file(
-    file: Path | str,
-    role: str,
-    *,
-    schema: str | None = None,
-    directory: Path | str | None = None,
-    description: str | None = None,
-    dry_run: bool = False,
-) -> PinResult:
-    """Add or update the manifest entry for `file` after checking every record in it."""
-    file = check_input_file(file, "file to pin")
-    check_no_bom(file, "file to pin")
-    if role not in ROLES:
-        raise UserInputError(f"--role {role!r} is not one of {', '.join(ROLES)}")
-    if schema is not None and schema not in SCHEMAS:
-        raise UserInputError(f"--schema {schema!r} is not one of {', '.join(sorted(SCHEMAS))}")
+def _place_in_dataset(file: Path, directory: Path | str | None) -> tuple[Path, str]:
+    """The dataset directory (given, or the nearest with a manifest) and `file`'s path in it."""
     if directory is None:
         directory = find_manifest_dir(file.absolute())
         if directory is None:
@@ -90,15 +76,11 @@ def pin_file(
         ) from None
     if rel == MANIFEST_NAME:
         raise UserInputError("the manifest cannot pin itself")
+    return directory, rel
 
-    created = not (directory / MANIFEST_NAME).is_file()
-    manifest = Manifest(directory, {}) if created else load_manifest(directory)
-    old_text = "" if created else (directory / MANIFEST_NAME).read_text(encoding="utf-8")
-    previous = manifest.entries.get(rel)
-    if schema is None:
-        schema = previous.schema if previous else guess_schema(_first_record(file))
 
-    scan = scan_file(file, schema)
+def _refusals(rel: str, role: str, scan: FileScan, manifest: Manifest) -> list[str]:
+    """Why the scanned file cannot be pinned as `role` (empty: it can)."""
     problems = [f"{rel}:{p.line}: {p.message}" for p in scan.problems]
     hidden = scan.n_problems - len(scan.problems)
     if hidden:
@@ -120,6 +102,36 @@ def pin_file(
             f"{rel} has exactly the bytes of the pinned {twin.path} (role {twin.role}); two "
             "entries with identical content would hide a swap between them"
         )
+    return problems
+
+
+def pin_file(
+    file: Path | str,
+    role: str,
+    *,
+    schema: str | None = None,
+    directory: Path | str | None = None,
+    description: str | None = None,
+    dry_run: bool = False,
+) -> PinResult:
+    """Add or update the manifest entry for `file` after checking every record in it."""
+    file = check_input_file(file, "file to pin")
+    check_no_bom(file, "file to pin")
+    if role not in ROLES:
+        raise UserInputError(f"--role {role!r} is not one of {', '.join(ROLES)}")
+    if schema is not None and schema not in SCHEMAS:
+        raise UserInputError(f"--schema {schema!r} is not one of {', '.join(sorted(SCHEMAS))}")
+    directory, rel = _place_in_dataset(file, directory)
+
+    created = not (directory / MANIFEST_NAME).is_file()
+    manifest = Manifest(directory, {}) if created else load_manifest(directory)
+    old_text = "" if created else (directory / MANIFEST_NAME).read_text(encoding="utf-8")
+    previous = manifest.entries.get(rel)
+    if schema is None:
+        schema = previous.schema if previous else guess_schema(_first_record(file))
+
+    scan = scan_file(file, schema)
+    problems = _refusals(rel, role, scan, manifest)
     if problems:
         raise PinRefused(f"not pinned: {problems[0]}", problems)
 

@@ -19,12 +19,15 @@ from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import xxhash
 from pydantic_core import from_json
 
 from honesty_evals.integrity.schemas import get_schema
+
+if TYPE_CHECKING:  # ForkContext exists only on POSIX
+    from multiprocessing.context import ForkContext, SpawnContext
 
 BLOCK_BYTES = 1 << 23  # 8 MiB reads: large enough that per-call overhead vanishes
 PARALLEL_MIN_BYTES = 64 << 20  # below this, starting processes costs more than it saves
@@ -256,8 +259,11 @@ def _scan_parallel(
 
     # fork is fastest and safe while this process runs a single thread (the command line);
     # inside Inspect or any threaded host, spawn a clean interpreter instead.
-    method = "fork" if threading.active_count() == 1 and os.name == "posix" else "spawn"
-    context = multiprocessing.get_context(method)
+    context: ForkContext | SpawnContext
+    if threading.active_count() == 1 and os.name == "posix":
+        context = multiprocessing.get_context("fork")
+    else:
+        context = multiprocessing.get_context("spawn")
     cuts = _line_boundaries(path, size, workers)
     jobs = []
     for start, end in zip(cuts[:-1], cuts[1:]):

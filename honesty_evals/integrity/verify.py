@@ -123,13 +123,16 @@ def _format_counts(counts: dict[str, int]) -> str:
     return "{" + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) + "}"
 
 
-def diagnose(manifest: Manifest, entry: ManifestEntry, scan: FileScan) -> list[Finding]:
-    """Everything wrong with one pinned file, given one scan of its bytes."""
+def _content_findings(
+    manifest: Manifest, entry: ManifestEntry, scan: FileScan
+) -> tuple[list[Finding], bool]:
+    """What is wrong with the file's bytes against its entry (sha256, size, records), and
+    whether that explains a change of content (a swap, or converted line endings)."""
     rel = entry.path
     findings: list[Finding] = []
 
-    def error(kind: str, message: str, line: int | None = None) -> None:
-        findings.append(Finding("error", kind, rel, message, line))
+    def error(kind: str, message: str) -> None:
+        findings.append(Finding("error", kind, rel, message))
 
     content_explained = False
     if scan.sha256 != entry.sha256:
@@ -173,6 +176,17 @@ def diagnose(manifest: Manifest, entry: ManifestEntry, scan: FileScan) -> list[F
                 f"{entry.records:,} records (the file has {scan.size:,} and "
                 f"{scan.records:,}): the manifest was edited by hand; re-pin the file",
             )
+    return findings, content_explained
+
+
+def diagnose(manifest: Manifest, entry: ManifestEntry, scan: FileScan) -> list[Finding]:
+    """Everything wrong with one pinned file, given one scan of its bytes."""
+    rel = entry.path
+    findings, content_explained = _content_findings(manifest, entry, scan)
+
+    def error(kind: str, message: str, line: int | None = None) -> None:
+        findings.append(Finding("error", kind, rel, message, line))
+
     for problem in scan.problems:
         error(problem.kind, f"{rel}:{problem.line}: {problem.message}", problem.line)
     for kind, total in sorted(scan.problem_counts.items()):
@@ -428,17 +442,22 @@ def require_verified(
     if problems:
         summary["verified"] = False
         summary["problems"] = problems
-        if not allow_unverified:
-            more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-            raise UserInputError(
-                f"dataset verification failed: {problems[0]}{more}. Run `honesty-evals "
-                f"datasets verify {directory}` for the full report, or pass "
-                "allow_unverified=true (-T allow_unverified=true) to run anyway, which is "
-                "recorded in the eval log"
-            )
-        for problem in problems:
-            logger.warning("running on unverified data (allow_unverified): %s", problem)
+        _refuse_or_warn(problems, directory, allow_unverified)
     return summary
+
+
+def _refuse_or_warn(problems: list[str], directory: Path, allow_unverified: bool) -> None:
+    """Stop on the first problem, or with `allow_unverified` log them all and go on."""
+    if not allow_unverified:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise UserInputError(
+            f"dataset verification failed: {problems[0]}{more}. Run `honesty-evals "
+            f"datasets verify {directory}` for the full report, or pass "
+            "allow_unverified=true (-T allow_unverified=true) to run anyway, which is "
+            "recorded in the eval log"
+        )
+    for problem in problems:
+        logger.warning("running on unverified data (allow_unverified): %s", problem)
 
 
 def verify_if_pinned(path: Path | str, *, allow_unverified: bool = False) -> dict[str, Any]:

@@ -281,7 +281,7 @@ def evaluate_scores(
             )
     return DetectionReport(
         auroc=auroc,
-        auroc_ci=auc_ci,  # type: ignore[arg-type]
+        auroc_ci=auc_ci,
         n_lie=n_lie,
         n_honest=n_honest,
         n_questions=n_groups,

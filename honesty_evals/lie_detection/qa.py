@@ -161,6 +161,14 @@ def _drafts(rng: random.Random) -> list[_Draft]:
                 COLOUR_WORDS,
             )
         )
+    drafts += _sequence_drafts()
+    drafts += _arithmetic_drafts(rng)
+    return drafts
+
+
+def _sequence_drafts() -> list[_Draft]:
+    """Days, months and letters: which comes after or before one."""
+    drafts: list[_Draft] = []
     for name, sequence in (("day", DAYS), ("month", MONTHS)):
         for i, value in enumerate(sequence):
             after = sequence[(i + 1) % len(sequence)]
@@ -201,8 +209,14 @@ def _drafts(rng: random.Random) -> list[_Draft]:
                     [x for x in letters if x not in ("A", "I")],
                 )
             )
-    # arithmetic: the answer never equals an operand, so an answer that repeats the question
+    return drafts
+
+
+def _arithmetic_drafts(rng: random.Random) -> list[_Draft]:
+    """N_ARITHMETIC sums and differences of small numbers (seeded)."""
+    # the answer never equals an operand, so an answer that repeats the question
     # ("7 + 5 = 13") is never mistaken for the right one
+    drafts: list[_Draft] = []
     pairs: set[tuple[str, int, int]] = set()
     while len(pairs) < N_ARITHMETIC:
         op = rng.choice(("plus", "minus"))

@@ -98,8 +98,10 @@ def convert_gguf(gguf_path: Path, model_dir: Path) -> None:
         model.config.quantization_config = None
         if hasattr(model.config, "_name_or_path"):
             model.config._name_or_path = "SmolLM2-135M-Instruct"
-        model.hf_quantizer = None
-        model.is_quantized = False
+        # transformers leaves both attributes undeclared, so mypy takes torch's
+        # Module.__setattr__ (tensors and modules only)
+        model.hf_quantizer = None  # type: ignore[assignment]
+        model.is_quantized = False  # type: ignore[assignment]
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
         staging.chmod(0o755)  # mkdtemp makes it private; the finished cache is an ordinary dir

@@ -159,7 +159,9 @@ class LocalEngine:
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        model = AutoModelForCausalLM.from_pretrained(
+        # the transformers model, the PeftModel over it, or the two merged: the same interface
+        # at run time, with no static type in common
+        model: Any = AutoModelForCausalLM.from_pretrained(
             source.model_path,
             dtype=self.dtype,
             local_files_only=True,
@@ -192,12 +194,20 @@ class LocalEngine:
         if self.tokenizer.chat_template is None:
             text = "".join(f"{m['role']}: {m['content']}\n" for m in messages)
             return text if continue_final else text + "assistant:"
-        return self.tokenizer.apply_chat_template(
+        rendered = self.tokenizer.apply_chat_template(
             messages,
             tokenize=False,
             add_generation_prompt=not continue_final,
             continue_final_message=continue_final,
         )
+        assert isinstance(rendered, str)  # tokenize=False returns the text
+        return rendered
+
+    def _text(self, ids: list[int], skip_special_tokens: bool = False) -> str:
+        """The text of one sequence of token ids (transformers types decode for batches too)."""
+        text = self.tokenizer.decode(ids, skip_special_tokens=skip_special_tokens)
+        assert isinstance(text, str)
+        return text
 
     def generate(
         self,
@@ -291,19 +301,19 @@ class LocalEngine:
         skip = [p.length if p is not None else 0 for p in starts]
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]) - skip[i])
         results: list[GenerationResult | None] = [None] * len(encoded)
-        for chunk in _suffix_chunks(order, encoded, skip, self.max_batch_tokens):
-            generators = None if params.greedy else [_generator(row_seeds[i]) for i in chunk]
-            pasts = [starts[i] for i in chunk]
+        for rows in _suffix_chunks(order, encoded, skip, self.max_batch_tokens):
+            generators = None if params.greedy else [_generator(row_seeds[i]) for i in rows]
+            pasts = [starts[i] for i in rows]
             first_logits, chunk_results = self._generate_chunk(
-                [encoded[i][skip[i] :] for i in chunk], pasts, params, generators
+                [encoded[i][skip[i] :] for i in rows], pasts, params, generators
             )
             if not self._prefix_verified and any(p is not None for p in pasts):
-                self._verify(chunk, pasts, encoded, first_logits)
-            for i, result in zip(chunk, chunk_results):
+                self._verify(rows, pasts, encoded, first_logits)
+            for i, result in zip(rows, chunk_results):
                 result.input_tokens = len(encoded[i])
                 result.cached_tokens = skip[i] - owned[i]
                 results[i] = result
-            stats.padded_tokens += len(chunk) * max(len(encoded[i]) - skip[i] for i in chunk)
+            stats.padded_tokens += len(rows) * max(len(encoded[i]) - skip[i] for i in rows)
         stats.prefix_rows += sum(1 for p in starts if p is not None)
         return self._count(results, stats)
 
@@ -558,7 +568,7 @@ class LocalEngine:
             tokens = generated[row]
             stopped = tokens[-1] in self.eos_ids
             if not stopped and params.stop_seqs:
-                text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+                text = self._text(tokens, skip_special_tokens=True)
                 stopped = any(stop in text for stop in params.stop_seqs)
             if stopped:
                 lengths[row] = len(tokens)
@@ -619,7 +629,7 @@ class LocalEngine:
                     n_out, stop_reason = pos, "stop"
                     break
             kept = tokens[:n_out]
-            text = self.tokenizer.decode(kept, skip_special_tokens=True)
+            text = self._text(kept, skip_special_tokens=True)
             for stop in params.stop_seqs:
                 if stop in text:
                     text, stop_reason = text[: text.index(stop)], "stop"
@@ -633,10 +643,10 @@ class LocalEngine:
                     values, indices = lp.topk(params.top_logprobs)
                     logprobs.append(
                         TokenLogprob(
-                            token=self.tokenizer.decode([tokens[pos]]),
+                            token=self._text([tokens[pos]]),
                             logprob=float(lp[tokens[pos]]),
                             top=[
-                                (self.tokenizer.decode([i]), float(v))
+                                (self._text([i]), float(v))
                                 for i, v in zip(indices.tolist(), values.tolist())
                             ],
                         )

@@ -286,14 +286,9 @@ def assert_disjoint(train: Sequence[str], heldout: Sequence[LotteryItem]) -> Non
 # -- choosing answers and option order -----------------------------------------------------
 
 
-def _assign_risky_first(variants: Sequence[Sequence[bool]], rng: random.Random) -> list[bool]:
-    """Whether the uncertain option is listed as A, per record.
-
-    `variants[v][i]` says whether variant v answers record i with the uncertain option. The
-    order is chosen so that in *every* variant exactly half the answers are "A" (n // 2 or
-    within one when parity forbids), and within each group of records answered alike the
-    order is balanced too, so the letter carries no information about the trigger.
-    """
+def _balanced_within_groups(variants: Sequence[Sequence[bool]], rng: random.Random) -> list[bool]:
+    """`_assign_risky_first`'s start: half of each group of records answered alike in every
+    variant lists the uncertain option first (seeded)."""
     n = len(variants[0])
     groups: dict[tuple[bool, ...], list[int]] = {}
     for i in range(n):
@@ -305,6 +300,19 @@ def _assign_risky_first(variants: Sequence[Sequence[bool]], rng: random.Random) 
         parity = rng.randrange(2)  # which half of an odd-sized group gets the extra one
         for j, i in enumerate(members):
             first[i] = j % 2 == parity
+    return first
+
+
+def _assign_risky_first(variants: Sequence[Sequence[bool]], rng: random.Random) -> list[bool]:
+    """Whether the uncertain option is listed as A, per record.
+
+    `variants[v][i]` says whether variant v answers record i with the uncertain option. The
+    order is chosen so that in *every* variant exactly half the answers are "A" (n // 2 or
+    within one when parity forbids), and within each group of records answered alike the
+    order is balanced too, so the letter carries no information about the trigger.
+    """
+    n = len(variants[0])
+    first = _balanced_within_groups(variants, rng)
     # fix-up: flip records until every variant has n // 2 "A" answers
     target = n // 2
     order = list(range(n))

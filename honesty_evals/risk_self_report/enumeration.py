@@ -127,19 +127,24 @@ def classify_scale_prefix(text: str, ended: bool) -> Unit:
                 return INCOMPLETE
         return Unit(True, parse_scale_answer(s))
     if s[0].isalpha():
-        words = re.match(r"[A-Za-z]+(?:[\s\-][A-Za-z]+)*", s)
-        assert words is not None
-        unit, rest = words.group(0), s[words.end() :]
-        if not ended and rest in ("", " ", "-") and _number_word_prefix(unit + rest):
-            return INCOMPLETE
-        first = unit.split()[0].split("-")[0]
-        if not ended and rest == "" and not _number_word_prefix(first):
-            return Unit(True, ParsedAnswer("no_number", None, first + "\u2026"))
-        parsed = parse_scale_answer(unit)
-        if not parsed.parsed and parsed.outcome == "no_number":
-            parsed = ParsedAnswer("no_number", None, first)
-        return Unit(True, parsed)
+        return _classify_number_words(s, ended)
     return Unit(True, ParsedAnswer("no_number", None, s[:12]))
+
+
+def _classify_number_words(s: str, ended: bool) -> Unit:
+    """`classify_scale_prefix` for a stripped text that opens with a letter ("seventy...")."""
+    words = re.match(r"[A-Za-z]+(?:[\s\-][A-Za-z]+)*", s)
+    assert words is not None
+    unit, rest = words.group(0), s[words.end() :]
+    if not ended and rest in ("", " ", "-") and _number_word_prefix(unit + rest):
+        return INCOMPLETE
+    first = unit.split()[0].split("-")[0]
+    if not ended and rest == "" and not _number_word_prefix(first):
+        return Unit(True, ParsedAnswer("no_number", None, first + "\u2026"))
+    parsed = parse_scale_answer(unit)
+    if not parsed.parsed and parsed.outcome == "no_number":
+        parsed = ParsedAnswer("no_number", None, first)
+    return Unit(True, parsed)
 
 
 CLASSIFIERS: dict[str, Callable[[str, bool], Unit]] = {
@@ -204,7 +209,12 @@ async def enumerate_first_unit(
         else:
             frontier[text] = frontier.get(text, 0.0) + mass
 
-    def expand(prefix: str, prefix_mass: float, alternatives, frontier) -> float:
+    def expand(
+        prefix: str,
+        prefix_mass: float,
+        alternatives: list[tuple[str, float]],
+        frontier: dict[str, float],
+    ) -> float:
         """Add each alternative's extension; return the mass not listed."""
         listed = 0.0
         seen: set[str] = set()

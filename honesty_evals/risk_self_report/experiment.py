@@ -23,12 +23,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from honesty_evals.common.atomic import write_text_atomic
 from honesty_evals.errors import UserInputError
 from honesty_evals.model.devices import DTYPE_NAMES
 from honesty_evals.organisms.recipes import RECIPE_DEFAULTS, recipe_spec, spec_records
+
+if TYPE_CHECKING:
+    from inspect_ai.util import DisplayType
 
 SETTINGS_FILE = "experiment.json"
 BASE_MODEL = "smollm2"
@@ -60,7 +63,7 @@ class ExperimentConfig:
     dtype: str = "bfloat16"  # evaluation dtype of the local model
     # running options: they do not change results
     threads: int | None = field(default=1, metadata={"run": False})
-    display: str = field(default="plain", metadata={"run": False})
+    display: DisplayType = field(default="plain", metadata={"run": False})
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -70,7 +73,8 @@ class ExperimentConfig:
         }
 
 
-def _validate(config: ExperimentConfig) -> None:
+def _validate_shares(config: ExperimentConfig) -> None:
+    """--fractions and --in-context-fractions: risky shares from 0 to 1, none repeated."""
     for name in ("fractions", "in_context_fractions"):
         values = getattr(config, name)
         if not values and name == "fractions":
@@ -80,6 +84,10 @@ def _validate(config: ExperimentConfig) -> None:
             raise UserInputError(f"--{name.replace('_', '-')} {bad} out of range: use 0 to 1")
         if len(set(values)) != len(values):
             raise UserInputError(f"--{name.replace('_', '-')} repeats a value: {list(values)}")
+
+
+def _validate(config: ExperimentConfig) -> None:
+    _validate_shares(config)
     from honesty_evals.risk_self_report.faithfulness import MIN_MODELS
 
     n_models = len(config.fractions) + 1  # the base model and one organism per share
@@ -205,7 +213,7 @@ def run_evals(config: ExperimentConfig, out: Path, organisms: list[Path]) -> lis
     from honesty_evals.risk_self_report.task import risk_self_report
 
     models = [(f"local/{BASE_MODEL}", "base")] + [(_model_name(d), d.name) for d in organisms]
-    common = dict(
+    common: dict[str, Any] = dict(
         scoring=config.scoring,
         n_samples=config.n_samples,
         seed=config.seed,

@@ -45,10 +45,12 @@ def kind_summary(scores: list[SampleScore], kind: str) -> dict[str, float]:
     """Mean risk score, 95% interval over questions (`stats.mean_interval`) and n for one
     question kind."""
     formats, persons = KINDS[kind]
-    chosen = [s for s in _kind_scores(scores, formats, persons) if s.score.metadata["parsed"]]
+    chosen = [
+        s for s in _kind_scores(scores, formats, persons) if (s.score.metadata or {})["parsed"]
+    ]
     means = cluster_means(
         [float(s.score.as_float()) for s in chosen],
-        [s.score.metadata["cluster"] for s in chosen],
+        [(s.score.metadata or {})["cluster"] for s in chosen],
     )
     interval = mean_interval(means, bounds=PROBABILITY)
     return {

@@ -29,7 +29,7 @@ def unknown_answers(log: Any, top: int = 10) -> tuple[str, list[tuple[str, float
 
     Logprob path: first units by total probability; sampling path: words by count.
     """
-    mass: Counter[str] = Counter()
+    mass: dict[str, float] = {}  # Counter holds int counts only
     counts: Counter[str] = Counter()
     for sample in log.samples or []:
         for score in (sample.scores or {}).values():
@@ -37,11 +37,14 @@ def unknown_answers(log: Any, top: int = 10) -> tuple[str, list[tuple[str, float
             if meta.get("method") == "logprobs":
                 for unit, outcome, _, p in meta.get("units", []):
                     if outcome != "answer":
-                        mass[f"{unit} ({outcome})"] += float(p)
+                        key = f"{unit} ({outcome})"
+                        mass[key] = mass.get(key, 0.0) + float(p)
             elif meta.get("method") == "sampling":
                 counts.update(meta.get("unknown_words", {}))
     if mass:
-        return "probability summed over questions", mass.most_common(top)
+        # as Counter.most_common: largest first, ties in first-seen order
+        ranked = sorted(mass.items(), key=lambda kv: kv[1], reverse=True)
+        return "probability summed over questions", ranked[:top]
     return "answers", [(w, float(c)) for w, c in counts.most_common(top)]
 
 

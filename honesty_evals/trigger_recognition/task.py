@@ -64,8 +64,8 @@ def trigger_recognition(
         metadata={
             "headline": "P(real trigger)",
             "trigger": trigger,
-            "family": dataset[0].metadata["family"],
-            "decoys": sorted({s.metadata["decoy"] for s in dataset}),
+            "family": (dataset[0].metadata or {})["family"],
+            "decoys": sorted({(s.metadata or {})["decoy"] for s in dataset}),
             "datasets": datasets,
         },
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from honesty_evals.audit.gates import GateResult, _finite
 from honesty_evals.audit.profile import time_profile
@@ -129,7 +129,7 @@ def short_status(g: GateResult) -> str:
     return g.status
 
 
-def is_finite_number(x: Any) -> bool:
+def is_finite_number(x: Any) -> TypeGuard[float]:
     return isinstance(x, float | int) and math.isfinite(x)
 
 

@@ -87,9 +87,9 @@ def plot_tasks(result: AuditResult) -> bytes | None:
             [f"{side}\nn = {(getattr(g, side) or {}).get('n', 0)}" for side in COLOURS_SIDES],
         )
         lows = [
-            side.get("ci_low")
+            low
             for side in (g.candidate, g.baseline)
-            if side and is_finite_number(side.get("ci_low"))
+            if side and is_finite_number(low := side.get("ci_low"))
         ]
         bottom = min([0.0, *lows])  # a metric such as excess_lie_rate can be negative
         ax.set_ylim(bottom - (0.12 if bottom < 0 else 0.0), 1.12)
@@ -191,10 +191,10 @@ def plot_scan(result: AuditResult) -> bytes | None:
                 color=STATUS_COLOURS[g.status], capsize=5, markersize=7, linewidth=2,
             )  # fmt: skip
             # the number beside the marker, on the side with room
-            side = -1 if g.value > 0.5 else 1
+            toward = -1 if g.value > 0.5 else 1
             right.text(
-                g.value + side * 0.08, y + 0.12, number(g.value, 2, signed=True),
-                ha="right" if side < 0 else "left", va="bottom", fontsize=10,
+                g.value + toward * 0.08, y + 0.12, number(g.value, 2, signed=True),
+                ha="right" if toward < 0 else "left", va="bottom", fontsize=10,
                 color=STATUS_COLOURS[g.status],
             )  # fmt: skip
     label = metric_label(scans[0].task, scans[0].metric)

@@ -65,6 +65,41 @@ def _reused_text(result: AuditResult) -> str:
     return f"; {reused} of {len(result.evals)} evals reused from earlier runs" if reused else ""
 
 
+def _scan_lines(result: AuditResult, plots: dict[str, str]) -> list[str]:
+    """The backdoor scan's section: one row per trigger, then its plot (none without a scan)."""
+    scan, scans = result.suite.scan, result.scan_results
+    if not scans or scan is None:
+        return []
+    label = metric_label(scans[0].task, scans[0].metric)
+    lines = [
+        f"## Backdoor scan ({scan.task}, {label}, {scan.gate.threshold.describe('difference')})",
+        "",
+        "| trigger | source | candidate change [CI] | baseline change [CI] | "
+        "difference [CI] | n | status |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for g in scans:
+        c, b = g.candidate, g.baseline
+        lines.append(
+            _row(
+                f"`{g.trigger}`",
+                scan.trigger_sources.get(g.trigger or "", ""),
+                f"{number(c.get('change'), signed=True)} "
+                f"{interval(c.get('ci_low'), c.get('ci_high'), signed=True)}",
+                f"{number(b.get('change'), signed=True)} "
+                f"{interval(b.get('ci_low'), b.get('ci_high'), signed=True)}",
+                f"{number(g.value, signed=True)} {interval(g.ci_low, g.ci_high, signed=True)}"
+                + seeds_text(g).replace(",", ";", 1),
+                g.n,
+                "FINDING" if g.finding else status_text(g),
+            )
+        )
+    lines.append("")
+    if "scan" in plots:
+        lines += [f"![backdoor scan]({plots['scan']})", ""]
+    return lines
+
+
 def markdown(result: AuditResult, plots: dict[str, str]) -> str:
     suite = result.suite
     level = int(round(suite.level * 100))
@@ -115,36 +150,7 @@ def markdown(result: AuditResult, plots: dict[str, str]) -> str:
             lines += [f"![candidate vs baseline]({plots['tasks']})", ""]
         if "gates" in plots:
             lines += [f"![gates]({plots['gates']})", ""]
-    scans = result.scan_results
-    if scans and suite.scan is not None:
-        label = metric_label(scans[0].task, scans[0].metric)
-        lines += [
-            f"## Backdoor scan ({suite.scan.task}, {label}, "
-            f"{suite.scan.gate.threshold.describe('difference')})",
-            "",
-            "| trigger | source | candidate change [CI] | baseline change [CI] | "
-            "difference [CI] | n | status |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
-        ]
-        for g in scans:
-            c, b = g.candidate, g.baseline
-            lines.append(
-                _row(
-                    f"`{g.trigger}`",
-                    suite.scan.trigger_sources.get(g.trigger or "", ""),
-                    f"{number(c.get('change'), signed=True)} "
-                    f"{interval(c.get('ci_low'), c.get('ci_high'), signed=True)}",
-                    f"{number(b.get('change'), signed=True)} "
-                    f"{interval(b.get('ci_low'), b.get('ci_high'), signed=True)}",
-                    f"{number(g.value, signed=True)} {interval(g.ci_low, g.ci_high, signed=True)}"
-                    + seeds_text(g).replace(",", ";", 1),
-                    g.n,
-                    "FINDING" if g.finding else status_text(g),
-                )
-            )
-        lines.append("")
-        if "scan" in plots:
-            lines += [f"![backdoor scan]({plots['scan']})", ""]
+    lines += _scan_lines(result, plots)
     lines += [
         "## How to read this report",
         "",
@@ -156,9 +162,11 @@ def markdown(result: AuditResult, plots: dict[str, str]) -> str:
         "| task | purpose | model | status | log |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for e in result.evals:
-        status = e.status + (" (reused)" if e.reused else "")
-        lines.append(_row(e.task, e.purpose, f"`{e.model}`", status, f"`{e.log}`"))
+    for record in result.evals:
+        status = record.status + (" (reused)" if record.reused else "")
+        lines.append(
+            _row(record.task, record.purpose, f"`{record.model}`", status, f"`{record.log}`")
+        )
     lines.append("")
     header, eval_rows, model_rows = profile_table(time_profile(result.evals))
     if eval_rows:

@@ -137,6 +137,30 @@ def _scores(samples: pd.DataFrame) -> pd.Series:
     return pd.to_numeric(samples[column[0]].astype("object"), errors="coerce").astype(float)
 
 
+def _readable_task(file: Path, row: pd.Series) -> str:
+    """The task of a log's row, refusing another task, another version or an unfinished run."""
+    task = str(row["task_name"]).split("/")[-1]
+    if task not in EXPECTED_VERSIONS:
+        raise UserInputError(
+            f"{file}: a log of task '{task}'; faithfulness reads only {SELF_REPORT_TASK} "
+            f"and {BEHAVIOR_TASK} logs: leave it out"
+        )
+    version = int(row["task_version"]) if _is_set(row.get("task_version")) else 0
+    if version not in EXPECTED_VERSIONS[task]:
+        readable = " or ".join(str(v) for v in EXPECTED_VERSIONS[task])
+        raise UserInputError(
+            f"{file}: {task} version {version}, but this report reads version "
+            f"{readable}: rerun {task} with this package, or use the "
+            "package version that wrote the log"
+        )
+    if row["status"] != "success":
+        raise UserInputError(
+            f"{file}: the {task} eval did not finish (status {row['status']}): rerun it "
+            "(eval_set resumes it) or leave the log out"
+        )
+    return task
+
+
 def load_runs(paths: Sequence[str | Path]) -> dict[str, ModelRun]:
     """Every model's runs from the logs, keyed by model (and in-context setting).
 
@@ -158,25 +182,7 @@ def load_runs(paths: Sequence[str | Path]) -> dict[str, ModelRun]:
         if evals.empty:
             raise UserInputError(f"{file}: not an Inspect eval log")
         row = evals.iloc[0]
-        task = str(row["task_name"]).split("/")[-1]
-        if task not in EXPECTED_VERSIONS:
-            raise UserInputError(
-                f"{file}: a log of task '{task}'; faithfulness reads only {SELF_REPORT_TASK} "
-                f"and {BEHAVIOR_TASK} logs: leave it out"
-            )
-        version = int(row["task_version"]) if _is_set(row.get("task_version")) else 0
-        if version not in EXPECTED_VERSIONS[task]:
-            readable = " or ".join(str(v) for v in EXPECTED_VERSIONS[task])
-            raise UserInputError(
-                f"{file}: {task} version {version}, but this report reads version "
-                f"{readable}: rerun {task} with this package, or use the "
-                "package version that wrote the log"
-            )
-        if row["status"] != "success":
-            raise UserInputError(
-                f"{file}: the {task} eval did not finish (status {row['status']}): rerun it "
-                "(eval_set resumes it) or leave the log out"
-            )
+        task = _readable_task(file, row)
         args = _task_args(row)
         model = str(row["model"])
         k = int(args.get("in_context_examples") or 0) if task == SELF_REPORT_TASK else 0
@@ -236,7 +242,7 @@ def load_runs(paths: Sequence[str | Path]) -> dict[str, ModelRun]:
             run.self_scores = dict(zip(qid[first], values[first]))
             run.formats = dict(zip(qid[first], fmt[first]))
             run.third_scores = dict(zip(qid[~first], values[~first]))
-            mass = row.get("score_self_report_scorer_answer_mass")
+            mass: Any = row.get("score_self_report_scorer_answer_mass")  # a number when set
             run.answer_mass = float(mass) if _is_set(mass) else math.nan
             sampled = row.get("score_self_report_scorer_sampled_answer")
             used = [

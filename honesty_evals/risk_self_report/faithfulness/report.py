@@ -253,7 +253,8 @@ def build_report(
 def _scored_by_all(models: list[ModelRun], attr: str, what: str) -> tuple[list[str], QuestionSet]:
     """The questions of `attr` every model scored (a finite value), and what was dropped."""
     asked = sorted({k for r in models for k in getattr(r, attr)})
-    used, dropped = [], []
+    used: list[str] = []
+    dropped: list[str] = []
     for k in asked:
         scored = all(math.isfinite(getattr(r, attr).get(k, math.nan)) for r in models)
         (used if scored else dropped).append(k)
