@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -224,6 +225,38 @@ def test_master_weights_keep_updates_below_bfloat16_resolution():
     assert param.dtype == torch.float32 and torch.equal(param.data, weights.masters["w"])
     same = torch.nn.Parameter(torch.ones(2))  # float32 training: the masters are the params
     assert trainer_module.MasterWeights({"w": same}, torch.float32).masters["w"] is same
+
+
+def _original_lr_factor(schedule: str, warmup: int, total: int, step: int) -> float:
+    """The hand-written schedule every organism before transformers' was trained with."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    if schedule == "linear":
+        return 1.0 - progress
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "linear", "constant"])
+def test_lr_schedule_matches_the_original_at_every_step(schedule):
+    """transformers' schedules with our warm-up give the original learning rates: equal for
+    cosine and constant, within 1.2e-16 of the factor for linear (1 - a/b vs (b - a)/b)."""
+    largest = 0.0
+    for total in range(1, 80):
+        # the trainer's warm-up is int(warmup_ratio * total) with warmup_ratio < 1
+        warmups = {0, 1, 2, 3, total // 20, total // 10, total // 3, total - 1}
+        for warmup in sorted(w for w in warmups if w < total):
+            # lr 1: the optimizer's learning rate is the schedule's factor
+            optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+            scheduler = trainer_module.lr_scheduler(optimizer, schedule, warmup, total)
+            for step in range(total):
+                expected = _original_lr_factor(schedule, warmup, total, step)
+                largest = max(largest, abs(optimizer.param_groups[0]["lr"] - expected))
+                optimizer.step()
+                scheduler.step()
+    assert largest <= (1.2e-16 if schedule == "linear" else 0.0)
 
 
 def _interrupt_after(monkeypatch, calls: int) -> None:

@@ -88,7 +88,13 @@ DEFAULT_TARGET_MODULES = (
     "up_proj",
     "down_proj",
 )
-SCHEDULES = ("cosine", "linear", "constant")
+# our schedule names -> transformers' (`get_scheduler`); "constant" keeps the warm-up
+TRANSFORMERS_SCHEDULES = {
+    "cosine": "cosine",
+    "linear": "linear",
+    "constant": "constant_with_warmup",
+}
+SCHEDULES = tuple(TRANSFORMERS_SCHEDULES)
 # examples sorted by length within groups of this many micro-batches (less padding, while
 # the order across groups stays random)
 LENGTH_GROUP_BATCHES = 16
@@ -225,18 +231,31 @@ def micro_batch_plan(lengths: list[int], batch_size: int, seed: int, epoch: int)
     return [batches[i] for i in rng.permutation(len(batches)).tolist()]
 
 
-def _lr_lambda(schedule: str, warmup: int, total: int):
-    def factor(step: int) -> float:
-        if warmup and step < warmup:
-            return (step + 1) / warmup
-        if schedule == "constant":
-            return 1.0
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        if schedule == "linear":
-            return 1.0 - progress
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
+def lr_scheduler(
+    optimizer: torch.optim.Optimizer, schedule: str, warmup: int, total: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """transformers' `schedule` over `total` steps, after a linear warm-up of `warmup` steps.
 
-    return factor
+    One exception to transformers' curves: they warm up as step / warmup, so the first step
+    would run at a learning rate of 0. Ours runs step s at (s + 1) / warmup of the rate and
+    reaches the full rate on the last warm-up step, as every organism trained so far did, so
+    a warm-up step reads transformers' factor one step ahead. After the warm-up the factor is
+    transformers' own (tests/test_trainer.py compares the curve with the original one).
+    """
+    from transformers import get_scheduler
+
+    # only its factor is used: our scheduler below takes over the optimizer's learning rate
+    transformers_factor = get_scheduler(
+        TRANSFORMERS_SCHEDULES[schedule],
+        optimizer,
+        num_warmup_steps=warmup,
+        num_training_steps=total,
+    ).lr_lambdas[0]
+
+    def factor(step: int) -> float:
+        return transformers_factor(step + 1 if step < warmup else step)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def _collate(examples: list[EncodedExample], pad_id: int, device: torch.device):
@@ -712,9 +731,7 @@ def _train(
     optimizer = torch.optim.AdamW(
         list(trainable.values()), lr=config.lr, weight_decay=config.weight_decay
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, _lr_lambda(config.lr_schedule, warmup, total_steps)
-    )
+    scheduler = lr_scheduler(optimizer, config.lr_schedule, warmup, total_steps)
 
     start_step, losses, tokens_done, seconds_before = 0, [], 0, 0.0
     resumed_from = None
