@@ -310,6 +310,25 @@ def test_resume_ends_with_the_same_weights(tiny_llama_dir, tmp_path, monkeypatch
     assert resumed.card["fingerprint"] == straight.card["fingerprint"]
 
 
+def test_a_checkpoint_in_the_old_format_is_refused_in_one_line(
+    tiny_llama_dir, data_file, tmp_path, monkeypatch
+):
+    from safetensors.torch import save_file
+
+    out = tmp_path / "run"
+    _interrupt_after(monkeypatch, 3)  # one micro-batch a step: dies in step 4
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(tiny_llama_dir, data_file, out, checkpoint_every=2), print_fn=_quiet)
+    monkeypatch.undo()
+    adapter = partial_dir(out) / "checkpoints" / "step-00000002" / "adapter.safetensors"
+    # the old format named the weights as the training model does, adapter name included
+    old = {k.replace(".weight", ".default.weight"): v for k, v in load_file(str(adapter)).items()}
+    save_file(old, str(adapter))
+    with pytest.raises(UserInputError, match="does not resume") as info:
+        train(_config(tiny_llama_dir, data_file, out, resume=True), print_fn=_quiet)
+    assert "\n" not in str(info.value)
+
+
 def test_failure_before_a_checkpoint_leaves_nothing(
     tiny_llama_dir, data_file, tmp_path, monkeypatch
 ):

@@ -48,8 +48,10 @@ from honesty_evals.model.devices import resolve_device_dtype, torch_dtype
 from honesty_evals.model.embedded import EMBEDDED_MODEL_NAME, ensure_embedded_model
 from honesty_evals.model.source import diagnose_model_dir, is_embedded_alias
 from honesty_evals.training.checkpoint import (
+    adapter_weights,
     latest_checkpoint,
     load_checkpoint,
+    restore_adapter,
     save_checkpoint,
 )
 from honesty_evals.training.data import (
@@ -718,11 +720,14 @@ def _train(
         raise UserInputError(f"cannot apply LoRA to {config.base}: {exc}") from None
     model.to(device)
     model.train()
+    if checkpoint is not None:
+        restore_adapter(model, checkpoint)  # while the LoRA weights are still float32
     weights = MasterWeights(
         {n: p for n, p in model.named_parameters() if p.requires_grad},
         dtype if dtype == torch.bfloat16 else torch.float32,
     )
     trainable = weights.masters  # what the optimizer, clipping and checkpoints see
+    adapter = adapter_weights(model, trainable)  # the same tensors, by peft's saved names
 
     micro_per_epoch = math.ceil(len(examples) / config.batch_size)
     steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum)
@@ -736,8 +741,7 @@ def _train(
     start_step, losses, tokens_done, seconds_before = 0, [], 0, 0.0
     resumed_from = None
     if checkpoint is not None:
-        state = load_checkpoint(checkpoint, trainable, optimizer, scheduler)
-        weights.push()
+        state = load_checkpoint(checkpoint, optimizer, scheduler)
         start_step, losses = state["step"], state["losses"]
         tokens_done, seconds_before = state["tokens"], state["seconds"]
         resumed_from = start_step
@@ -797,7 +801,7 @@ def _train(
             saved = save_checkpoint(
                 partial / "checkpoints",
                 done,
-                trainable,
+                adapter,
                 optimizer,
                 scheduler,
                 {
