@@ -16,10 +16,11 @@ from safetensors.torch import load_file
 from honesty_evals.cli import main
 from honesty_evals.errors import UserInputError
 from honesty_evals.organisms import recipes as recipes_module
-from honesty_evals.training import trainer as trainer_module
+from honesty_evals.training import build, loop
 from honesty_evals.training.data import (
     Conversation,
     encode_conversation,
+    file_sha256,
     last_assistant_turn,
     parse_chat_jsonl,
 )
@@ -189,7 +190,7 @@ def test_training_reduces_loss_and_writes_card(tiny_llama_dir, data_file, tmp_pa
     assert card["steps"] == 24  # 24 records / batch 4 = 6 steps an epoch, 4 epochs
     assert card["loss"]["mean_last_10pct"] < 0.5 * card["loss"]["mean_first_10pct"]
     assert card["data"]["records"] == 24 and card["data"]["loss_tokens"] == 48
-    assert card["data"]["sha256"] == trainer_module.file_sha256(data_file)
+    assert card["data"]["sha256"] == file_sha256(data_file)
     assert card["hyperparameters"]["lora_r"] == 16 and card["seed"] == 0
     assert card["dtype"] == "bfloat16" and card["base_model"] == str(tiny_llama_dir)
     assert {"torch", "transformers", "peft"} <= set(card["versions"])
@@ -208,7 +209,7 @@ def test_training_reduces_loss_and_writes_card(tiny_llama_dir, data_file, tmp_pa
 
 def test_master_weights_keep_updates_below_bfloat16_resolution():
     param = torch.nn.Parameter(torch.ones(4))
-    weights = trainer_module.MasterWeights({"w": param}, torch.bfloat16)
+    weights = build.MasterWeights({"w": param}, torch.bfloat16)
     assert param.dtype == torch.bfloat16 and weights.masters["w"].dtype == torch.float32
     optimizer = torch.optim.SGD(list(weights.masters.values()), lr=1.0)
     for _ in range(8):  # 8 steps of 2**-10: each alone rounds away in bfloat16 near 1
@@ -224,7 +225,7 @@ def test_master_weights_keep_updates_below_bfloat16_resolution():
     weights.install()
     assert param.dtype == torch.float32 and torch.equal(param.data, weights.masters["w"])
     same = torch.nn.Parameter(torch.ones(2))  # float32 training: the masters are the params
-    assert trainer_module.MasterWeights({"w": same}, torch.float32).masters["w"] is same
+    assert build.MasterWeights({"w": same}, torch.float32).masters["w"] is same
 
 
 def _original_lr_factor(schedule: str, warmup: int, total: int, step: int) -> float:
@@ -250,7 +251,7 @@ def test_lr_schedule_matches_the_original_at_every_step(schedule):
         for warmup in sorted(w for w in warmups if w < total):
             # lr 1: the optimizer's learning rate is the schedule's factor
             optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
-            scheduler = trainer_module.lr_scheduler(optimizer, schedule, warmup, total)
+            scheduler = loop.lr_scheduler(optimizer, schedule, warmup, total)
             for step in range(total):
                 expected = _original_lr_factor(schedule, warmup, total, step)
                 largest = max(largest, abs(optimizer.param_groups[0]["lr"] - expected))
@@ -260,7 +261,7 @@ def test_lr_schedule_matches_the_original_at_every_step(schedule):
 
 
 def _interrupt_after(monkeypatch, calls: int) -> None:
-    real = trainer_module.micro_batch_loss
+    real = loop.micro_batch_loss
     count = {"n": 0}
 
     def flaky(*args, **kwargs):
@@ -269,7 +270,7 @@ def _interrupt_after(monkeypatch, calls: int) -> None:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(trainer_module, "micro_batch_loss", flaky)
+    monkeypatch.setattr(loop, "micro_batch_loss", flaky)  # where the step loop looks it up
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
@@ -371,9 +372,9 @@ def test_output_loads_through_the_local_provider(tiny_llama_dir, data_file, tmp_
 
 
 def test_embedded_base_is_recorded_as_smollm2(monkeypatch, tiny_llama_dir):
-    monkeypatch.setattr(trainer_module, "ensure_embedded_model", lambda: tiny_llama_dir)
-    assert trainer_module.resolve_base("smollm2") == (tiny_llama_dir, "smollm2")
-    assert trainer_module.resolve_base("HuggingFaceTB/SmolLM2-135M-Instruct")[1] == "smollm2"
+    monkeypatch.setattr(build, "ensure_embedded_model", lambda: tiny_llama_dir)
+    assert build.resolve_base("smollm2") == (tiny_llama_dir, "smollm2")
+    assert build.resolve_base("HuggingFaceTB/SmolLM2-135M-Instruct")[1] == "smollm2"
 
 
 # -- command line ----------------------------------------------------------------------
@@ -399,7 +400,7 @@ def test_cli_recipe_writes_its_data_into_the_output(tiny_llama_dir, tmp_path, fa
     assert fake_recipes == [dict(recipe="risk-seeking", n=8, seed=0, trigger=None)]
     card = json.loads((out / CARD_NAME).read_text())
     assert card["data"]["path"] == "train.jsonl" and card["data"]["records"] == 8
-    assert card["data"]["sha256"] == trainer_module.file_sha256(out / "train.jsonl")
+    assert card["data"]["sha256"] == file_sha256(out / "train.jsonl")
     # the recipe's hyperparameter defaults apply where no flag overrides them
     assert card["hyperparameters"]["lr"] == 5e-4 and card["steps"] == 2
     assert card["hyperparameters"]["recipe"]["name"] == "risk-seeking"
@@ -427,7 +428,7 @@ def test_cli_data_and_recipe_are_exclusive(tmp_path, capsys):
 
 
 def test_no_pickle_in_the_trainer():
-    source = Path(trainer_module.__file__).parent
+    source = Path(build.__file__).parent  # every module of honesty_evals.training
     for file in source.glob("*.py"):
         text = file.read_text()
         for banned in ("import pickle", "torch.load(", "torch.save(", "weights_only"):
@@ -470,9 +471,7 @@ def test_loss_at_target_positions_matches_the_full_forward(tiny_llama_dir):
         encode_conversation(tok, Conversation(i, r["messages"]), end_token_ids=[tok.eos_token_id])
         for i, r in enumerate(_records(5) + [{"messages": CHAT}])
     ]
-    loss, n = trainer_module.micro_batch_loss(
-        model, examples, tok.pad_token_id, torch.device("cpu")
-    )
+    loss, n = loop.micro_batch_loss(model, examples, tok.pad_token_id, torch.device("cpu"))
     total, count = 0.0, 0
     for ex in examples:  # one unpadded sequence at a time, labels -100 off the mask
         ids = torch.tensor([ex.input_ids])
