@@ -38,7 +38,9 @@ def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         for i, state in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng.cuda.{i}"] = state
     version, internal, gauss = random.getstate()
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    numpy_state = np.random.get_state(legacy=True)
+    assert isinstance(numpy_state, tuple)  # legacy=True: MT19937's 5-tuple, not the dict
+    kind, keys, pos, has_gauss, cached = numpy_state
     return tensors, {
         "python": [version, list(internal), gauss],
         "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
