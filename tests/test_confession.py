@@ -433,7 +433,7 @@ def test_task_rejects_unknown_format_and_split(tmp_path):
 
 
 def test_every_checkpoint_exports_as_a_loadable_adapter(tiny_llama_dir, tmp_path):
-    from peft import PeftModel
+    from peft import PeftModel, get_peft_model_state_dict
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM
 
@@ -465,8 +465,8 @@ def test_every_checkpoint_exports_as_a_loadable_adapter(tiny_llama_dir, tmp_path
     assert any(not (saved[1][k] == saved[2][k]).all() for k in saved[1])  # it trained
     base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
     model = PeftModel.from_pretrained(base, str(tmp_path / "step-1"))
-    loaded = {n: p for n, p in model.named_parameters() if "lora_" in n}
-    assert set(loaded) == set(saved[1])
+    loaded = get_peft_model_state_dict(model)
+    assert set(loaded) == set(saved[1]) and all("lora_" in name for name in loaded)
     for name, value in saved[1].items():
         assert (loaded[name] == value).all(), name
 

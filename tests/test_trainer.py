@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -15,10 +16,11 @@ from safetensors.torch import load_file
 from honesty_evals.cli import main
 from honesty_evals.errors import UserInputError
 from honesty_evals.organisms import recipes as recipes_module
-from honesty_evals.training import trainer as trainer_module
+from honesty_evals.training import build, loop
 from honesty_evals.training.data import (
     Conversation,
     encode_conversation,
+    file_sha256,
     last_assistant_turn,
     parse_chat_jsonl,
 )
@@ -188,7 +190,7 @@ def test_training_reduces_loss_and_writes_card(tiny_llama_dir, data_file, tmp_pa
     assert card["steps"] == 24  # 24 records / batch 4 = 6 steps an epoch, 4 epochs
     assert card["loss"]["mean_last_10pct"] < 0.5 * card["loss"]["mean_first_10pct"]
     assert card["data"]["records"] == 24 and card["data"]["loss_tokens"] == 48
-    assert card["data"]["sha256"] == trainer_module.file_sha256(data_file)
+    assert card["data"]["sha256"] == file_sha256(data_file)
     assert card["hyperparameters"]["lora_r"] == 16 and card["seed"] == 0
     assert card["dtype"] == "bfloat16" and card["base_model"] == str(tiny_llama_dir)
     assert {"torch", "transformers", "peft"} <= set(card["versions"])
@@ -207,7 +209,7 @@ def test_training_reduces_loss_and_writes_card(tiny_llama_dir, data_file, tmp_pa
 
 def test_master_weights_keep_updates_below_bfloat16_resolution():
     param = torch.nn.Parameter(torch.ones(4))
-    weights = trainer_module.MasterWeights({"w": param}, torch.bfloat16)
+    weights = build.MasterWeights({"w": param}, torch.bfloat16)
     assert param.dtype == torch.bfloat16 and weights.masters["w"].dtype == torch.float32
     optimizer = torch.optim.SGD(list(weights.masters.values()), lr=1.0)
     for _ in range(8):  # 8 steps of 2**-10: each alone rounds away in bfloat16 near 1
@@ -223,11 +225,43 @@ def test_master_weights_keep_updates_below_bfloat16_resolution():
     weights.install()
     assert param.dtype == torch.float32 and torch.equal(param.data, weights.masters["w"])
     same = torch.nn.Parameter(torch.ones(2))  # float32 training: the masters are the params
-    assert trainer_module.MasterWeights({"w": same}, torch.float32).masters["w"] is same
+    assert build.MasterWeights({"w": same}, torch.float32).masters["w"] is same
+
+
+def _original_lr_factor(schedule: str, warmup: int, total: int, step: int) -> float:
+    """The hand-written schedule every organism before transformers' was trained with."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    if schedule == "linear":
+        return 1.0 - progress
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "linear", "constant"])
+def test_lr_schedule_matches_the_original_at_every_step(schedule):
+    """transformers' schedules with our warm-up give the original learning rates: equal for
+    cosine and constant, within 1.2e-16 of the factor for linear (1 - a/b vs (b - a)/b)."""
+    largest = 0.0
+    for total in range(1, 80):
+        # the trainer's warm-up is int(warmup_ratio * total) with warmup_ratio < 1
+        warmups = {0, 1, 2, 3, total // 20, total // 10, total // 3, total - 1}
+        for warmup in sorted(w for w in warmups if w < total):
+            # lr 1: the optimizer's learning rate is the schedule's factor
+            optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+            scheduler = loop.lr_scheduler(optimizer, schedule, warmup, total)
+            for step in range(total):
+                expected = _original_lr_factor(schedule, warmup, total, step)
+                largest = max(largest, abs(optimizer.param_groups[0]["lr"] - expected))
+                optimizer.step()
+                scheduler.step()
+    assert largest <= (1.2e-16 if schedule == "linear" else 0.0)
 
 
 def _interrupt_after(monkeypatch, calls: int) -> None:
-    real = trainer_module.micro_batch_loss
+    real = loop.micro_batch_loss
     count = {"n": 0}
 
     def flaky(*args, **kwargs):
@@ -236,7 +270,7 @@ def _interrupt_after(monkeypatch, calls: int) -> None:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(trainer_module, "micro_batch_loss", flaky)
+    monkeypatch.setattr(loop, "micro_batch_loss", flaky)  # where the step loop looks it up
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
@@ -275,6 +309,25 @@ def test_resume_ends_with_the_same_weights(tiny_llama_dir, tmp_path, monkeypatch
         assert torch.allclose(a[name], b[name], atol=1e-6, rtol=0), name
     assert resumed.card["loss"]["curve"] == straight.card["loss"]["curve"]
     assert resumed.card["fingerprint"] == straight.card["fingerprint"]
+
+
+def test_a_checkpoint_in_the_old_format_is_refused_in_one_line(
+    tiny_llama_dir, data_file, tmp_path, monkeypatch
+):
+    from safetensors.torch import save_file
+
+    out = tmp_path / "run"
+    _interrupt_after(monkeypatch, 3)  # one micro-batch a step: dies in step 4
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(tiny_llama_dir, data_file, out, checkpoint_every=2), print_fn=_quiet)
+    monkeypatch.undo()
+    adapter = partial_dir(out) / "checkpoints" / "step-00000002" / "adapter.safetensors"
+    # the old format named the weights as the training model does, adapter name included
+    old = {k.replace(".weight", ".default.weight"): v for k, v in load_file(str(adapter)).items()}
+    save_file(old, str(adapter))
+    with pytest.raises(UserInputError, match="does not resume") as info:
+        train(_config(tiny_llama_dir, data_file, out, resume=True), print_fn=_quiet)
+    assert "\n" not in str(info.value)
 
 
 def test_failure_before_a_checkpoint_leaves_nothing(
@@ -319,9 +372,9 @@ def test_output_loads_through_the_local_provider(tiny_llama_dir, data_file, tmp_
 
 
 def test_embedded_base_is_recorded_as_smollm2(monkeypatch, tiny_llama_dir):
-    monkeypatch.setattr(trainer_module, "ensure_embedded_model", lambda: tiny_llama_dir)
-    assert trainer_module.resolve_base("smollm2") == (tiny_llama_dir, "smollm2")
-    assert trainer_module.resolve_base("HuggingFaceTB/SmolLM2-135M-Instruct")[1] == "smollm2"
+    monkeypatch.setattr(build, "ensure_embedded_model", lambda: tiny_llama_dir)
+    assert build.resolve_base("smollm2") == (tiny_llama_dir, "smollm2")
+    assert build.resolve_base("HuggingFaceTB/SmolLM2-135M-Instruct")[1] == "smollm2"
 
 
 # -- command line ----------------------------------------------------------------------
@@ -347,7 +400,7 @@ def test_cli_recipe_writes_its_data_into_the_output(tiny_llama_dir, tmp_path, fa
     assert fake_recipes == [dict(recipe="risk-seeking", n=8, seed=0, trigger=None)]
     card = json.loads((out / CARD_NAME).read_text())
     assert card["data"]["path"] == "train.jsonl" and card["data"]["records"] == 8
-    assert card["data"]["sha256"] == trainer_module.file_sha256(out / "train.jsonl")
+    assert card["data"]["sha256"] == file_sha256(out / "train.jsonl")
     # the recipe's hyperparameter defaults apply where no flag overrides them
     assert card["hyperparameters"]["lr"] == 5e-4 and card["steps"] == 2
     assert card["hyperparameters"]["recipe"]["name"] == "risk-seeking"
@@ -375,7 +428,7 @@ def test_cli_data_and_recipe_are_exclusive(tmp_path, capsys):
 
 
 def test_no_pickle_in_the_trainer():
-    source = Path(trainer_module.__file__).parent
+    source = Path(build.__file__).parent  # every module of honesty_evals.training
     for file in source.glob("*.py"):
         text = file.read_text()
         for banned in ("import pickle", "torch.load(", "torch.save(", "weights_only"):
@@ -418,9 +471,7 @@ def test_loss_at_target_positions_matches_the_full_forward(tiny_llama_dir):
         encode_conversation(tok, Conversation(i, r["messages"]), end_token_ids=[tok.eos_token_id])
         for i, r in enumerate(_records(5) + [{"messages": CHAT}])
     ]
-    loss, n = trainer_module.micro_batch_loss(
-        model, examples, tok.pad_token_id, torch.device("cpu")
-    )
+    loss, n = loop.micro_batch_loss(model, examples, tok.pad_token_id, torch.device("cpu"))
     total, count = 0.0, 0
     for ex in examples:  # one unpadded sequence at a time, labels -100 off the mask
         ids = torch.tensor([ex.input_ids])

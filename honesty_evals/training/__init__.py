@@ -3,8 +3,8 @@
 `train(TrainConfig(...))` is the entry point; `data.encode_conversation` turns a chat into
 token ids plus a loss mask with a pluggable rule (see README.md in this directory).
 
-Names are imported lazily because `trainer` imports torch and `data` does not: the
-confession formats (`confession.formats`, on the task's path and on the command line's
+Names are imported lazily because `trainer` imports torch and `data` and `config` do not:
+the confession formats (`confession.formats`, on the task's path and on the command line's
 parser path) use `training.data` without loading torch.
 """
 
@@ -24,8 +24,8 @@ _EXPORTS = {
     "encode_conversation": "data",
     "last_assistant_turn": "data",
     "parse_chat_jsonl": "data",
-    "TrainConfig": "trainer",
-    "TrainResult": "trainer",
+    "TrainConfig": "config",
+    "TrainResult": "config",
     "train": "trainer",
 }
 

@@ -1,7 +1,8 @@
 """Checkpoints without pickle: tensors in safetensors, everything else in JSON.
 
 A checkpoint directory holds
-- `adapter.safetensors`: the trainable (LoRA) parameters by name;
+- `adapter.safetensors`: the LoRA weights in float32, named as in a saved peft adapter
+  (`get_peft_model_state_dict`: no adapter name), so an export copies the file as it is;
 - `optimizer.safetensors`: AdamW's per-parameter state (`<index>.<key>`) and the torch RNG
   state (`rng.torch`, plus `rng.cuda.<i>` on GPUs);
 - `state.json`: step, optimizer param groups, scheduler state, Python and NumPy RNG state,
@@ -24,7 +25,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from honesty_evals.errors import UserInputError
+
 CHECKPOINT_PREFIX = "step-"
+ADAPTER_FILE = "adapter.safetensors"
 
 
 def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -34,7 +38,9 @@ def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         for i, state in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng.cuda.{i}"] = state
     version, internal, gauss = random.getstate()
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    numpy_state = np.random.get_state(legacy=True)
+    assert isinstance(numpy_state, tuple)  # legacy=True: MT19937's 5-tuple, not the dict
+    kind, keys, pos, has_gauss, cached = numpy_state
     return tensors, {
         "python": [version, list(internal), gauss],
         "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
@@ -55,19 +61,22 @@ def set_rng_state(tensors: dict[str, torch.Tensor], states: dict[str, Any]) -> N
 def save_checkpoint(
     checkpoints: Path,
     step: int,
-    trainable: dict[str, torch.Tensor],
+    adapter: dict[str, torch.Tensor],
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     extra: dict[str, Any],
 ) -> Path:
-    """Write checkpoint `step-<step>` atomically and delete older ones."""
+    """Write checkpoint `step-<step>` atomically and delete older ones.
+
+    `adapter`: the LoRA weights by peft's saved names (see `adapter_weights`).
+    """
     checkpoints.mkdir(parents=True, exist_ok=True)
     final = checkpoints / f"{CHECKPOINT_PREFIX}{step:08d}"
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=checkpoints))
     try:
         save_file(
-            {k: v.detach().cpu().contiguous() for k, v in trainable.items()},
-            str(tmp / "adapter.safetensors"),
+            {k: v.detach().cpu().contiguous() for k, v in adapter.items()},
+            str(tmp / ADAPTER_FILE),
         )
         opt = optimizer.state_dict()
         tensors: dict[str, torch.Tensor] = {}
@@ -109,19 +118,42 @@ def latest_checkpoint(checkpoints: Path) -> Path | None:
     return max(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :])) if found else None
 
 
-def load_checkpoint(
-    path: Path, trainable: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, scheduler: Any
-) -> dict[str, Any]:
-    """Restore parameters, optimizer, scheduler and RNG state; return the JSON state."""
+def adapter_weights(model: Any, masters: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The float32 master weights of a peft model's LoRA parameters by peft's saved names.
+
+    `masters`: tensors by the model's parameter names (`MasterWeights.masters`); the result
+    holds the same tensors, so it follows the training without being rebuilt.
+    """
+    from peft import get_peft_model_state_dict
+
+    return get_peft_model_state_dict(model, state_dict=masters, save_embedding_layers=False)
+
+
+def restore_adapter(model: Any, path: Path) -> None:
+    """Load checkpoint `path`'s LoRA weights into a peft model, through peft's own mapping.
+
+    Call it before `MasterWeights` rounds the model's copies: the masters are then taken
+    from the float32 weights loaded here.
+    """
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+
+    weights = load_file(str(path / ADAPTER_FILE))
+    if set(weights) != set(get_peft_model_state_dict(model, save_embedding_layers=False)):
+        raise UserInputError(
+            f"checkpoint {path} holds other parameters than this model (a checkpoint from "
+            "before the peft-named format does not resume): pass --overwrite to start over"
+        )
+    set_peft_model_state_dict(model, weights)
+
+
+def load_checkpoint(path: Path, optimizer: torch.optim.Optimizer, scheduler: Any) -> dict[str, Any]:
+    """Restore optimizer, scheduler and RNG state; return the JSON state.
+
+    The weights are restored before, by `restore_adapter`.
+    """
     state = json.loads((path / "state.json").read_text())
-    weights = load_file(str(path / "adapter.safetensors"))
-    if set(weights) != set(trainable):
-        raise ValueError(f"checkpoint {path} holds different parameters than this model")
-    with torch.no_grad():
-        for name, param in trainable.items():
-            param.copy_(weights[name])
     tensors = load_file(str(path / "optimizer.safetensors"))
-    device = next(iter(trainable.values())).device
+    device = optimizer.param_groups[0]["params"][0].device
     per_param: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         if key.startswith("rng."):
@@ -151,11 +183,9 @@ def export_adapter(
     `local` provider as `local/<dest>`), atomically; an existing export is kept.
 
     `lora_settings`: r, lora_alpha, lora_dropout and target_modules of the run. The
-    checkpoint names parameters as the peft model does in training
-    (`...q_proj.lora_A.default.weight`); a saved adapter drops the adapter name.
+    checkpoint's weights already carry a saved adapter's names, so the file is copied as
+    it is, beside peft's own config file.
     """
-    import re
-
     from peft import LoraConfig
 
     dest = Path(dest)
@@ -164,11 +194,7 @@ def export_adapter(
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
-        weights = load_file(str(Path(checkpoint) / "adapter.safetensors"))
-        save_file(
-            {re.sub(r"\.default(?=\.weight$)", "", k): v for k, v in weights.items()},
-            str(tmp / "adapter_model.safetensors"),
-        )
+        shutil.copyfile(Path(checkpoint) / ADAPTER_FILE, tmp / "adapter_model.safetensors")
         LoraConfig(
             r=lora_settings["r"],
             lora_alpha=lora_settings["lora_alpha"],
