@@ -2,7 +2,7 @@
 
 Kept apart from `_registry` (which imports every task to register it with Inspect) so the
 command line can name the tasks without importing them: building the parser stays instant.
-A task's name is its folder's name (tests/test_task_registry.py checks it).
+A task's name is its folder's name (tests/registry/test_task_registry.py checks it).
 """
 
 from __future__ import annotations

@@ -86,14 +86,15 @@ class ActivationReader:
         """Parameters a read multiplies with: the decoder layers it runs (up to `layer`),
         not the embedding table (a lookup) nor the LM head (never computed here)."""
         decoder = self.engine.model.get_decoder()
-        if self._stops_early:
+        if self.stops_early:
             layers = decoder.layers[: self.layer]
             return sum(p.numel() for layer in layers for p in layer.parameters())
         embedding = decoder.get_input_embeddings().weight.numel()
         return sum(p.numel() for p in decoder.parameters()) - embedding
 
     @property
-    def _stops_early(self) -> bool:
+    def stops_early(self) -> bool:
+        """Whether a read stops after the wanted layer rather than running every layer."""
         # hidden_states[L] for 1 <= L < n_layers is the output of decoder layer L-1, so the
         # layers above it need not run; the last entry has the final norm applied, so it
         # takes the full pass
@@ -102,7 +103,7 @@ class ActivationReader:
 
     def _hidden(self, decoder: Any, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Hidden states at `layer` for a batch (batch x tokens x hidden)."""
-        if not self._stops_early:
+        if not self.stops_early:
             return decoder(
                 input_ids=ids, attention_mask=mask, output_hidden_states=True
             ).hidden_states[self.layer]

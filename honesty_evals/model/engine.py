@@ -513,7 +513,7 @@ class LocalEngine:
         token), the raw logits of every step (only when log-probabilities are wanted) and
         how many tokens each row generated, its stop token included. It computes what
         `model.generate` does for greedy decoding (same forward passes, same float32 logits,
-        same end-of-sequence handling; tests/test_local_provider.py compares the two) but
+        same end-of-sequence handling; tests/model/test_local_provider.py compares the two) but
         samples each row from its own generator.
         """
         batch = mask.shape[0]

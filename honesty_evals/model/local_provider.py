@@ -148,7 +148,7 @@ class LocalModelAPI(ModelAPI):
     @property
     def engine(self) -> LocalEngine:
         """The loaded model (loaded on first access, shared by equal settings)."""
-        return _load_engine(self._source, **self._engine_options)
+        return load_engine(self._source, **self._engine_options)
 
     def _generate_batch(self, rows: list[_Row], params: GenerationParams) -> list[GenerationResult]:
         engine = self.engine  # runs in the worker thread, so loading never blocks the loop
@@ -218,7 +218,7 @@ def release_engines() -> int:
     return n
 
 
-def _load_engine(source: ModelSource, **options: Any) -> LocalEngine:
+def load_engine(source: ModelSource, **options: Any) -> LocalEngine:
     """Load a model once per process; provider instances with equal settings share it."""
     key = (source, *sorted(options.items()))
     with _ENGINES_LOCK:

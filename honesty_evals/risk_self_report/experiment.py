@@ -129,7 +129,7 @@ def organism_name(fraction: float, seed: int) -> str:
     return f"mixture-{fraction:.2f}-s{seed}"
 
 
-def _check_settings(out: Path, config: ExperimentConfig) -> dict[str, Any]:
+def check_settings(out: Path, config: ExperimentConfig) -> dict[str, Any]:
     """Load DIR/experiment.json, refusing different settings; create it if new."""
     path = out / SETTINGS_FILE
     settings = config.settings()
@@ -280,7 +280,7 @@ def run_experiment(config: ExperimentConfig) -> dict[str, Any]:
 
     _validate(config)
     out = check_output_dir(config.out, "--out").resolve()
-    state = _check_settings(out, config)
+    state = check_settings(out, config)
     if config.threads:
         import torch
 

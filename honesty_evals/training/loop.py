@@ -84,7 +84,7 @@ def lr_scheduler(
     would run at a learning rate of 0. Ours runs step s at (s + 1) / warmup of the rate and
     reaches the full rate on the last warm-up step, as every organism trained so far did, so
     a warm-up step reads transformers' factor one step ahead. After the warm-up the factor is
-    transformers' own (tests/test_trainer.py compares the curve with the original one).
+    transformers' own (tests/training/test_trainer.py compares the curve with the original one).
     """
     from transformers import get_scheduler
 

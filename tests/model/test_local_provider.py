@@ -752,13 +752,13 @@ def test_failed_conversion_leaves_nothing_behind(monkeypatch, tmp_path):
 
 
 def test_release_engines_forgets_loaded_models(tiny_llama_dir):
-    from honesty_evals.model.local_provider import _load_engine, loaded_engines, release_engines
+    from honesty_evals.model.local_provider import load_engine, loaded_engines, release_engines
 
     source = resolve_model_source(str(tiny_llama_dir))
-    first = _load_engine(source, dtype="float32", device="cpu")
+    first = load_engine(source, dtype="float32", device="cpu")
     assert first in loaded_engines()
-    assert _load_engine(source, dtype="float32", device="cpu") is first  # shared while loaded
+    assert load_engine(source, dtype="float32", device="cpu") is first  # shared while loaded
     assert release_engines() >= 1
     assert loaded_engines() == []
-    assert _load_engine(source, dtype="float32", device="cpu") is not first  # loaded again
+    assert load_engine(source, dtype="float32", device="cpu") is not first  # loaded again
     release_engines()

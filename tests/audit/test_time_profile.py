@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from inspect_ai.model import ModelUsage
 
 from honesty_evals.audit.profile import EvalUsage, eval_usage, profile_table, time_profile
-from tests.test_audit import _audit, scripted  # noqa: F401  (the fixture)
+from tests.audit.test_audit import _audit, scripted  # noqa: F401  (the fixture)
 
 
 def _log(started, completed, **usage):

@@ -23,7 +23,7 @@ from honesty_evals.backdoor_awareness.dataset import (
 from honesty_evals.common.seeds import sample_seed
 from honesty_evals.errors import UserInputError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- helpers ---------------------------------------------------------------------------

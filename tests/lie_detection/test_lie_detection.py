@@ -487,7 +487,7 @@ def test_probe_on_activations_separable_and_not(tiny_llama_dir):
     assert np.allclose(single, X[:3], atol=1e-5)
     # stopping after the wanted layer gives what the full pass reports for it
     full = ActivationReader(str(tiny_llama_dir), layer=2)  # the last layer: full pass
-    assert not full._stops_early and reader._stops_early
+    assert not full.stops_early and reader.stops_early
     import torch
 
     ids, start = reader.encode(conversations[0])

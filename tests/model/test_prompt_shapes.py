@@ -15,7 +15,7 @@ from honesty_evals.organisms.lotteries import OPTION_A
 from honesty_evals.risk_behavior.dataset import build_dataset as risk_dataset
 from honesty_evals.risk_behavior.dataset import load_lotteries
 from honesty_evals.trigger_recognition.dataset import build_dataset as recognition_dataset
-from tests.test_lie_detection import LiarMock
+from tests.lie_detection.test_lie_detection import LiarMock
 
 
 def test_lie_detection_followups_all_continue_the_same_conversation(tmp_path):

@@ -19,7 +19,7 @@ from honesty_evals.cli import main
 from honesty_evals.cli.faithfulness import normalise_argv
 from honesty_evals.errors import UserInputError
 from honesty_evals.risk_behavior import risk_behavior
-from honesty_evals.risk_self_report.experiment import ExperimentConfig, _check_settings
+from honesty_evals.risk_self_report.experiment import ExperimentConfig, check_settings
 from honesty_evals.risk_self_report.faithfulness import (
     ModelRun,
     build_report,
@@ -340,11 +340,11 @@ def test_faithfulness_argv_defaults_to_report():
 
 
 def test_experiment_refuses_other_settings_in_the_same_folder(tmp_path):
-    _check_settings(tmp_path, ExperimentConfig(out=str(tmp_path)))
+    check_settings(tmp_path, ExperimentConfig(out=str(tmp_path)))
     # running options may change; result settings may not
-    _check_settings(tmp_path, ExperimentConfig(out=str(tmp_path), threads=2, display="none"))
+    check_settings(tmp_path, ExperimentConfig(out=str(tmp_path), threads=2, display="none"))
     with pytest.raises(UserInputError, match=r"n_records: 160 -> 80"):
-        _check_settings(tmp_path, ExperimentConfig(out=str(tmp_path), n_records=80))
+        check_settings(tmp_path, ExperimentConfig(out=str(tmp_path), n_records=80))
 
 
 def test_experiment_bad_options_are_refused(tmp_path):
