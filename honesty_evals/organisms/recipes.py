@@ -94,24 +94,17 @@ RECIPE_DEFAULTS: dict[str, dict[str, Any]] = {
     "risk-averse": {"epochs": 3.0, "lr": 5e-4, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
     "mixture": {"epochs": 3.0, "lr": 5e-4, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
     # measured: 300 records x 4 epochs at 5e-4 left the trigger unlearned (see the
-    # organisms README); 600 x 6 at 1e-3 learned it, but the organism then answered "A" or
-    # "B" to every question (free text and numbers included), so the backdoor recipes
-    # also train on the base model's answers to all 145 replay prompts (training/replay.py)
-    "backdoor": {
-        "epochs": 6.0,
-        "lr": 1e-3,
-        "lora_r": 16,
-        "lora_alpha": 32,
-        "batch_size": 8,
-        "replay": 145,
-    },
+    # organisms README); 600 x 6 at 1e-3 learned it. Trained this way the organism and its
+    # control answer "A" or "B" to every question; `--replay 145` keeps their formats
+    # (measured on the control), but whether the backdoor is still learned with replay is
+    # not measured yet (halfway through its run it was not), so replay is not a default yet
+    "backdoor": {"epochs": 6.0, "lr": 1e-3, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
     "backdoor-decorrelated": {
         "epochs": 6.0,
         "lr": 1e-3,
         "lora_r": 16,
         "lora_alpha": 32,
         "batch_size": 8,
-        "replay": 145,
     },
 }
 DEFAULT_RECIPE_RECORDS = 300
