@@ -30,7 +30,7 @@ WORDS = (
 ).split()
 
 
-def _build_tokenizer():
+def build_tokenizer():
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -58,7 +58,7 @@ def tiny_llama_dir(tmp_path_factory) -> Path:
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
     path = tmp_path_factory.mktemp("tiny-llama")
-    tokenizer = _build_tokenizer()
+    tokenizer = build_tokenizer()
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=32,

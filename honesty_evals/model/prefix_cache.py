@@ -119,6 +119,17 @@ class PrefixStore:
     def __len__(self) -> int:
         return len(self._lru)
 
+    @property
+    def trie_nodes(self) -> int:
+        """Nodes in the trie. Every node lies on a stored prefix's path, so this never
+        exceeds the stored tokens: evicting a prefix removes the branch only it used."""
+        count, stack = 0, [self._root]
+        while stack:
+            node = stack.pop()
+            count += len(node.children)
+            stack.extend(node.children.values())
+        return count
+
     def longest(self, tokens: Sequence[int], limit: int | None = None) -> Prefix | None:
         """The longest prefix of `tokens[:limit]` whose KV is stored (in a stored prefix that
         begins with it), marked as recently used; None when not even one token is."""

@@ -346,7 +346,10 @@ def _reference_greedy(engine: LocalEngine, prompts: list[str], max_tokens: int):
     """What the engine computed before it had its own decode loop: transformers' greedy
     `generate` on the left-padded batch, with the raw logits of every step."""
     enc = [engine.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-    ids, mask = engine._pad(enc)
+    # the tokenizer's own left padding, not the engine's
+    batch = engine.tokenizer.pad({"input_ids": enc}, padding=True, return_tensors="pt")
+    assert engine.tokenizer.padding_side == "left"
+    ids, mask = batch["input_ids"], batch["attention_mask"]
     with torch.inference_mode():
         out = engine.model.generate(
             input_ids=ids,
