@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from honesty_evals.common.textfile import numbered_lines
 from honesty_evals.errors import UserInputError
@@ -34,3 +34,8 @@ def read_records(path: Path, make: Callable[[dict], T], what: str = "record") ->
                 "`honesty-evals datasets verify`"
             ) from None
     return records
+
+
+def jsonl_text(records: Iterable[Any]) -> str:
+    """Records as JSON Lines text: one object a line, UTF-8 characters kept, a final newline."""
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)

@@ -10,13 +10,13 @@ each is written to a temporary file and renamed into place. Re-pin after regener
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from honesty_evals.common.jsonl import jsonl_text
 from honesty_evals.lie_detection.answers import normalise
 from honesty_evals.lie_detection.facts import (
     CAPITALS,
@@ -351,7 +351,7 @@ def generated_files(seed: int = SEED) -> dict[str, bytes]:
 
 
 def _jsonl(records: Sequence[dict]) -> bytes:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+    return jsonl_text(records).encode("utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

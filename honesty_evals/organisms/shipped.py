@@ -11,12 +11,12 @@ interrupted run never leaves a half-written file.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from honesty_evals.common.atomic import write_bytes_atomic
+from honesty_evals.common.jsonl import jsonl_text
 from honesty_evals.errors import UserInputError
 from honesty_evals.organisms.leakage import find_leakage
 from honesty_evals.organisms.lotteries import assert_disjoint, heldout_items
@@ -57,7 +57,7 @@ def generated_files() -> dict[str, bytes]:
 
 
 def _jsonl(records: Sequence[dict]) -> bytes:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+    return jsonl_text(records).encode("utf-8")
 
 
 def write_shipped(root: Path | None = None) -> list[Path]:

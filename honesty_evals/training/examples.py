@@ -3,12 +3,12 @@ against a pinned manifest, encoded with the mask rule, and the replay examples b
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from honesty_evals.common.atomic import write_text_atomic
+from honesty_evals.common.jsonl import jsonl_text
 from honesty_evals.errors import UserInputError
 from honesty_evals.integrity import verify_if_pinned
 from honesty_evals.training.config import TrainConfig, TrainRun
@@ -53,7 +53,7 @@ def read_training_data(run: TrainRun) -> TrainingData:
     config = run.config
     if run.records is not None:
         path = run.partial / RECORDS_FILE
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in run.records)
+        text = jsonl_text(run.records)
         run.ctx.on_main(lambda: write_text_atomic(path, text))
         label = RECORDS_FILE  # relative to the output directory
     else:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from honesty_evals.common.atomic import write_text_atomic
+from honesty_evals.common.jsonl import jsonl_text
 
 REPLAY_PROMPTS_FILE = "organisms/replay_prompts.jsonl"
 REPLAY_FILE = "replay.jsonl"  # the generated records, beside the adapter
@@ -140,9 +141,11 @@ def replay_cache_path(
 
 
 def read_replay(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    from honesty_evals.common.jsonl import read_records
+
+    return read_records(path, lambda record: record, "replay record")
 
 
 def write_replay(path: Path, records: list[dict[str, Any]]) -> None:
-    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    text = jsonl_text(records)
     write_text_atomic(path, text)
