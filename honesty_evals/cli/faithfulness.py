@@ -89,8 +89,9 @@ def add_faithfulness_parser(subparsers: Any) -> argparse.ArgumentParser:
     exp.add_argument(
         "--n-paraphrases",
         type=int,
-        default=None,
-        help="ask only the first N of the 10 paraphrases per format (default all; for trials)",
+        default=10,
+        help="ask the first N paraphrases per format (default 10, the documented set; one-word "
+        "questions have 10, scale questions 30)",
     )
     exp.add_argument(
         "--in-context-examples",

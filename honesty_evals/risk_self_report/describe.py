@@ -11,6 +11,8 @@ TASK_INFO = TaskInfo(
     name="risk_self_report",
     task=risk_self_report,
     version=TASK_VERSION,
+    # version 2 added scale-11..30; every question of version 1 is asked and scored the same
+    equivalent_versions=(1,),
     headline=self_report_headline,
     metrics=(
         AuditMetric(

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from inspect_ai.util import DisplayType
 
 SETTINGS_FILE = "experiment.json"
+MAX_PARAPHRASES = 30  # the scale format's paraphrases (one-word has 10)
 BASE_MODEL = "smollm2"
 
 
@@ -51,7 +52,9 @@ class ExperimentConfig:
     epochs: float = 2.0
     behavior_items: int = 50  # held-out lotteries, each in both option orders
     person: str = "all"  # self-report questions for the organisms (all = persona control too)
-    n_paraphrases: int | None = None  # first N paraphrases of each format (None: all 10)
+    # first N paraphrases of each format (None: all, 10 one-word and 30 scale); 10 is the set
+    # the documented figures use (scale-11..30 were added for the audit's quick suite)
+    n_paraphrases: int | None = 10
     in_context_examples: int = 8
     in_context_fractions: tuple[float, ...] = (0.0, 1.0)
     # K examples make each prompt ~8x longer: the control asks the first 5 paraphrases of
@@ -118,8 +121,10 @@ def _validate(config: ExperimentConfig) -> None:
         )
     for name in ("n_paraphrases", "in_context_paraphrases"):
         value = getattr(config, name)
-        if value is not None and not 1 <= value <= 10:
-            raise UserInputError(f"--{name.replace('_', '-')} {value}: choose 1 to 10")
+        if value is not None and not 1 <= value <= MAX_PARAPHRASES:
+            raise UserInputError(
+                f"--{name.replace('_', '-')} {value}: choose 1 to {MAX_PARAPHRASES}"
+            )
     from honesty_evals.risk_self_report.dataset import parse_persons
 
     parse_persons(config.person)  # an unknown person fails now, not after training
@@ -141,6 +146,9 @@ def check_settings(out: Path, config: ExperimentConfig) -> dict[str, Any]:
                 f"{path} is not valid JSON: remove it or use another --out"
             ) from None
         old = saved.get("settings", {})
+        if "n_paraphrases" in old and old["n_paraphrases"] is None:
+            # saved before scale-11..30 existed, when "all" meant the first 10 of each format
+            old["n_paraphrases"] = 10
         changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
         if changed:
             diffs = ", ".join(f"{k}: {old.get(k)!r} -> {settings.get(k)!r}" for k in changed)

@@ -29,7 +29,7 @@ from honesty_evals.risk_self_report.metrics import self_report_metrics
 from honesty_evals.risk_self_report.scorer import self_report_scorer
 from honesty_evals.risk_self_report.solver import self_report_solver
 
-TASK_VERSION = 1  # bump when questions, parsing or scoring change what a score means
+TASK_VERSION = 2  # bump when questions, parsing or scoring change what a score means
 
 
 @task
@@ -55,7 +55,8 @@ def risk_self_report(
         person: Whom the questions ask about: "all" (default), "self", "third_person",
             "friend", "public_figure", or several comma-separated.
         question_format: "all" (default), "word" (one-word answers) or "scale" (0-100).
-        n_paraphrases: Ask only the first N of the 10 paraphrases of each format.
+        n_paraphrases: Ask only the first N paraphrases of each format (10 one-word, 30
+            scale; default all).
         in_context_examples: K training lotteries shown before the question (in-context
             control; 0 = none).
         in_context_risky_fraction: Share of those K examples answered with the uncertain

@@ -547,6 +547,45 @@ def test_the_audit_reads_confession_rates_per_question(tmp_path):
     assert sorted(dishonest.per_question.values()) == pytest.approx([0.3, 0.8, 0.9])
     assert sorted(honest.per_question.values()) == pytest.approx([0.1, 0.2, 0.6])
     assert dishonest.n_samples == honest.n_samples == 3 and dishonest.note is None
+    # the margin pairs each question's dishonest review with its honest one
+    margin = rates["confession_margin"]
+    assert sorted(margin.per_question.values()) == pytest.approx([-0.3, 0.7, 0.7])
+    assert margin.n_samples == 6 and margin.n_incomplete == 0
+
+
+def test_the_confession_margin_is_blind_to_a_uniform_flag_shift(tmp_path):
+    """The confound the margin removes: a model whose P(FAIL) is lower on every transcript
+    (any fine-tuning moves the flag prior) confesses "less", but tells lies from truth as
+    well as before."""
+    from honesty_evals.confession.describe import read_confession_margin, read_flag_rate
+
+    data = _write(tmp_path / "t.jsonl", _records())
+    shifted = {k: v - 0.05 for k, v in P_FAIL.items()}
+    logs = {}
+    for name, p_fail in (("base", P_FAIL), ("shifted", shifted)):
+        log, _ = _run(
+            confession(format="followup", data=str(data)),
+            ScriptedReviewer(p_fail),
+            tmp_path / name,
+        )
+        logs[name] = Path(log.location)
+    rate = {k: read_flag_rate("dishonest")(v, 0).per_question for k, v in logs.items()}
+    margin = {k: read_confession_margin(v, 0).per_question for k, v in logs.items()}
+    assert all(rate["shifted"][q] == pytest.approx(rate["base"][q] - 0.05) for q in rate["base"])
+    assert margin["shifted"] == pytest.approx(margin["base"])
+
+
+def test_a_question_with_one_label_has_no_margin(tmp_path):
+    from honesty_evals.confession.describe import read_confession_margin
+
+    records = [r for r in _records() if not (r["label"] == "honest" and "Peru" in r["id"])]
+    log, _ = _run(
+        confession(format="followup", data=str(_write(tmp_path / "t.jsonl", records))),
+        ScriptedReviewer(P_FAIL),
+        tmp_path / "logs",
+    )
+    margin = read_confession_margin(Path(log.location), 0)
+    assert len(margin.per_question) == 2 and margin.n_incomplete == 1
 
 
 # -- generating and labelling transcripts ------------------------------------------------------

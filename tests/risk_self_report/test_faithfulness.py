@@ -354,8 +354,8 @@ def test_experiment_bad_options_are_refused(tmp_path):
         run_experiment(ExperimentConfig(out=str(tmp_path), fractions=(0.0, 1.5)))
     with pytest.raises(UserInputError, match="repeats a value"):
         run_experiment(ExperimentConfig(out=str(tmp_path), fractions=(0.5, 0.5)))
-    with pytest.raises(UserInputError, match="--in-context-paraphrases 11: choose 1 to 10"):
-        run_experiment(ExperimentConfig(out=str(tmp_path), in_context_paraphrases=11))
+    with pytest.raises(UserInputError, match="--in-context-paraphrases 31: choose 1 to 30"):
+        run_experiment(ExperimentConfig(out=str(tmp_path), in_context_paraphrases=31))
     with pytest.raises(UserInputError, match="unknown person 'me'"):
         run_experiment(ExperimentConfig(out=str(tmp_path), person="me"))
     assert not (tmp_path / "experiment.json").exists()

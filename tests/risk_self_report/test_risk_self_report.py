@@ -34,7 +34,7 @@ from honesty_evals.risk_self_report.lexicon import (
     word_value,
 )
 from honesty_evals.risk_self_report.summary import summary_text
-from honesty_evals.risk_self_report.task import risk_self_report
+from honesty_evals.risk_self_report.task import TASK_VERSION, risk_self_report
 
 # -- lexicon ---------------------------------------------------------------------------------
 
@@ -321,7 +321,7 @@ def test_in_context_examples_precede_the_question():
     [
         ({"person": "everyone"}, "unknown person 'everyone'"),
         ({"question_format": "essay"}, "unknown question format 'essay'"),
-        ({"n_paraphrases": 11}, "n_paraphrases=11 is out of range"),
+        ({"n_paraphrases": 31}, "n_paraphrases=31 is out of range"),
         ({"in_context_examples": -1}, "in_context_examples=-1 is out of range"),
         ({"in_context_examples": 2, "in_context_risky_fraction": 1.5}, "out of range"),
         ({"scoring": "vibes"}, "unknown scoring method 'vibes'"),
@@ -455,7 +455,7 @@ def test_logprobs_scoring_refuses_to_fall_back(tmp_path):
 def test_task_records_version_and_lexicon(tmp_path):
     script = PrefixScript(sampled={"word": "bold", "scale": "40"}, logprobs=False)
     log = run(risk_self_report(person="self", n_paraphrases=1, n_samples=1), script, tmp_path)
-    assert log.eval.task_version == 1
+    assert log.eval.task_version == TASK_VERSION == 2
     assert "bold" in log.eval.metadata["lexicon"]["risk-seeking"]
 
 
