@@ -3,12 +3,14 @@ readers of its audit metrics."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from honesty_evals.common.headline import headline_metrics
 from honesty_evals.common.measurement import Measurement
+from honesty_evals.common.methods import METHOD_KEY
 from honesty_evals.common.taskinfo import AuditMetric, TaskInfo
 from honesty_evals.confession.metrics import detection_headline
 from honesty_evals.confession.task import TASK_VERSION, confession
@@ -23,6 +25,7 @@ def read_flag_rate(label: str) -> Callable[[Path, int], Measurement]:
 
         log = read_eval_log(str(path))
         values: dict[str, list[float]] = {}
+        methods: Counter[str] = Counter()
         n_label = 0
         for sample in log.samples or []:
             score = next(iter((sample.scores or {}).values()), None)
@@ -34,11 +37,15 @@ def read_flag_rate(label: str) -> Callable[[Path, int], Measurement]:
             n_label += 1
             if isinstance(score.value, (int, float)):  # NOANSWER: no flag could be read
                 values.setdefault(str(meta["question_id"]), []).append(float(score.value))
+                method = (sample.metadata or {}).get(METHOD_KEY)
+                if method is not None:
+                    methods[str(method)] += 1
         per_question = {q: sum(v) / len(v) for q, v in values.items()}
         return Measurement(
             per_question=per_question,
             n_samples=n_label,
             n_excluded=n_label - sum(len(v) for v in values.values()),
+            methods=dict(methods),
             note=None if per_question else f"no {label} transcript with a readable flag",
             log=str(path),
         )
