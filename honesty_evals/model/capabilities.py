@@ -107,8 +107,8 @@ KNOWN_PROVIDERS: dict[str, Capabilities] = {
     # The Messages API returns no log-probabilities and takes no seed (GenerateConfig:
     # logprobs and seed list OpenAI, Grok, TogetherAI, HF, llama-cpp-python, vLLM, SGLang;
     # not Anthropic). It documents prefilling the assistant turn, but newer models and
-    # extended thinking refuse it, so it is left to the probe; no task needs prefill
-    # without log-probabilities.
+    # extended thinking refuse it, so it is left to the probe (only confession's
+    # format=split asks: the other prefill methods read log-probabilities, which it lacks).
     "anthropic": Capabilities(
         "anthropic",
         prefill=None,
