@@ -41,6 +41,13 @@ from inspect_ai.model import (
     ModelName,
 )
 
+from honesty_evals.errors import UserInputError
+
+try:  # private in Inspect: the model an eval is resolving its tasks for
+    from inspect_ai.model._model import active_model as _active_model
+except ImportError:  # pragma: no cover - a future Inspect that moved it: the solvers still check
+    _active_model = None  # type: ignore[assignment]
+
 # what each capability is, in the words of the one-line refusals
 CAPABILITIES = {
     "prefill": "assistant prefill (continuing a final assistant message)",
@@ -173,6 +180,19 @@ def refusal_line(task: str, model: Model | str, capability: str, needed_by: str,
         f"{task}: {needed_by} needs {CAPABILITIES[capability]}, which provider "
         f"'{provider_name(model)}' does not support (model {model}): {fix}"
     )
+
+
+def refuse_without(task: str, capability: str, needed_by: str, fix: str) -> None:
+    """Refuse at task construction when the eval's model is known and the table says its
+    provider lacks `capability`: one line before any sample runs (`inspect eval`,
+    `honesty-evals run`). Nothing when no model is active yet (a Task built before its
+    eval, as the audit and the tests do) or the table cannot say: the solver then checks,
+    probing where needed, before the model sees a prompt."""
+    model = _active_model() if _active_model is not None else None
+    if model is None:
+        return
+    if getattr(known_capabilities(model), capability) is False:
+        raise UserInputError(refusal_line(task, model, capability, needed_by, fix))
 
 
 # the probe: a prefill that stops mid-word, which only a continuation completes

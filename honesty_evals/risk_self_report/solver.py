@@ -36,6 +36,12 @@ METHOD_CLASSES = {
     "logprobs": "enumerated first unit",
     "sampling": "sampled answers",
 }
+# what `-T scoring=logprobs` refusals say needs the capability, and the fix (here and at
+# task construction)
+ENUMERATION_NEEDS = (
+    "scoring=logprobs (the answer enumeration)",
+    "run with -T scoring=sampling (or scoring=auto, which samples there)",
+)
 SAMPLED_OUTCOMES = (
     "answer",
     "refusal",
@@ -130,13 +136,7 @@ def _can_enumerate(capabilities: Capabilities) -> bool:
 
 def _refusal(capabilities: Capabilities, model: str) -> str:
     missing = "logprobs" if capabilities.logprobs is False else "prefill"
-    return refusal_line(
-        "risk_self_report",
-        model,
-        missing,
-        "scoring=logprobs (the answer enumeration)",
-        "run with -T scoring=sampling (or scoring=auto, which samples there)",
-    )
+    return refusal_line("risk_self_report", model, missing, *ENUMERATION_NEEDS)
 
 
 async def _enumerated(
