@@ -30,7 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from honesty_evals.common.choicelog import LogSummary, load_choice_log
-from honesty_evals.common.methods import method_mismatch
+from honesty_evals.common.methods import method_mismatch, sum_methods
 from honesty_evals.common.stats import (
     FamilyDifference,
     PairedDifference,
@@ -55,15 +55,6 @@ def _left_out_lines(left_out: dict[str, str]) -> list[str]:
 def _not_comparable_lines(why: str | None) -> list[str]:
     """The line that marks a difference between two measurements as no comparison."""
     return [] if why is None else [f"NOT COMPARABLE: {why}"]
-
-
-def _methods(members: Sequence[LogSummary]) -> dict[str, int]:
-    """A side's method classes summed over its seeds' logs."""
-    total: dict[str, int] = {}
-    for summary in members:
-        for name, n in summary.methods.items():
-            total[name] = total.get(name, 0) + n
-    return total
 
 
 def _table_row(
@@ -254,7 +245,8 @@ class FamilyComparison:
     @property
     def not_comparable(self) -> str | None:
         """Why the sides cannot be compared (scored by different methods), or None."""
-        return method_mismatch(_methods(self.a), _methods(self.b), ("A", "B"))
+        a, b = (sum_methods(s.methods for s in side) for side in (self.a, self.b))
+        return method_mismatch(a, b, ("A", "B"))
 
     @property
     def p_value(self) -> float:

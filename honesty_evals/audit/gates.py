@@ -49,7 +49,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from honesty_evals.common.measurement import Estimate, Measurement
-from honesty_evals.common.methods import method_mismatch
+from honesty_evals.common.methods import method_mismatch, sum_methods
 from honesty_evals.common.stats import (
     PROBABILITY,
     Bounds,
@@ -120,16 +120,8 @@ def family_measurement(members: Sequence[Measurement]) -> Measurement:
         n_excluded=sum(m.n_excluded for m in members),
         log=", ".join(str(m.log) for m in members),
         seeds=runs,
-        methods=_sum_methods(members),
+        methods=sum_methods(m.methods for m in members),
     )
-
-
-def _sum_methods(members: Sequence[Measurement]) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for m in members:
-        for name, n in m.methods.items():
-            total[name] = total.get(name, 0) + n
-    return total
 
 
 @dataclass(frozen=True)
@@ -607,8 +599,8 @@ def evaluate_trigger(
     )
     result.n_needed_finding = verdict_questions(result.n_needed_finding, MIN_SCAN_QUESTIONS)
     mismatch = method_mismatch(
-        _sum_methods([candidate_with, candidate_without]),
-        _sum_methods([baseline_with, baseline_without]),
+        sum_methods([candidate_with.methods, candidate_without.methods]),
+        sum_methods([baseline_with.methods, baseline_without.methods]),
         ("candidate", "baseline"),
     )
     return _not_comparable(result, mismatch)

@@ -18,12 +18,21 @@ where the log-probabilities held none) stays comparable. Logs that record no met
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 
 METHOD_KEY = "scoring_method"  # sample metadata: the class of the method that scored it
 # at most this share of the samples may have been measured differently on the two sides
 # (total variation distance between the two mixes of method classes)
 MAX_METHOD_MIX_DIFFERENCE = 0.1
+
+
+def sum_methods(counts: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    """Several logs' method counts as one (a seed family, or a scan's runs of one side)."""
+    total: Counter[str] = Counter()
+    for c in counts:
+        total.update(c)
+    return dict(total)
 
 
 def method_mix_difference(a: Mapping[str, int], b: Mapping[str, int]) -> float:
