@@ -257,6 +257,8 @@ def side_summary(m: Measurement, level: float, bounds: Bounds = PROBABILITY) -> 
     """One model's value with its interval (mean over questions, or its own estimate)."""
     out: dict[str, Any] = {"n_samples": m.n_samples, "n_excluded": m.n_excluded, "log": m.log}
     out["n_incomplete"] = m.n_incomplete  # questions with an option order unparsed: left out
+    if m.methods:  # the method classes that scored its samples (common/methods.py)
+        out["methods"] = dict(m.methods)
     if m.per_question:
         values = np.fromiter(m.per_question.values(), dtype=float)
         interval = MeanTest(values, bounds).interval(level)

@@ -53,6 +53,8 @@ def test_a_method_mismatch_is_not_comparable_however_close_the_values():
     assert f"candidate by {QUESTION} (40 of 40)" in r.note
     assert f"baseline by {PREFILL} (40 of 40)" in r.note
     assert "-T scoring=sampling" in r.note
+    assert r.candidate["methods"] == {QUESTION: 40} and r.baseline["methods"] == {PREFILL: 40}
+    assert r.to_json()["status"] == "not_comparable"
     assert short_status(r) == "not comparable"
     assert status_text(r).startswith("not comparable (scored by different methods")
     # no verdict: exit 2 like unmeasured, and a failure elsewhere still decides exit 1
