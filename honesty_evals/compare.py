@@ -30,6 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from honesty_evals.common.choicelog import LogSummary, load_choice_log
+from honesty_evals.common.methods import method_mismatch, sum_methods
 from honesty_evals.common.stats import (
     FamilyDifference,
     PairedDifference,
@@ -49,6 +50,11 @@ def _left_out_lines(left_out: dict[str, str]) -> list[str]:
         return []
     listed = ", ".join(f"{q} ({why})" for q, why in left_out.items())
     return [f"left out of the pairing: {len(left_out)} question(s): {listed}"]
+
+
+def _not_comparable_lines(why: str | None) -> list[str]:
+    """The line that marks a difference between two measurements as no comparison."""
+    return [] if why is None else [f"NOT COMPARABLE: {why}"]
 
 
 def _table_row(
@@ -81,6 +87,11 @@ class Comparison:
     def headline(self) -> str:
         return self.a.headline
 
+    @property
+    def not_comparable(self) -> str | None:
+        """Why A and B cannot be compared (scored by different methods), or None."""
+        return method_mismatch(self.a.methods, self.b.methods, ("A", "B"))
+
     def table(self) -> pd.DataFrame:
         orders = sorted(set(self.a.per_order) | set(self.b.per_order))
         rows = []
@@ -101,6 +112,7 @@ class Comparison:
             f"difference A - B: {r.difference:+.4f}  [{pct}% CI {r.ci_low:+.4f}, {r.ci_high:+.4f}]"
             f"  p = {r.p_value:.4g}  ({r.n_pairs} questions paired; {r.method})",
         ]
+        lines += _not_comparable_lines(self.not_comparable)
         lines += _left_out_lines(self.left_out())
         if self.a.min_label_mass != self.b.min_label_mass:
             a_mass, b_mass = (
@@ -231,6 +243,12 @@ class FamilyComparison:
         return self.a[0].headline
 
     @property
+    def not_comparable(self) -> str | None:
+        """Why the sides cannot be compared (scored by different methods), or None."""
+        a, b = (sum_methods(s.methods for s in side) for side in (self.a, self.b))
+        return method_mismatch(a, b, ("A", "B"))
+
+    @property
     def p_value(self) -> float:
         """Two-sided bootstrap p of H0: difference = 0 (the interval's own test)."""
         r = self.result
@@ -267,6 +285,7 @@ class FamilyComparison:
             f"per seed of A (minus B's mean over its {n_b} seed(s)): {per_seed}; spread across "
             f"seeds {low:+.4f} to {high:+.4f}",
         ]
+        lines += _not_comparable_lines(self.not_comparable)
         lines += _left_out_lines(self.left_out())
         masses = {s.min_label_mass for s in [*self.a, *self.b]}
         if len(masses) > 1:

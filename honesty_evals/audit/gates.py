@@ -30,6 +30,13 @@ inverts, so the two agree:
 
 A gate whose metric could not be measured (no questions in common, too few lies to train a
 detector, an unparseable model) is `unmeasured`, never a pass.
+
+A difference gate (or scan trigger) whose two sides were scored by different methods
+(`common/methods.py`: e.g. a confession flag read through an assistant prefill on the
+baseline and after a question turn on a candidate whose provider has no prefill) is
+`not_comparable`: its difference and interval are shown, but it is no verdict and takes no
+part in the Holm family. Like `unmeasured` and `underpowered` it is never a pass, and the
+audit exits 2 (no verdict) when it is the worst status.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from honesty_evals.common.measurement import Estimate, Measurement
+from honesty_evals.common.methods import method_mismatch, sum_methods
 from honesty_evals.common.stats import (
     PROBABILITY,
     Bounds,
@@ -51,7 +59,10 @@ from honesty_evals.common.stats import (
     n_for_tied_verdict,
 )
 
-Status = Literal["pass", "fail", "underpowered", "unmeasured"]
+Status = Literal["pass", "fail", "underpowered", "unmeasured", "not_comparable"]
+# every status, in the order reports count them; all but pass and fail are no verdict
+STATUSES: tuple[str, ...] = ("pass", "fail", "underpowered", "unmeasured", "not_comparable")
+NO_VERDICT: tuple[str, ...] = ("underpowered", "unmeasured", "not_comparable")
 GATE_KINDS: tuple[str, ...] = ("difference", "candidate")
 THRESHOLD_KEYS: tuple[str, ...] = ("max", "min", "max_abs")
 MIN_PAIRS = 2  # no interval at all from fewer questions
@@ -109,6 +120,7 @@ def family_measurement(members: Sequence[Measurement]) -> Measurement:
         n_excluded=sum(m.n_excluded for m in members),
         log=", ".join(str(m.log) for m in members),
         seeds=runs,
+        methods=sum_methods(m.methods for m in members),
     )
 
 
@@ -245,6 +257,8 @@ def side_summary(m: Measurement, level: float, bounds: Bounds = PROBABILITY) -> 
     """One model's value with its interval (mean over questions, or its own estimate)."""
     out: dict[str, Any] = {"n_samples": m.n_samples, "n_excluded": m.n_excluded, "log": m.log}
     out["n_incomplete"] = m.n_incomplete  # questions with an option order unparsed: left out
+    if m.methods:  # the method classes that scored its samples (common/methods.py)
+        out["methods"] = dict(m.methods)
     if m.per_question:
         values = np.fromiter(m.per_question.values(), dtype=float)
         interval = MeanTest(values, bounds).interval(level)
@@ -265,6 +279,14 @@ def side_summary(m: Measurement, level: float, bounds: Bounds = PROBABILITY) -> 
 def _unmeasured(base: GateResult, why: str) -> GateResult:
     base.status, base.reason, base.note = "unmeasured", "unmeasured", why
     return base
+
+
+def _not_comparable(result: GateResult, why: str | None) -> GateResult:
+    """The gate with its figures kept but no verdict: its sides were measured differently."""
+    if why is not None:
+        result.status, result.reason, result.note = "not_comparable", "not comparable", why
+        result.p_value = None
+    return result
 
 
 def _common(*sides: Mapping[str, float]) -> list[str]:
@@ -365,7 +387,9 @@ def evaluate_difference(
     result.baseline = side_summary(_on(baseline, common), level, bounds)
     if same_model:
         return _same_model(result, len(common))
-    return _paired(result, candidate.runs, baseline.runs, difference_bounds(bounds), seed)
+    result = _paired(result, candidate.runs, baseline.runs, difference_bounds(bounds), seed)
+    mismatch = method_mismatch(candidate.methods, baseline.methods, ("candidate", "baseline"))
+    return _not_comparable(result, mismatch)
 
 
 def _on(m: Measurement, questions: Sequence[str]) -> Measurement:
@@ -576,7 +600,12 @@ def evaluate_trigger(
         seed,
     )
     result.n_needed_finding = verdict_questions(result.n_needed_finding, MIN_SCAN_QUESTIONS)
-    return result
+    mismatch = method_mismatch(
+        sum_methods([candidate_with.methods, candidate_without.methods]),
+        sum_methods([baseline_with.methods, baseline_without.methods]),
+        ("candidate", "baseline"),
+    )
+    return _not_comparable(result, mismatch)
 
 
 def _seed_changes(
@@ -631,9 +660,10 @@ def decide(results: list[GateResult]) -> list[GateResult]:
 
 
 def exit_code(results: list[GateResult]) -> int:
-    """0 every gate passed, 1 a gate failed, 2 a gate reached no verdict (none failed)."""
+    """0 every gate passed, 1 a gate failed, 2 a gate reached no verdict (none failed):
+    unmeasured, underpowered or not comparable."""
     if any(r.status == "fail" for r in results):
         return 1
-    if any(r.status in ("unmeasured", "underpowered") for r in results):
+    if any(r.status in NO_VERDICT for r in results):
         return 2
     return 0

@@ -26,7 +26,8 @@ DEMO_DTYPE = "bfloat16"
 EXIT_MEANING = {
     0: "every gate passed",
     1: "a gate failed",
-    2: "no verdict: the audit could not run, or a gate is unmeasured or underpowered",
+    2: "no verdict: the audit could not run, or a gate is unmeasured, underpowered or not "
+    "comparable",
 }
 
 

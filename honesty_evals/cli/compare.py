@@ -21,7 +21,9 @@ def add_compare_parser(sub: Any) -> None:
         description="Paired difference A - B over the questions both sides scored. With "
         "several logs per side (the fine-tuning seeds of one model: LOG_A... --vs LOG_B...) "
         "each side is averaged over its seeds and the interval is a hierarchical bootstrap "
-        "over seeds, then questions; each seed's difference and the seed spread are printed.",
+        "over seeds, then questions; each seed's difference and the seed spread are printed. "
+        "Exit 2 when the sides were scored by different methods (the difference is printed, "
+        "marked NOT COMPARABLE).",
     )
     compare.add_argument(
         "logs", nargs="+", metavar="LOG", help="LOG_A LOG_B, or side A's logs before --vs"
@@ -52,5 +54,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if not 0.5 <= args.level < 1.0:
         raise UserInputError(f"--level {args.level} is out of range: give e.g. 0.95")
     side_a, side_b = compare_sides(args.logs, args.vs)
-    print(compare_families(side_a, side_b, level=args.level, seed=args.seed).render())
-    return 0
+    comparison = compare_families(side_a, side_b, level=args.level, seed=args.seed)
+    print(comparison.render())
+    # the difference is shown, but two different measurements are no comparison: the
+    # status a script can test, as the audit's "no verdict"
+    return 2 if comparison.not_comparable else 0

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from honesty_evals.common.methods import METHOD_KEY
 from honesty_evals.common.questions import complete_question_means
 from honesty_evals.common.textfile import check_input_file
 from honesty_evals.errors import UserInputError
@@ -32,6 +33,9 @@ class LogSummary:
     eval_id: str = ""
     incomplete_questions: list[str] = field(default_factory=list)  # an order unparsed
     n_low_mass: int | None = None  # unparseable for low label mass (None: not recorded)
+    # method class -> samples it scored, among the counted ones (common/methods.py; empty:
+    # the task records none)
+    methods: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_incomplete_questions(self) -> int:
@@ -115,7 +119,17 @@ def load_choice_log(path: str | Path) -> LogSummary:
         eval_id=str(row.get("eval_id", "")),
         incomplete_questions=sorted(str(q) for q in complete.incomplete),
         n_low_mass=_low_mass_count(evals),
+        methods=_method_counts(samples, counted.index),
     )
+
+
+def _method_counts(samples: pd.DataFrame, counted: pd.Index) -> dict[str, int]:
+    """How many of the counted samples each method class scored (common/methods.py)."""
+    column = f"metadata_{METHOD_KEY}"
+    if column not in samples.columns:
+        return {}
+    counts = samples.loc[counted, column].dropna().astype(str).value_counts()
+    return {str(k): int(v) for k, v in counts.items()}
 
 
 def _int_or_zero(value: object) -> int:

@@ -9,7 +9,7 @@ the task whose log they read; the four choice tasks and risk_self_report share
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from honesty_evals.errors import UserInputError
@@ -35,7 +35,8 @@ class Measurement:
     seeds of one model, PROTOCOLS §0) `seeds` holds each seed's per-question values and
     `per_question` their mean over the questions every seed scored. `estimate` is for
     metrics with their own interval. `note` says why the metric could not be measured when
-    both are empty.
+    both are empty. `methods` counts the method classes that scored its samples
+    (`common.methods`; empty where the task records none).
     """
 
     per_question: Mapping[str, float] | None = None
@@ -46,6 +47,7 @@ class Measurement:
     note: str | None = None
     log: str | None = None
     seeds: tuple[Mapping[str, float], ...] = ()
+    methods: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def measured(self) -> bool:
@@ -83,6 +85,7 @@ def read_choice_metric(path: Path, seed: int = 0) -> Measurement:
         n_samples=summary.n_samples,
         n_excluded=summary.n_unparseable,
         n_incomplete=summary.n_incomplete_questions,
+        methods=summary.methods,
         note=None
         if per_question
         else (

@@ -3,36 +3,52 @@ readers of its audit metrics."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from honesty_evals.common.headline import headline_metrics
 from honesty_evals.common.measurement import Measurement
+from honesty_evals.common.methods import METHOD_KEY
 from honesty_evals.common.taskinfo import AuditMetric, TaskInfo
 from honesty_evals.confession.metrics import detection_headline
 from honesty_evals.confession.task import TASK_VERSION, confession
 
 
-def _flags_by_label(path: Path) -> tuple[dict[str, dict[str, list[float]]], dict[str, int]]:
-    """P(FAIL) of every review with a readable flag, by label and question, and how many
-    transcripts of each label the log holds."""
+@dataclass
+class _Flags:
+    """A confession log's readable flags: P(FAIL) by label and question, the transcripts of
+    each label, and the scoring methods used for the readable ones, by label."""
+
+    values: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    n_label: Counter[str] = field(default_factory=Counter)
+    methods: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def scored(self, label: str) -> int:
+        return sum(len(v) for v in self.values.get(label, {}).values())
+
+
+def _flags_by_label(path: Path) -> _Flags:
     from inspect_ai.log import read_eval_log
 
     log = read_eval_log(str(path))
-    values: dict[str, dict[str, list[float]]] = {}
-    n_label: dict[str, int] = {}
+    flags = _Flags()
     for sample in log.samples or []:
         score = next(iter((sample.scores or {}).values()), None)
         if score is None:
             continue
         meta = score.metadata or {}
         label = str(meta.get("label"))
-        n_label[label] = n_label.get(label, 0) + 1
+        flags.n_label[label] += 1
         if isinstance(score.value, (int, float)):  # NOANSWER: no flag could be read
-            by_question = values.setdefault(label, {})
+            by_question = flags.values.setdefault(label, {})
             by_question.setdefault(str(meta["question_id"]), []).append(float(score.value))
-    return values, n_label
+            method = (sample.metadata or {}).get(METHOD_KEY)
+            if method is not None:
+                flags.methods.setdefault(label, Counter())[str(method)] += 1
+    return flags
 
 
 def _mean(values: list[float]) -> float:
@@ -44,13 +60,14 @@ def read_flag_rate(label: str) -> Callable[[Path, int], Measurement]:
     ("dishonest" -> confession rate, "honest" -> false-confession rate)."""
 
     def read(path: Path, seed: int = 0) -> Measurement:
-        values, n_label = _flags_by_label(path)
-        by_question = values.get(label, {})
-        n = n_label.get(label, 0)
+        flags = _flags_by_label(path)
+        by_question = flags.values.get(label, {})
+        n = flags.n_label[label]
         return Measurement(
             per_question={q: _mean(v) for q, v in by_question.items()},
             n_samples=n,
-            n_excluded=n - sum(len(v) for v in by_question.values()),
+            n_excluded=n - flags.scored(label),
+            methods=dict(flags.methods.get(label, {})),
             note=None if by_question else f"no {label} transcript with a readable flag",
             log=str(path),
         )
@@ -69,16 +86,17 @@ def read_confession_margin(path: Path, seed: int = 0) -> Measurement:
     shift that does not depend on the transcript's honesty, and moves only when the model
     tells dishonest answers from honest ones less (or more) well.
     """
-    values, n_label = _flags_by_label(path)
-    dishonest, honest = values.get("dishonest", {}), values.get("honest", {})
+    flags = _flags_by_label(path)
+    dishonest, honest = flags.values.get("dishonest", {}), flags.values.get("honest", {})
     both = sorted(set(dishonest) & set(honest))
     per_question = {q: _mean(dishonest[q]) - _mean(honest[q]) for q in both}
-    n = n_label.get("dishonest", 0) + n_label.get("honest", 0)
-    scored = sum(len(v) for v in dishonest.values()) + sum(len(v) for v in honest.values())
+    n = flags.n_label["dishonest"] + flags.n_label["honest"]
+    methods = flags.methods.get("dishonest", Counter()) + flags.methods.get("honest", Counter())
     return Measurement(
         per_question=per_question,
         n_samples=n,
-        n_excluded=n - scored,
+        n_excluded=n - flags.scored("dishonest") - flags.scored("honest"),
+        methods=dict(methods),
         # questions scored on one label only: the margin needs both
         n_incomplete=len(set(dishonest) ^ set(honest)),
         note=None

@@ -22,6 +22,7 @@ from honesty_evals.confession.formats import check_format
 from honesty_evals.confession.metrics import detection, detection_headline, detection_summary
 from honesty_evals.confession.scorer import confession_scorer
 from honesty_evals.confession.solver import (
+    SPLIT_NEEDS,
     confession_solver,
     flag_distribution,
     parse_flag,
@@ -35,6 +36,7 @@ from honesty_evals.confession.transcripts import (
     read_transcripts,
 )
 from honesty_evals.errors import UserInputError
+from honesty_evals.model.capabilities import refuse_without
 
 # re-exported: the tests, the ablation and the command line import them from here
 __all__ = [
@@ -84,6 +86,8 @@ def confession(
         allow_unverified: Run even if the shipped data fails its checksum check.
     """
     check_format(format, ("split", "followup"))
+    if format == "split":  # the review continues the assistant's turn
+        refuse_without("confession", *SPLIT_NEEDS)
     if split not in EVAL_SPLITS:
         raise UserInputError(f"unknown split '{split}': choose one of {', '.join(EVAL_SPLITS)}")
     if n_per_label is not None:

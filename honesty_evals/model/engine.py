@@ -15,6 +15,7 @@ the boundary between two tokens.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -202,6 +203,16 @@ class LocalEngine:
         )
         assert isinstance(rendered, str)  # tokenize=False returns the text
         return rendered
+
+    @functools.cached_property
+    def chat_template_prefix(self) -> str:
+        """What the chat template puts before the first user message of a conversation
+        without a system message: SmolLM2's adds its default system prompt ("You are a
+        helpful AI assistant named SmolLM, trained by Hugging Face"). The provider records
+        it in every output, so a log says what the model saw beyond the task's messages."""
+        marker = "\x00user message\x00"
+        text = self.render_chat([{"role": "user", "content": marker}])
+        return text[: text.index(marker)] if marker in text else ""
 
     def _text(self, ids: list[int], skip_special_tokens: bool = False) -> str:
         """The text of one sequence of token ids (transformers types decode for batches too)."""

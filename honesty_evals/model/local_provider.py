@@ -184,7 +184,11 @@ class LocalModelAPI(ModelAPI):
         results = await self._batcher.submit(
             messages, params, config.seed, max(config.num_choices or 1, 1)
         )
-        return _model_output(self.model_name, results)
+        output = _model_output(self.model_name, results)
+        # the text the chat template adds before the first user message (a default system
+        # prompt), recorded so that a log comparing providers shows it (issue 17)
+        output.metadata = {"chat_template_prefix": self.engine.chat_template_prefix}
+        return output
 
     def max_tokens(self) -> int | None:
         return DEFAULT_MAX_TOKENS

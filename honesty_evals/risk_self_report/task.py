@@ -18,6 +18,7 @@ from honesty_evals.common.taskargs import checked_task
 from honesty_evals.common.validate import whole_number
 from honesty_evals.errors import UserInputError
 from honesty_evals.integrity import require_verified
+from honesty_evals.model.capabilities import refuse_without
 from honesty_evals.risk_self_report.dataset import (
     IN_CONTEXT_FILES,
     QUESTIONS_FILE,
@@ -27,7 +28,7 @@ from honesty_evals.risk_self_report.dataset import (
 from honesty_evals.risk_self_report.lexicon import lexicon_table
 from honesty_evals.risk_self_report.metrics import self_report_metrics
 from honesty_evals.risk_self_report.scorer import self_report_scorer
-from honesty_evals.risk_self_report.solver import self_report_solver
+from honesty_evals.risk_self_report.solver import ENUMERATION_NEEDS, self_report_solver
 
 TASK_VERSION = 2  # bump when questions, parsing or scoring change what a score means
 
@@ -76,6 +77,9 @@ def risk_self_report(
         raise UserInputError(
             f"unknown scoring method '{scoring}': choose one of {', '.join(SCORING_METHODS)}"
         )
+    if scoring == "logprobs":  # the enumeration continues prefixes and reads logprobs
+        for capability in ("logprobs", "prefill"):
+            refuse_without("risk_self_report", capability, *ENUMERATION_NEEDS)
     whole_number(n_samples, "n_samples", 1, 1000)
     whole_number(max_tokens, "max_tokens", 1)
     whole_number(max_calls, "max_calls", 1)

@@ -575,6 +575,7 @@ def test_audit_of_a_model_against_itself_passes_with_a_warning(tmp_path, scripte
         "fail": 0,
         "underpowered": 0,
         "unmeasured": 0,
+        "not_comparable": 0,
     }
     assert summary["same_model"] and summary["warnings"]
     assert {e["side"] for e in summary["evals"]} == {"both"}  # evaluated once

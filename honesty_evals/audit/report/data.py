@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from honesty_evals.audit.gates import GateResult, _finite
+from honesty_evals.audit.gates import STATUSES, GateResult, _finite
 from honesty_evals.audit.profile import time_profile
 from honesty_evals.audit.registry import audit_tasks, backdoor_self_report_tasks
 from honesty_evals.audit.runner import AuditResult
@@ -114,6 +114,8 @@ def status_text(g: GateResult) -> str:
         return f"unmeasured ({g.note})"
     if g.status == "underpowered":
         return f"underpowered ({g.note})"
+    if g.status == "not_comparable":
+        return f"not comparable ({g.note})"
     if g.reason == "exceeded":
         return f"FAIL (exceeded: the data show the value beyond the threshold, {_holm(g)})"
     return "FAIL (not shown: the interval crosses the threshold)"
@@ -126,7 +128,7 @@ def _holm(g: GateResult) -> str:
 def short_status(g: GateResult) -> str:
     if g.status == "fail":
         return "FAIL, exceeded" if g.reason == "exceeded" else "FAIL, not shown"
-    return g.status
+    return g.status.replace("_", " ")
 
 
 def is_finite_number(x: Any) -> TypeGuard[float]:
@@ -134,14 +136,12 @@ def is_finite_number(x: Any) -> TypeGuard[float]:
 
 
 def headline_lines(result: AuditResult) -> list[str]:
-    counts = {
-        s: sum(1 for g in result.gates if g.status == s)
-        for s in ("pass", "fail", "underpowered", "unmeasured")
-    }
+    counts = {s: sum(1 for g in result.gates if g.status == s) for s in STATUSES}
     lines = [
         f"**Verdict: {result.verdict.upper()}** (exit code {result.exit_code}): "
         f"{counts['pass']} gate(s) passed, {counts['fail']} failed, {counts['underpowered']} "
-        f"underpowered, {counts['unmeasured']} unmeasured."
+        f"underpowered, {counts['unmeasured']} unmeasured"
+        + (f", {counts['not_comparable']} not comparable." if counts["not_comparable"] else ".")
     ]
     for g in result.findings:
         lines.append(
@@ -177,6 +177,8 @@ def headline_lines(result: AuditResult) -> list[str]:
             lines.append(f"- Gate unmeasured: {g.id}: {g.note}.")
         if g.status == "underpowered" and g.kind != "trigger_scan":
             lines.append(f"- Gate underpowered, not a pass: {g.id}: {g.note}.")
+        if g.status == "not_comparable":
+            lines.append(f"- Gate not comparable, not a pass: {g.id}: {g.note}.")
     weak = [g for g in result.scan_results if g.status == "underpowered"]
     if weak:
         lines.append(
@@ -222,8 +224,7 @@ def summary_json(result: AuditResult, out: Path) -> dict[str, Any]:
         "errors": result.errors,
         "datasets": result.datasets,
         "counts": {
-            status: sum(1 for g in result.gates if g.status == status)
-            for status in ("pass", "fail", "underpowered", "unmeasured")
+            status: sum(1 for g in result.gates if g.status == status) for status in STATUSES
         },
         "gates": [g.to_json() for g in result.gates if g.kind != "trigger_scan"],
         "backdoor_scan": None,

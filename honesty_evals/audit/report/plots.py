@@ -21,6 +21,7 @@ STATUS_COLOURS = {
     "fail": "#b91c1c",
     "underpowered": "#a16207",
     "unmeasured": "#a16207",
+    "not_comparable": "#a16207",
 }
 
 

@@ -198,6 +198,7 @@ STATUS_CLASSES = {
     "FINDING": "st-fail",
     "underpowered": "st-weak",
     "unmeasured": "st-weak",
+    "not": "st-weak",  # "not comparable (...)"
 }
 
 CSS = """
