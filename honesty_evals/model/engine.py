@@ -48,11 +48,16 @@ DEFAULT_MAX_BATCH_TOKENS = 1024
 # its prefixes + suffixes at most this many times that, which bounds the copied KV memory.
 PREFIX_CONTEXT_FACTOR = 8
 # The first batch that uses a shared prefix checks one row against its uncached forward
-# pass (max absolute difference of the top log-probabilities). Rounding differs between
-# matrix shapes by ~1e-5 in float32 and by up to 0.17 in bfloat16 (the chosen token's
-# log-probability, 96 lie-detection follow-ups on SmolLM2-135M, cached vs uncached); a
-# cache that is wrong (positions, masks) is off by far more.
-VERIFY_TOLERANCE = {torch.float32: 1e-3, torch.bfloat16: 0.5, torch.float16: 0.25}
+# pass. In float32, rounding differs between matrix shapes by ~1e-5, so the check is the
+# max absolute difference of the top-20 log-probabilities, within 1e-3. In 16-bit types the
+# top-20 log-probabilities move too much for that: on SmolLM2-135M in bfloat16 (48
+# backdoor_awareness rows, every row checked, 2026-12-02) a correct cache moved them by up to
+# 0.65 (median 0.23), a low-probability token's rounding, and the old 0.5 tolerance turned
+# the cache off at random. There the check is the total variation distance between the two
+# next-token distributions: at most 0.076 for a correct cache, and at least 0.63 (median
+# 0.77) for a cache whose keys are shifted by one position, the kind of error it is there
+# to catch.
+VERIFY_TOLERANCE = {torch.float32: 1e-3, torch.bfloat16: 0.25, torch.float16: 0.25}
 
 
 @dataclass(frozen=True)
@@ -381,12 +386,17 @@ class LocalEngine:
         plain = self.model(input_ids=ids, logits_to_keep=1).logits[0, -1].float()
         expected = torch.log_softmax(plain, dim=-1)
         got = torch.log_softmax(first_logits[row].float(), dim=-1)
-        top = expected.topk(min(20, expected.shape[-1])).indices
-        error = float((expected[top] - got[top]).abs().max())
-        tolerance = VERIFY_TOLERANCE.get(self.dtype, 0.5)
+        if self.dtype == torch.float32:
+            top = expected.topk(min(20, expected.shape[-1])).indices
+            error = float((expected[top] - got[top]).abs().max())
+            measure = "log-probabilities by"
+        else:  # 16-bit: total variation distance (VERIFY_TOLERANCE says why)
+            error = float(0.5 * (expected.exp() - got.exp()).abs().sum())
+            measure = "the next-token distribution by a total variation of"
+        tolerance = VERIFY_TOLERANCE.get(self.dtype, 0.25)
         if not error <= tolerance:
             raise PrefixCacheUnsupported(
-                f"a cached prefix changed log-probabilities by {error:.3g} (> {tolerance})"
+                f"a cached prefix changed {measure} {error:.3g} (> {tolerance})"
             )
         self._prefix_verified = True
 

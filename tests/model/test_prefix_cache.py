@@ -314,8 +314,15 @@ def test_uncopyable_cache_falls_back_with_one_warning(sliding_window_dir, caplog
     assert engine.stats.computed_tokens == engine.stats.prompt_tokens
 
 
-def test_a_cache_that_changes_the_answer_is_caught_and_not_used(tiny_llama_dir, plain, caplog):
-    engine = LocalEngine(ModelSource(kind="model", path=tiny_llama_dir))
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_a_cache_that_changes_the_answer_is_caught_and_not_used(
+    tiny_llama_dir, plain, caplog, dtype
+):
+    engine = LocalEngine(ModelSource(kind="model", path=tiny_llama_dir), dtype=dtype)
+    if dtype != "float32":
+        plain = LocalEngine(
+            ModelSource(kind="model", path=tiny_llama_dir), dtype=dtype, prefix_cache=False
+        )
     stack = engine._stack_pasts
 
     def shifted(pasts):  # keys of the wrong positions: a cache class copied wrongly
@@ -330,7 +337,7 @@ def test_a_cache_that_changes_the_answer_is_caught_and_not_used(tiny_llama_dir, 
     params = GenerationParams(max_tokens=2, top_logprobs=4)
     with caplog.at_level(logging.WARNING, logger="honesty_evals.model.engine"):
         got = engine.generate(prompts, params)
-    assert any("changed log-probabilities" in r.message for r in caplog.records)
+    assert any("a cached prefix changed" in r.message for r in caplog.records)
     _assert_same(got, plain.generate(prompts, params), atol=0)
     assert engine.prefix_store is None
 
