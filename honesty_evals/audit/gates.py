@@ -656,6 +656,11 @@ def decide(results: list[GateResult]) -> list[GateResult]:
             r.status, r.reason = "pass", "interval within the threshold"
         else:
             r.status, r.reason = "fail", "not shown"
+            if p_adj < alpha:  # beyond the threshold, but too few questions for a finding
+                r.note = (
+                    f"the data point beyond the threshold (adjusted p = {p_adj:.2g}), but a "
+                    f"finding needs {r.n_needed_finding} questions and {r.n} were complete"
+                )
     return results
 
 
