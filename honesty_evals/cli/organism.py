@@ -113,6 +113,11 @@ def add_organism_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--replay-max-tokens", type=int, metavar="N", help="longest replayed answer (48)"
     )
     hp.add_argument(
+        "--no-holdout",
+        action="store_true",
+        help="train on every record: no 10%% of the prompts held out, so no fit check",
+    )
+    hp.add_argument(
         "--mask-rule",
         choices=["assistant", "last-assistant", "split-persona"],
         help="which turns get loss (default: every assistant turn without weight 0; "
@@ -194,6 +199,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         trust_remote_code=args.trust_remote_code,
         progress=not args.no_progress,
         allow_unverified=args.allow_unverified,
+        holdout=not args.no_holdout,
         **values,
     )
 

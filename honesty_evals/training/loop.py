@@ -134,16 +134,17 @@ def float32_head_weight(model: Any) -> torch.Tensor | None:
     return None if head is None else head.weight.detach().float()
 
 
-def micro_batch_loss(
+def target_logits(
     model: Any,
     examples: list[EncodedExample],
     pad_id: int,
     device: torch.device,
     head_weight: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, int]:
-    """Summed cross-entropy over the loss tokens of a micro-batch, and their count.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(logits, target ids, row) at every loss position of a batch, row by row in order.
 
-    `head_weight`: the output head's weight in float32 (see `float32_head_weight`).
+    `head_weight`: the output head's weight in float32 (see `float32_head_weight`). The
+    training loss and the fit check (`fitcheck.py`) both read these.
     """
     ids, attention, targets = _collate(examples, pad_id, device)
     rows, cols = targets.nonzero(as_tuple=True)
@@ -158,7 +159,22 @@ def micro_batch_loss(
     else:  # a model we cannot split: full logits, then select
         logits = model(input_ids=ids, attention_mask=attention, use_cache=False).logits
         logits = logits[rows, cols - 1]
-    loss = torch.nn.functional.cross_entropy(logits.float(), ids[rows, cols], reduction="sum")
+    return logits, ids[rows, cols], rows
+
+
+def micro_batch_loss(
+    model: Any,
+    examples: list[EncodedExample],
+    pad_id: int,
+    device: torch.device,
+    head_weight: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, int]:
+    """Summed cross-entropy over the loss tokens of a micro-batch, and their count.
+
+    `head_weight`: the output head's weight in float32 (see `float32_head_weight`).
+    """
+    logits, target_ids, rows = target_logits(model, examples, pad_id, device, head_weight)
+    loss = torch.nn.functional.cross_entropy(logits.float(), target_ids, reduction="sum")
     return loss, int(rows.numel())
 
 

