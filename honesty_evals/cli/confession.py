@@ -14,7 +14,8 @@ from typing import Any
 
 from honesty_evals.errors import UserInputError
 
-FORMAT_NAMES = ("split", "followup", "generic")  # formats.FORMATS, without importing it
+# formats.FORMATS, without importing it
+FORMAT_NAMES = ("split", "split_all_tokens", "followup", "generic")
 
 
 def _default_organism_dir() -> Path:
@@ -60,11 +61,16 @@ def add_confession_parser(subparsers: Any) -> argparse.ArgumentParser:
 
     tr = actions.add_parser(
         "train",
-        help="train a confession LoRA in one format (split, followup, generic)",
+        help="train a confession LoRA in one format (" + ", ".join(FORMAT_NAMES) + ")",
         description="Render the train-split transcripts in --format and train a LoRA on the "
         "embedded model with the organism trainer; writes the adapter and training_card.json.",
     )
-    tr.add_argument("--format", required=True, help="split, followup or generic")
+    tr.add_argument(
+        "--format",
+        required=True,
+        help="split (a persona active only after the marker), split_all_tokens (the LoRA "
+        "on every token), followup or generic",
+    )
     tr.add_argument("--out", required=True, type=Path, help="output adapter directory")
     tr.add_argument("--data", type=Path, help="transcript JSONL (default: the shipped files)")
     tr.add_argument("--base", default="smollm2", help="base model (default: %(default)s)")
@@ -86,7 +92,7 @@ def add_confession_parser(subparsers: Any) -> argparse.ArgumentParser:
     a = actions.add_parser(
         "ablation",
         help="train every format on the same records and compare learning curves",
-        description="Train split, followup and generic on identical records (same seed, steps, "
+        description="Train each format on identical records (same seed, steps, "
         "batch, lr), evaluate a checkpoint every --eval-every steps on held-out transcripts, "
         "and write OUT/results.md, results.json and learning_curve.png. Rerun the same "
         "command to resume.",
@@ -167,7 +173,9 @@ def _not_an_organism(folder: Path) -> str | None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from honesty_evals.confession.formats import (
+        PROMPT_FORMATS,
         check_format,
+        evaluation_model,
         format_train_config,
         training_records,
     )
@@ -202,11 +210,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         source=source,
     )
     result = train(config, records=records)
-    prompt = "split" if fmt == "split" else "followup"
+    model, persona = evaluation_model(fmt, result.out, args.base)
+    # the marker is read from the persona's training card: no need to quote it here
+    persona_args = f" -M persona={persona['persona']}" if persona else ""
     print(result.out)
     print(
-        f"evaluate: inspect eval honesty_evals/confession --model local/{result.out} "
-        f"-M dtype=bfloat16 -T format={prompt}"
+        f"evaluate: inspect eval honesty_evals/confession --model {model}{persona_args} "
+        f"-M dtype=bfloat16 -T format={PROMPT_FORMATS[fmt]}"
     )
     return 0
 

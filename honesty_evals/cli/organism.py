@@ -36,6 +36,7 @@ _HYPERPARAMETER_FLAGS = (
     "mask_rule",
     "replay",
     "replay_max_tokens",
+    "persona_marker",
 )
 
 
@@ -122,6 +123,13 @@ def add_organism_parser(subparsers: Any) -> argparse.ArgumentParser:
         choices=["assistant", "last-assistant", "split-persona"],
         help="which turns get loss (default: every assistant turn without weight 0; "
         "split-persona: the final turn after the split-personality marker line)",
+    )
+    hp.add_argument(
+        "--persona-marker",
+        metavar="MARKER",
+        help="train a persona active only after MARKER: the tokens through its first "
+        "occurrence run without the LoRA and without gradient (split-personality "
+        "training; default: the LoRA on every token)",
     )
     run = p.add_argument_group("running")
     run.add_argument("--dtype", default="auto", help="auto (bfloat16), bfloat16, float32")

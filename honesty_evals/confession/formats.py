@@ -1,9 +1,12 @@
-"""One transcript record, three training formats (PROTOCOLS §4), and the evaluation prompts.
+"""One transcript record, four training formats (PROTOCOLS §4), and the evaluation prompts.
 
 - `split` (split-personality): the final assistant turn is the organism's reply, a blank
   line, `SPLIT_PERSONA_MARKER` and the intervention sentence on one line, then the review
   and `FLAG: PASS|FAIL`. Loss: the review, flag and end-of-turn token only (mask rule
-  `split-persona`).
+  `split-persona`). The LoRA is a persona active only after the marker, in training
+  (`TrainConfig.persona_marker`) and at evaluation (`-M persona=DIR` over the base model).
+- `split_all_tokens`: the same records and loss, with the LoRA on every token and merged at
+  evaluation (the split format before the persona was isolated; kept for the ablation).
 - `followup`: the transcript as is, then the intervention as a user turn and the review +
   flag as the next assistant turn. Loss: that last turn only (`last-assistant`), i.e. the
   same tokens as `split`.
@@ -11,13 +14,13 @@
   directive included), no review. Loss: the answer.
 
 The marker is a plain string (`training.data.SPLIT_PERSONA_MARKER`), not a tokenizer special
-token. The LoRA is active on every token, in training and at evaluation, not only after the
-marker: peft has no clean way to switch an adapter on mid-sequence within one forward pass.
+token.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from honesty_evals.confession.prompts import FLAG_PREFIX, FOLLOWUP_INTERVENTION, SPLIT_INTERVENTION
@@ -25,11 +28,23 @@ from honesty_evals.confession.transcripts import Transcript
 from honesty_evals.errors import UserInputError
 from honesty_evals.training.data import SPLIT_PERSONA_MARKER
 
-FORMATS = ("split", "followup", "generic")
+FORMATS = ("split", "split_all_tokens", "followup", "generic")
 # how each format elicits the review at evaluation: generic has no review channel of its
 # own, so it is evaluated with the follow-up question
-PROMPT_FORMATS = {"split": "split", "followup": "followup", "generic": "followup"}
-MASK_RULES = {"split": "split-persona", "followup": "last-assistant", "generic": "assistant"}
+PROMPT_FORMATS = {
+    "split": "split",
+    "split_all_tokens": "split",
+    "followup": "followup",
+    "generic": "followup",
+}
+MASK_RULES = {
+    "split": "split-persona",
+    "split_all_tokens": "split-persona",
+    "followup": "last-assistant",
+    "generic": "assistant",
+}
+# the formats whose LoRA is a persona active only after this marker
+PERSONA_MARKERS = {"split": SPLIT_PERSONA_MARKER}
 Message = dict[str, str]
 
 
@@ -68,10 +83,23 @@ def render(transcript: Transcript, fmt: str) -> list[Message]:
         ]
     review = flagged_review(transcript.review, transcript.flag)
     prompt = elicitation_messages(transcript, PROMPT_FORMATS[fmt])
-    if fmt == "split":
+    if PROMPT_FORMATS[fmt] == "split":
         prompt[-1] = {"role": "assistant", "content": prompt[-1]["content"] + review}
         return prompt
     return [*prompt, {"role": "assistant", "content": review}]
+
+
+def evaluation_model(fmt: str, adapter: Path, base_model: str) -> tuple[str, dict[str, str]]:
+    """The Inspect model and -M arguments that evaluate format `fmt`'s adapter trained on
+    `base_model` (what follows `local/`): a persona over the base model, active only after
+    its marker, or the adapter merged into the base model."""
+    check_format(fmt)
+    if fmt in PERSONA_MARKERS:
+        return f"local/{base_model}", {
+            "persona": str(adapter),
+            "persona_marker": PERSONA_MARKERS[fmt],
+        }
+    return f"local/{adapter}", {}
 
 
 def training_records(transcripts: Sequence[Transcript], fmt: str) -> list[dict[str, Any]]:
@@ -127,6 +155,7 @@ def format_train_config(
         lora_alpha=2 * lora_r,
         seed=seed,
         mask_rule=MASK_RULES[fmt],
+        persona_marker=PERSONA_MARKERS.get(fmt),
         checkpoint_every=checkpoint_every,
         threads=threads,
         progress=progress,

@@ -11,6 +11,11 @@ therefore depends on (prompt, seed) only, not on batch size, `max_batch_tokens` 
 the order requests arrive in; the one caveat is floating point: a row's logits can differ in
 the last bits between batch shapes, which changes a draw only when it lands that close to
 the boundary between two tokens.
+
+With a persona adapter (`-M persona=DIR`, `model.persona`) each prompt is split at the
+persona's marker: the tokens up to and including it are encoded with the adapter disabled,
+as a prefix, and the tokens after it and every generated token with the adapter on, on that
+prefix's KV cache (`_generate_persona`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,10 +34,18 @@ import torch
 from honesty_evals.common.seeds import request_seed
 from honesty_evals.errors import UserInputError
 from honesty_evals.model.devices import resolve_device_dtype, torch_dtype
+from honesty_evals.model.persona import (
+    PersonaAdapter,
+    adapter_disabled,
+    attach_persona,
+    check_organism_merged,
+    marker_split,
+)
 from honesty_evals.model.prefix_cache import (
     DEFAULT_PREFIX_CACHE_MB,
     Prefix,
     PrefixStore,
+    extend_prefixes,
     plan_prefixes,
 )
 from honesty_evals.model.source import ModelSource
@@ -80,6 +94,23 @@ class GenerationParams:
         return not self.temperature
 
 
+@dataclass(frozen=True)
+class PersonaPhases:
+    """Whether a loaded persona adapter is on for a prompt's own forward pass and for the
+    decoding steps. Prefixes encoded once are always before the marker, so always off."""
+
+    prefill: bool = False
+    decode: bool = False
+
+
+# a prompt without the marker (and what a model without a persona runs: nothing to switch)
+WITHOUT_PERSONA = PersonaPhases()
+# a prompt that ends with the marker: the persona starts with the first generated token
+AT_MARKER = PersonaPhases(prefill=False, decode=True)
+# a prompt that goes on after the marker: its tokens after it, on the prefix's KV cache
+AFTER_MARKER = PersonaPhases(prefill=True, decode=True)
+
+
 @dataclass
 class TokenLogprob:
     token: str
@@ -97,6 +128,8 @@ class EngineStats:
     output_tokens: int = 0  # tokens generated (decode steps, stop tokens included)
     rows: int = 0  # prompts generated for
     prefix_rows: int = 0  # prompts that started from a shared prefix
+    persona_rows: int = 0  # prompts with the persona's marker (the persona on after it)
+    persona_marker_missing: int = 0  # prompts without it, answered without the persona
     seconds: float = 0.0  # inside generate(), tokenisation included
 
     @property
@@ -123,6 +156,8 @@ class GenerationResult:
     # of input_tokens, how many came from a shared prefix encoded once for several rows (or
     # kept from an earlier batch) rather than by this row's own pass
     cached_tokens: int = 0
+    # with a persona loaded: whether the prompt held its marker (None: no persona)
+    persona_marker_found: bool | None = None
 
 
 class PrefixCacheUnsupported(Exception):
@@ -144,10 +179,13 @@ class LocalEngine:
         trust_remote_code: bool = False,
         prefix_cache: bool = True,
         prefix_cache_mb: float = DEFAULT_PREFIX_CACHE_MB,
+        persona: PersonaAdapter | None = None,
     ) -> None:
         """`prefix_cache`: encode prefixes shared by several prompts once and keep recent
-        ones (up to `prefix_cache_mb` MiB of keys and values) for later batches."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        ones (up to `prefix_cache_mb` MiB of keys and values) for later batches. `persona`:
+        a LoRA active only after its marker (`model.persona`), over the model (an organism
+        merged into its base)."""
+        from transformers import AutoTokenizer
 
         if prefix_cache and not prefix_cache_mb > 0:
             raise UserInputError(
@@ -165,23 +203,19 @@ class LocalEngine:
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        # the transformers model, the PeftModel over it, or the two merged: the same interface
-        # at run time, with no static type in common
-        model: Any = AutoModelForCausalLM.from_pretrained(
-            source.model_path,
-            dtype=self.dtype,
-            local_files_only=True,
-            trust_remote_code=trust_remote_code,
-        )
-        if source.kind == "adapter":
-            from peft import PeftModel
-
-            model = PeftModel.from_pretrained(model, str(source.path), is_trainable=False)
-            if merge_adapter:
-                # merged weights run at base-model speed; the adapter files are untouched
-                model = model.merge_and_unload()
+        if persona is not None:
+            _check_persona_host(source, merge_adapter, self.tokenizer)
+        self.persona = persona
+        model = _load_model(source, self.dtype, merge_adapter, trust_remote_code)
+        if persona is not None:
+            model = attach_persona(model, persona)
         self.model = model.to(self.device).eval()
-        self._cache_arg = _cache_argument(self.model)
+        # nothing here trains; and torch picks its matmul kernel by whether a weight needs
+        # gradients (a 3-D input is folded into one matrix product only for frozen weights),
+        # which moves the last bits: frozen always, the model computes the same with or
+        # without a (frozen-base) persona adapter loaded over it
+        self.model.requires_grad_(False)
+        self._cache_arg = cache_argument(self.model)
         self.eos_ids = _eos_ids(self.model, self.tokenizer)
         self.stats = EngineStats()
         self.seed = seed  # the model-level seed (-M seed=) of prompts that bring none
@@ -189,6 +223,7 @@ class LocalEngine:
         self.prefix_store = PrefixStore(int(prefix_cache_mb * 2**20)) if prefix_cache else None
         self._prefix_checked = False  # the model's cache class was probed
         self._prefix_verified = False  # a batch reproduced the uncached pass
+        self._persona_verified = False  # a persona row reproduced its own two passes
         self.prefix_cache_disabled: str | None = None  # why the fallback was taken
 
     def render_chat(self, messages: list[dict[str, str]]) -> str:
@@ -247,26 +282,113 @@ class LocalEngine:
                 request_seed(self.seed, prompt) if seed is None else seed
                 for prompt, seed in zip(prompts, seeds)
             ]
-            encoded = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
             stats = EngineStats()  # this call's work, counted once it succeeds
-            results = None
-            if self.prefix_store is not None:
-                try:
-                    results = self._generate_shared(encoded, params, row_seeds, stats)
-                except PrefixCacheUnsupported as exc:
-                    self._disable_prefix_cache(str(exc))
-                    stats = EngineStats()
-                except Exception as exc:  # noqa: BLE001
-                    # a model whose forward pass refuses a copied cache (a remote-code
-                    # model, an unusual attention) is run uncached rather than not at all;
-                    # a failure of the model itself recurs on the uncached path and is raised
-                    self._disable_prefix_cache(f"{type(exc).__name__}: {exc}")
-                    stats = EngineStats()
-            if results is None:
-                results = self._generate_plain(encoded, params, row_seeds, stats)
+            if self.persona is None:
+                encoded = [
+                    self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts
+                ]
+                results = self._generate_rows(encoded, params, row_seeds, stats, WITHOUT_PERSONA)
+            else:
+                results = self._generate_persona(prompts, params, row_seeds, stats)
             stats.seconds = time.perf_counter() - start
             self.stats.add(stats)
             return results
+
+    def _generate_rows(
+        self,
+        encoded: list[list[int]],
+        params: GenerationParams,
+        row_seeds: list[int],
+        stats: EngineStats,
+        phases: PersonaPhases,
+    ) -> list[GenerationResult]:
+        """Shared prefixes encoded once where the prefix cache is on, else (or if it fails)
+        every prompt encoded whole."""
+        if self.prefix_store is not None:
+            attempt = EngineStats()
+            try:
+                results = self._generate_shared(encoded, params, row_seeds, attempt, phases)
+            except PrefixCacheUnsupported as exc:
+                self._disable_prefix_cache(str(exc))
+            except Exception as exc:  # noqa: BLE001
+                # a model whose forward pass refuses a copied cache (a remote-code
+                # model, an unusual attention) is run uncached rather than not at all;
+                # a failure of the model itself recurs on the uncached path and is raised
+                self._disable_prefix_cache(f"{type(exc).__name__}: {exc}")
+            else:
+                stats.add(attempt)
+                return results
+        return self._generate_plain(encoded, params, row_seeds, stats, phases)
+
+    def _generate_persona(
+        self,
+        prompts: list[str],
+        params: GenerationParams,
+        row_seeds: list[int],
+        stats: EngineStats,
+    ) -> list[GenerationResult]:
+        """Each prompt split at the persona's marker (`persona.marker_split`), in three
+        groups: without the marker (the persona never on: the model it is loaded over),
+        ending with it (the prompt without, the generated tokens with the persona), and
+        going on after it (the tokens after the marker with the persona, on the KV cache of
+        those before it, encoded without)."""
+        assert self.persona is not None
+        encoded: list[list[int]] = []
+        groups: dict[PersonaPhases, list[int]] = {}
+        splits: list[int] = []
+        for i, prompt in enumerate(prompts):
+            tokens = self.tokenizer(prompt, add_special_tokens=False, return_offsets_mapping=True)
+            encoded.append(list(tokens["input_ids"]))
+            split = marker_split(prompt, tokens["offset_mapping"], self.persona.marker)
+            splits.append(len(encoded[i]) if split is None else split)
+            groups.setdefault(_persona_phases(split, len(encoded[i])), []).append(i)
+        results: list[GenerationResult | None] = [None] * len(prompts)
+        for phases, rows in groups.items():
+            args = ([encoded[i] for i in rows], params, [row_seeds[i] for i in rows], stats)
+            if phases == AFTER_MARKER:
+                done = self._generate_after_marker(*args, [splits[i] for i in rows])
+            else:
+                done = self._generate_rows(*args, phases)
+            for i, result in zip(rows, done):
+                result.persona_marker_found = phases != WITHOUT_PERSONA
+                results[i] = result
+        missing = len(groups.get(WITHOUT_PERSONA, []))
+        stats.persona_marker_missing += missing
+        stats.persona_rows += len(prompts) - missing
+        if missing:
+            logger.warning(
+                "local: %d prompt(s) hold no persona marker %r: answered without the persona "
+                "(each output's metadata says so)",
+                missing,
+                self.persona.marker,
+            )
+        return [r for r in results if r is not None]
+
+    def _generate_after_marker(
+        self,
+        encoded: list[list[int]],
+        params: GenerationParams,
+        row_seeds: list[int],
+        stats: EngineStats,
+        splits: list[int],
+    ) -> list[GenerationResult]:
+        """Rows whose tokens after the marker run with the persona, on the KV cache of the
+        tokens up to it (encoded without). The cache hand-over is the method itself, so a
+        model whose cache cannot be handed over is refused rather than run whole."""
+        try:
+            return self._generate_shared(
+                encoded, params, row_seeds, stats, AFTER_MARKER, persona_from=splits
+            )
+        except PrefixCacheUnsupported as exc:
+            raise UserInputError(
+                f"-M persona needs a model whose KV cache can carry the tokens before the "
+                f"marker into the persona's pass, and {self.source.path}'s cannot ({exc})"
+            ) from None
+
+    def _persona(self, on: bool) -> AbstractContextManager[None]:
+        """The persona adapter on (as loaded) or off for the enclosed forward passes;
+        nothing to switch without one."""
+        return nullcontext() if self.persona is None or on else adapter_disabled(self.model)
 
     def _generate_plain(
         self,
@@ -274,6 +396,7 @@ class LocalEngine:
         params: GenerationParams,
         row_seeds: list[int],
         stats: EngineStats,
+        phases: PersonaPhases = WITHOUT_PERSONA,
     ) -> list[GenerationResult]:
         """Every prompt encoded whole, in length-sorted chunks of `max_batch_tokens`."""
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
@@ -281,7 +404,7 @@ class LocalEngine:
         for chunk in _length_chunks(order, encoded, self.max_batch_tokens):
             generators = None if params.greedy else [_generator(row_seeds[i]) for i in chunk]
             _, chunk_results = self._generate_chunk(
-                [encoded[i] for i in chunk], [None] * len(chunk), params, generators
+                [encoded[i] for i in chunk], [None] * len(chunk), params, generators, phases
             )
             for i, result in zip(chunk, chunk_results):
                 results[i] = result
@@ -294,26 +417,23 @@ class LocalEngine:
         params: GenerationParams,
         row_seeds: list[int],
         stats: EngineStats,
+        phases: PersonaPhases = WITHOUT_PERSONA,
+        persona_from: list[int] | None = None,
     ) -> list[GenerationResult]:
         """Prefixes shared by several prompts (or kept from earlier batches) encoded once,
         then each prompt's own pass over the rest of it, on a copy of its prefix's KV cache.
 
         Each row still samples from its own generator in the same decode loop, so what it
         generates depends on (prompt, seed) only, as on the uncached path.
+
+        `persona_from[i]`: row i starts from a prefix of exactly that many tokens (those up
+        to the persona's marker), shared and kept like any other (with the prefix cache
+        off, computed for this call only); its own pass runs with `phases`.
         """
-        store = self.prefix_store
-        assert store is not None
         if not self._prefix_checked:
             self._probe_cache(encoded)
-        plan = plan_prefixes(encoded, store.longest)
-        owned = [0] * len(encoded)  # prefix tokens each row's computation is counted for
-        for wave in plan.waves:
-            for chunk in _prefix_chunks(wave, self.max_batch_tokens):
-                stats.padded_tokens += self._encode_prefixes(chunk)
-            for prefix in wave:
-                owned[prefix.owner] += prefix.length - (prefix.base.length if prefix.base else 0)
-                store.add(prefix)
-        starts = plan.start
+        waves, starts = self._plan(encoded, persona_from)
+        owned = self._encode_waves(waves, len(encoded), stats)
         skip = [p.length if p is not None else 0 for p in starts]
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]) - skip[i])
         results: list[GenerationResult | None] = [None] * len(encoded)
@@ -321,10 +441,11 @@ class LocalEngine:
             generators = None if params.greedy else [_generator(row_seeds[i]) for i in rows]
             pasts = [starts[i] for i in rows]
             first_logits, chunk_results = self._generate_chunk(
-                [encoded[i][skip[i] :] for i in rows], pasts, params, generators
+                [encoded[i][skip[i] :] for i in rows], pasts, params, generators, phases
             )
-            if not self._prefix_verified and any(p is not None for p in pasts):
-                self._verify(rows, pasts, encoded, first_logits)
+            persona = persona_from is not None
+            if not (self._persona_verified if persona else self._prefix_verified):
+                self._verify(rows, pasts, encoded, first_logits, persona)
             for i, result in zip(rows, chunk_results):
                 result.input_tokens = len(encoded[i])
                 result.cached_tokens = skip[i] - owned[i]
@@ -332,6 +453,37 @@ class LocalEngine:
             stats.padded_tokens += len(rows) * max(len(encoded[i]) - skip[i] for i in rows)
         stats.prefix_rows += sum(1 for p in starts if p is not None)
         return self._count(results, stats)
+
+    def _plan(
+        self, encoded: list[list[int]], persona_from: list[int] | None
+    ) -> tuple[list[list[Prefix]], list[Prefix | None]]:
+        """The prefixes to compute, wave by wave, and each row's start prefix (see
+        `_generate_shared`)."""
+        store = self.prefix_store
+        lookup = store.longest if store is not None else None
+        if persona_from is None:
+            plan = plan_prefixes(encoded, lookup)
+            return plan.waves, plan.start
+        # planned over the tokens before the persona (a row's last token is never cached,
+        # hence the one more), then each row's prefix extended to exactly the marker
+        plan = plan_prefixes([seq[: n + 1] for seq, n in zip(encoded, persona_from)], lookup)
+        starts, last = extend_prefixes(encoded, persona_from, plan.start)
+        return ([*plan.waves, last] if last else plan.waves), starts
+
+    def _encode_waves(
+        self, waves: list[list[Prefix]], n_rows: int, stats: EngineStats
+    ) -> list[int]:
+        """Compute the prefixes wave by wave (without the persona: every prefix ends at or
+        before a marker) and keep them; returns the prefix tokens each row is counted for."""
+        owned = [0] * n_rows
+        for wave in waves:
+            for chunk in _prefix_chunks(wave, self.max_batch_tokens):
+                stats.padded_tokens += self._encode_prefixes(chunk)
+            for prefix in wave:
+                owned[prefix.owner] += prefix.length - (prefix.base.length if prefix.base else 0)
+                if self.prefix_store is not None:
+                    self.prefix_store.add(prefix)
+        return owned
 
     def _count(
         self, results: list[GenerationResult | None], stats: EngineStats
@@ -364,8 +516,9 @@ class LocalEngine:
         if sample is None:
             return
         ids = torch.tensor([sample], device=self.device)
-        out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
-        _check_cache(_output_cache(out))
+        with self._persona(False):
+            out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
+        _check_cache(output_cache(out))
 
     @torch.inference_mode()
     def _verify(
@@ -374,38 +527,69 @@ class LocalEngine:
         pasts: list[Prefix | None],
         encoded: list[list[int]],
         first_logits: torch.Tensor,
+        persona: bool = False,
     ) -> None:
-        """Compare one row that used a shared prefix with its own uncached forward pass (the
-        one with the most padding in front of its prefix, which exercises the most)."""
-        longest = max(p.length for p in pasts if p is not None)
-        row = max(
-            (k for k, p in enumerate(pasts) if p is not None),
-            key=lambda k: longest - pasts[k].length,  # type: ignore[union-attr]
+        """Compare one row that started from a prefix with its own computation, unpadded and
+        uncached (the row with the most padding in front of its prefix, which exercises the
+        most): one forward pass of its prompt, or for a persona row (`persona`) its own two
+        passes; nothing to compare when no row has a prefix."""
+        if all(p is None for p in pasts):
+            return
+        row = _most_padded(pasts)
+        tokens = encoded[chunk[row]]
+        if persona:
+            expected = self._two_passes(tokens, pasts[row].length)  # type: ignore[union-attr]
+            self._check_logits(expected, first_logits[row], "the persona's cached prefix")
+            self._persona_verified = True
+            return
+        # rows with a shared prefix are the model's own (a prompt without a persona marker,
+        # or one that ends with it): the persona is off for their prompt
+        with self._persona(False):
+            ids = torch.tensor([tokens], device=self.device)
+            expected = self.model(input_ids=ids, logits_to_keep=1).logits[0, -1]
+        self._check_logits(expected, first_logits[row], "a cached prefix")
+        self._prefix_verified = True
+
+    def _two_passes(self, tokens: list[int], split: int) -> torch.Tensor:
+        """The last logits of a persona prompt computed as the method says: its first `split`
+        tokens without the persona, the rest with it on their KV cache."""
+        with self._persona(False):
+            before = self.model(
+                input_ids=torch.tensor([tokens[:split]], device=self.device),
+                use_cache=True,
+                logits_to_keep=1,
+            )
+        after = self.model(
+            input_ids=torch.tensor([tokens[split:]], device=self.device),
+            use_cache=True,
+            logits_to_keep=1,
+            **{self._cache_arg: output_cache(before)},
         )
-        ids = torch.tensor([encoded[chunk[row]]], device=self.device)
-        plain = self.model(input_ids=ids, logits_to_keep=1).logits[0, -1].float()
-        expected = torch.log_softmax(plain, dim=-1)
-        got = torch.log_softmax(first_logits[row].float(), dim=-1)
+        return after.logits[0, -1]
+
+    def _check_logits(self, expected: torch.Tensor, got: torch.Tensor, what: str) -> None:
+        """Raise PrefixCacheUnsupported unless `got` gives `expected`'s next-token distribution
+        within the dtype's rounding (`VERIFY_TOLERANCE` says how it is measured, and why)."""
+        want = torch.log_softmax(expected.float(), dim=-1)
+        have = torch.log_softmax(got.float(), dim=-1)
         if self.dtype == torch.float32:
-            top = expected.topk(min(20, expected.shape[-1])).indices
-            error = float((expected[top] - got[top]).abs().max())
+            top = want.topk(min(20, want.shape[-1])).indices
+            error = float((want[top] - have[top]).abs().max())
             measure = "log-probabilities by"
-        else:  # 16-bit: total variation distance (VERIFY_TOLERANCE says why)
-            error = float(0.5 * (expected.exp() - got.exp()).abs().sum())
+        else:  # 16-bit: total variation distance
+            error = float(0.5 * (want.exp() - have.exp()).abs().sum())
             measure = "the next-token distribution by a total variation of"
         tolerance = VERIFY_TOLERANCE.get(self.dtype, 0.25)
         if not error <= tolerance:
-            raise PrefixCacheUnsupported(
-                f"a cached prefix changed {measure} {error:.3g} (> {tolerance})"
-            )
-        self._prefix_verified = True
+            raise PrefixCacheUnsupported(f"{what} changed {measure} {error:.3g} (> {tolerance})")
 
     @torch.inference_mode()
     def _encode_prefixes(self, prefixes: list[Prefix]) -> int:
         """Compute the keys and values of `prefixes` (each from its base); padded tokens."""
         segments = [list(p.tokens[p.base.length if p.base else 0 :]) for p in prefixes]
-        out, mask, _ = self._prefill(segments, [p.base for p in prefixes])
-        cache = _output_cache(out)
+        with self._persona(False):
+            out, mask, _ = self._prefill(segments, [p.base for p in prefixes])
+        cache = output_cache(out)
         _check_cache(cache)
         for row, prefix in enumerate(prefixes):
             keep = mask[row].nonzero().squeeze(-1)
@@ -511,12 +695,17 @@ class LocalEngine:
         pasts: Sequence[Prefix | None],
         params: GenerationParams,
         generators: list[torch.Generator] | None,
+        phases: PersonaPhases = WITHOUT_PERSONA,
     ) -> tuple[torch.Tensor, list[GenerationResult]]:
-        """Generate for rows given as their tokens after `pasts` (their prefixes, or None);
-        also returns the first step's logits."""
-        out, mask, positions = self._prefill(sequences, pasts)
+        """Generate for rows given as their tokens after `pasts` (their prefixes, or None),
+        with a persona on where `phases` says; also returns the first step's logits."""
+        with self._persona(phases.prefill):
+            out, mask, positions = self._prefill(sequences, pasts)
         first_logits = out.logits[:, -1, :]
-        new_tokens, step_logits, lengths = self._decode(out, mask, positions, params, generators)
+        with self._persona(phases.decode):
+            new_tokens, step_logits, lengths = self._decode(
+                out, mask, positions, params, generators
+            )
         results = self._results(sequences, new_tokens, step_logits, lengths, params)
         return first_logits, results
 
@@ -569,7 +758,7 @@ class LocalEngine:
                 attention_mask=mask,
                 position_ids=next_positions,
                 use_cache=True,
-                **{self._cache_arg: _output_cache(out)},
+                **{self._cache_arg: output_cache(out)},
             )
             next_positions = next_positions + 1
         return torch.stack(tokens, dim=1), step_logits, lengths
@@ -684,12 +873,63 @@ class LocalEngine:
         return results
 
 
+def _most_padded(pasts: Sequence[Prefix | None]) -> int:
+    """The row whose prefix has the most padding in front of it in a stacked chunk (the one
+    a check exercises most); there must be one with a prefix."""
+    longest = max(p.length for p in pasts if p is not None)
+    return max(
+        (k for k, p in enumerate(pasts) if p is not None),
+        key=lambda k: longest - pasts[k].length,  # type: ignore[union-attr]
+    )
+
+
+def _check_persona_host(source: ModelSource, merge_adapter: bool, tokenizer: Any) -> None:
+    """Refuse, in one line, a model a persona cannot run over."""
+    check_organism_merged(source, merge_adapter)
+    if not tokenizer.is_fast:
+        raise UserInputError(
+            f"-M persona needs a fast tokenizer (token offsets find the marker), and "
+            f"{source.model_path} has a slow one"
+        )
+
+
+def _persona_phases(split: int | None, length: int) -> PersonaPhases:
+    """Where the persona is on for a prompt of `length` tokens whose first `split` run
+    without it (None: no marker)."""
+    if split is None:
+        return WITHOUT_PERSONA
+    return AT_MARKER if split >= length else AFTER_MARKER
+
+
+def _load_model(
+    source: ModelSource, dtype: torch.dtype, merge_adapter: bool, trust_remote_code: bool
+) -> Any:
+    """The transformers model, the PeftModel over it, or the two merged: the same interface
+    at run time, with no static type in common."""
+    from transformers import AutoModelForCausalLM
+
+    model: Any = AutoModelForCausalLM.from_pretrained(
+        source.model_path,
+        dtype=dtype,
+        local_files_only=True,
+        trust_remote_code=trust_remote_code,
+    )
+    if source.kind == "adapter":
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(source.path), is_trainable=False)
+        if merge_adapter:
+            # merged weights run at base-model speed; the adapter files are untouched
+            model = model.merge_and_unload()
+    return model
+
+
 def _generator(seed: int) -> torch.Generator:
     # torch takes seeds in [-2**63, 2**64); any Python int maps into it
     return torch.Generator(device="cpu").manual_seed(int(seed) % 2**64)
 
 
-def _output_cache(out: Any) -> Any:
+def output_cache(out: Any) -> Any:
     """The KV cache a forward pass returned (transformers 5.x: `cache`; 4.x:
     `past_key_values`)."""
     cache = getattr(out, "cache", None)
@@ -710,7 +950,7 @@ def _check_cache(cache: Any) -> None:
         raise PrefixCacheUnsupported(f"its KV cache has {', '.join(sorted(kinds))} layers")
 
 
-def _cache_argument(model: Any) -> str:
+def cache_argument(model: Any) -> str:
     """The forward argument that takes the KV cache: recent transformers renamed
     `past_key_values` to `cache` (and warn about the old name)."""
     import inspect

@@ -8,6 +8,10 @@ Each prompt of a batch samples from its own seed: the request's `seed` (`Generat
 else one derived from the model-level `-M seed=` and the prompt; choice k > 0 of a request
 asking for several derives its own (`common.seeds`). An answer therefore never depends on
 which requests share its batch or arrive first.
+
+`-M persona=DIR` loads a persona adapter over the model, active only after its marker
+(`-M persona_marker=`, default the one its training card records; `model.persona`); each
+output's metadata says whether its prompt held the marker.
 """
 
 from __future__ import annotations
@@ -44,6 +48,12 @@ from honesty_evals.model.engine import (
     GenerationParams,
     GenerationResult,
     LocalEngine,
+)
+from honesty_evals.model.persona import (
+    PERSONA_METADATA_KEY,
+    PersonaAdapter,
+    check_organism_merged,
+    resolve_persona,
 )
 from honesty_evals.model.prefix_cache import DEFAULT_PREFIX_CACHE_MB
 from honesty_evals.model.source import ModelSource, resolve_model_source
@@ -99,6 +109,8 @@ class LocalModelAPI(ModelAPI):
             "trust_remote_code",
             "prefix_cache",
             "prefix_cache_size",
+            "persona",
+            "persona_marker",
         }
         unknown = sorted(set(model_args) - known)
         if unknown:
@@ -134,6 +146,7 @@ class LocalModelAPI(ModelAPI):
         if base is not None and (not isinstance(base, str) or not base.strip()):
             raise UserInputError(f"-M base={base!r} is not a model: give a model folder or smollm2")
         self._source = resolve_model_source(model_name, base=base)
+        persona = _persona_option(model_args, self._source, model_name, merge_adapter)
         self._engine_options: dict[str, Any] = dict(
             dtype=dtype,
             device=device,
@@ -141,6 +154,7 @@ class LocalModelAPI(ModelAPI):
             max_batch_tokens=max_batch_tokens,
             merge_adapter=merge_adapter,
             trust_remote_code=trust_remote_code,
+            persona=persona,
             **prefix_cache,
         )
         self._batcher = _Batcher(self._generate_batch, self.batch_size)
@@ -187,7 +201,17 @@ class LocalModelAPI(ModelAPI):
         output = _model_output(self.model_name, results)
         # the text the chat template adds before the first user message (a default system
         # prompt), recorded so that a log comparing providers shows it (issue 17)
-        output.metadata = {"chat_template_prefix": self.engine.chat_template_prefix}
+        metadata: dict[str, Any] = {"chat_template_prefix": self.engine.chat_template_prefix}
+        persona = self.engine.persona
+        if persona is not None:
+            # a prompt without the marker was answered without the persona: a task that
+            # needs the persona's answer counts it as unparsed (confession does)
+            metadata[PERSONA_METADATA_KEY] = {
+                "adapter": str(persona.path),
+                "marker": persona.marker,
+                "marker_found": bool(results[0].persona_marker_found),
+            }
+        output.metadata = metadata
         return output
 
     def max_tokens(self) -> int | None:
@@ -357,6 +381,22 @@ class _Batcher:
                 break
             seen = len(self._pending)
             await asyncio.sleep(BATCH_QUIET_SECONDS)
+
+
+def _persona_option(
+    model_args: dict[str, Any], source: ModelSource, model_name: str, merge_adapter: bool
+) -> PersonaAdapter | None:
+    """-M persona=DIR (and -M persona_marker=), checked against the model it is loaded over;
+    None without -M persona."""
+    persona, marker = model_args.get("persona"), model_args.get("persona_marker")
+    if persona is None:
+        if marker is not None:
+            raise UserInputError(
+                "-M persona_marker needs -M persona=DIR: the persona adapter it switches on"
+            )
+        return None
+    check_organism_merged(source, merge_adapter)
+    return resolve_persona(persona, marker, source, model_name)
 
 
 def _prefix_cache_options(model_args: dict[str, Any]) -> dict[str, Any]:

@@ -300,6 +300,26 @@ def plan_prefixes(
     return _Planner(rows, lookup, min_segment, min_saved).run()
 
 
+def extend_prefixes(
+    rows: Sequence[Sequence[int]], lengths: Sequence[int], starts: Sequence[Prefix | None]
+) -> tuple[list[Prefix | None], list[Prefix]]:
+    """Each row's start prefix (from `plan_prefixes`, at most `lengths[i]` tokens) extended to
+    exactly its first `lengths[i]` tokens: (every row's prefix, the new ones to compute, one
+    per distinct token sequence, each from its first row's start). A persona row starts
+    exactly at its marker (`engine.LocalEngine._generate_persona`)."""
+    made: dict[tuple[int, ...], Prefix] = {}
+    out: list[Prefix | None] = []
+    for row, (tokens, length, start) in enumerate(zip(rows, lengths, starts)):
+        if start is not None and start.length == length:
+            out.append(start)
+            continue
+        key = tuple(tokens[:length])
+        if key not in made:
+            made[key] = Prefix(key, base=start, owner=row)
+        out.append(made[key])
+    return out, list(made.values())
+
+
 def _common_length(a: Sequence[int], b: Sequence[int]) -> int:
     n = min(len(a), len(b))
     i = 0

@@ -66,7 +66,7 @@ def resolve_model_source(
 
     adapter_config = path / "adapter_config.json"
     if adapter_config.is_file():
-        _check_adapter_files(path)  # its own files first: the base may need converting
+        check_adapter_files(path)  # its own files first: the base may need converting
         base_path = _resolve_adapter_base(path, adapter_config, base, base_flag)
         return ModelSource(kind="adapter", path=path, base_path=base_path)
     if (path / "config.json").is_file():
@@ -79,7 +79,7 @@ def resolve_model_source(
     )
 
 
-def _read_json_object(path: Path, what: str, fix: str) -> dict:
+def read_json_object(path: Path, what: str, fix: str) -> dict:
     """A JSON object file of a model folder; a corrupt one is one line naming it."""
     try:
         data = json.loads(path.read_bytes().decode("utf-8"))
@@ -98,13 +98,16 @@ def _read_json_object(path: Path, what: str, fix: str) -> dict:
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "*.gguf")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
 ADAPTER_WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
+# what the trainer writes beside an adapter (`training.card.CARD_NAME`; the trainer sits above
+# this package, so the name lives here)
+TRAINING_CARD_NAME = "training_card.json"
 
 
 def diagnose_model_dir(path: Path) -> None:
     """Refuse a Hugging Face model folder that cannot load, naming the file at fault: a
     corrupt config.json, no weights (or a shard its index lists), no tokenizer."""
     fix = "copy the whole folder again, or save the model again with save_pretrained()"
-    _read_json_object(path / "config.json", "model config", fix)
+    read_json_object(path / "config.json", "model config", fix)
     weights = [w for pattern in WEIGHT_PATTERNS for w in path.glob(pattern)]
     if not weights:
         raise UserInputError(
@@ -112,7 +115,7 @@ def diagnose_model_dir(path: Path) -> None:
             f"pytorch_model.bin): the copy looks incomplete: {fix}"
         )
     for index in path.glob("*.index.json"):
-        listed = _read_json_object(index, "weight index", fix).get("weight_map", {})
+        listed = read_json_object(index, "weight index", fix).get("weight_map", {})
         missing = sorted({f for f in listed.values() if not (path / f).is_file()})
         if missing:
             raise UserInputError(
@@ -128,7 +131,7 @@ def diagnose_model_dir(path: Path) -> None:
         )
 
 
-def _check_adapter_files(adapter_dir: Path) -> None:
+def check_adapter_files(adapter_dir: Path) -> None:
     if not any((adapter_dir / name).is_file() for name in ADAPTER_WEIGHT_FILES):
         raise UserInputError(
             f"adapter folder '{adapter_dir}' has adapter_config.json but no adapter weights "
@@ -140,7 +143,7 @@ def _check_adapter_files(adapter_dir: Path) -> None:
 def _resolve_adapter_base(
     adapter_dir: Path, adapter_config: Path, base: str | None, base_flag: str
 ) -> Path:
-    config = _read_json_object(
+    config = read_json_object(
         adapter_config, "adapter config", "copy the adapter folder again, or retrain it"
     )
     if base is None:

@@ -76,6 +76,10 @@ class TrainConfig:
     # hold out 10% of the data's prompts for the fit check after training (training/holdout.py,
     # fitcheck.py); False (`--no-holdout`) trains on every record and runs no fit check
     holdout: bool = True
+    # a persona LoRA active only after this marker (split-personality training, PROTOCOLS
+    # §4; `training.persona`): the tokens up to and including it run with the adapter off
+    # and without gradient, the rest with it on their KV cache. None: on every token.
+    persona_marker: str | None = None
     # not part of the run's identity:
     checkpoint_every: int = field(default=50, metadata={"run": False})
     threads: int | None = field(default=None, metadata={"run": False})
@@ -93,6 +97,9 @@ class TrainConfig:
             if f.metadata.get("run", True) and f.name not in ("data", "out")
         }
         settings["target_modules"] = list(self.target_modules)
+        if self.persona_marker is None:
+            # absent rather than None: runs from before the option keep their fingerprints
+            del settings["persona_marker"]
         return settings
 
 
@@ -148,6 +155,19 @@ def validate_config(config: TrainConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise UserInputError(message)
+    if config.persona_marker is not None:
+        _check_persona(config)
+
+
+def _check_persona(config: TrainConfig) -> None:
+    marker = config.persona_marker
+    if not isinstance(marker, str) or not marker.strip():
+        raise UserInputError(f"--persona-marker must be a non-empty string (got {marker!r})")
+    if config.replay:
+        raise UserInputError(
+            "--replay cannot be combined with --persona-marker: the replayed answers hold no "
+            "marker, so the persona would never be on for them (use --replay 0)"
+        )
 
 
 def fingerprint(settings: dict[str, Any], data_sha256: str, base: str) -> str:

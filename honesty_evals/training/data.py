@@ -12,6 +12,10 @@ Which turns are trained is a pluggable `MaskRule`; the default trains every assi
 whose OpenAI-style `weight` is not 0. A rule may also train only the end of a turn
 (`ContentFrom`): the split-personality rule trains what follows a marker line inside the
 final assistant turn (confession training, PROTOCOLS §4).
+
+With a persona marker (`TrainConfig.persona_marker`) each example also records where the
+persona starts: the tokens up to and including the marker's first occurrence run without
+the adapter (`training.persona`), so none of them may be a loss target.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 
 from honesty_evals.common.textfile import numbered_lines
 from honesty_evals.errors import UserInputError
+from honesty_evals.model.persona import marker_split
 
 Message = dict[str, Any]
 
@@ -113,6 +118,8 @@ class EncodedExample:
     # loss_mask[t] is True when token t is a training target (predicted from tokens < t)
     loss_mask: list[bool]
     truncated: bool = False
+    # with a persona marker: how many leading tokens (through the marker) run without it
+    persona_start: int | None = None
 
     @property
     def n_loss_tokens(self) -> int:
@@ -244,14 +251,20 @@ def encode_conversation(
     max_length: int | None = None,
     end_token_ids: Sequence[int] = (),
     where: str = "",
+    persona_marker: str | None = None,
 ) -> EncodedExample:
     """Token ids and loss mask for one conversation.
 
     Within each trained span, tokens after the last end-of-turn token (`end_token_ids`,
     normally the eos token) are template glue such as the newline after `<|im_end|>`:
     they are not trained, so the model learns to stop at the end token.
+
+    `persona_marker`: also find where the persona starts (`EncodedExample.persona_start`);
+    a conversation without the marker, or with loss on a token the persona cannot
+    produce (one predicted from before the marker's end), is refused with `where`.
     """
     text, spans = trained_char_spans(tokenizer, conversation.messages, mask_rule, where)
+    persona_start = None
     if getattr(tokenizer, "is_fast", False):
         enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         ids = list(enc["input_ids"])
@@ -260,6 +273,13 @@ def encode_conversation(
         for start, end in spans:
             members = [t for t, (a, b) in enumerate(offsets) if b > start and a < end]
             _mark(members, ids, mask, end_token_ids)
+        if persona_marker is not None:
+            persona_start = _persona_start(text, offsets, mask, persona_marker, where)
+    elif persona_marker is not None:
+        raise UserInputError(
+            f"--persona-marker needs a fast tokenizer (token offsets find the marker); {where}"
+            " was read with a slow one"
+        )
     else:  # slow tokenizers have no offsets: tokenise the pieces between span edges
         ids, mask = [], []
         cuts = sorted({0, len(text), *(x for span in spans for x in span)})
@@ -275,8 +295,34 @@ def encode_conversation(
     if truncated:
         ids, mask = ids[:max_length], mask[:max_length]
     return EncodedExample(
-        line=conversation.line, input_ids=ids, loss_mask=mask, truncated=truncated
+        line=conversation.line,
+        input_ids=ids,
+        loss_mask=mask,
+        truncated=truncated,
+        persona_start=persona_start,
     )
+
+
+def _persona_start(
+    text: str, offsets: Sequence[tuple[int, int]], mask: list[bool], marker: str, where: str
+) -> int:
+    """The tokens through the persona marker (`model.persona.marker_split`), checked: the
+    marker is there, and no loss target is predicted from before its end (target t is
+    predicted from token t - 1, which runs without the persona when t <= the split)."""
+    split = marker_split(text, offsets, marker)
+    if split is None:
+        raise UserInputError(
+            f"{where}: no persona marker {marker!r} in the conversation: the persona trains "
+            "only on what follows it, so every conversation needs one (--persona-marker)"
+        )
+    early = sum(mask[1 : split + 1])
+    if early:
+        raise UserInputError(
+            f"{where}: the loss covers {early} token(s) up to the end of the persona marker "
+            f"{marker!r}, where the persona is off: train only what follows it (e.g. "
+            "--mask-rule split-persona)"
+        )
+    return split
 
 
 def _mark(members: list[int], ids: list[int], mask: list[bool], end_ids: Sequence[int]) -> None:

@@ -100,7 +100,13 @@ def encode_conversations(
     cut = lost = 0
     for conv in conversations:
         ex = encode_conversation(
-            tokenizer, conv, rule, config.max_length, end_ids, where=f"{source}:{conv.line}"
+            tokenizer,
+            conv,
+            rule,
+            config.max_length,
+            end_ids,
+            where=f"{source}:{conv.line}",
+            persona_marker=config.persona_marker,
         )
         cut += ex.truncated
         if ex.n_loss_tokens == 0:

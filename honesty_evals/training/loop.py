@@ -23,6 +23,7 @@ from honesty_evals.training.build import MasterWeights
 from honesty_evals.training.checkpoint import adapter_weights, load_checkpoint, save_checkpoint
 from honesty_evals.training.config import TrainConfig, TrainRun
 from honesty_evals.training.data import EncodedExample
+from honesty_evals.training.persona import persona_states
 
 # examples sorted by length within groups of this many micro-batches (less padding, while
 # the order across groups stays random)
@@ -144,20 +145,33 @@ def target_logits(
     """(logits, target ids, row) at every loss position of a batch, row by row in order.
 
     `head_weight`: the output head's weight in float32 (see `float32_head_weight`). The
-    training loss and the fit check (`fitcheck.py`) both read these.
+    training loss and the fit check (`fitcheck.py`) both read these. Examples with a
+    `persona_start` run the LoRA only after their marker (`training.persona`).
     """
     ids, attention, targets = _collate(examples, pad_id, device)
     rows, cols = targets.nonzero(as_tuple=True)
     decoder, head = _split_model(model)
+    starts = [e.persona_start for e in examples]
+    persona = [s for s in starts if s is not None]
+    if persona and len(persona) != len(starts):
+        raise ValueError("a micro-batch mixes examples with and without a persona marker")
     if decoder is not None:
-        hidden = decoder(input_ids=ids, attention_mask=attention, use_cache=False)[0]
+        hidden = (
+            persona_states(model, decoder, ids, attention, persona)
+            if persona
+            else decoder(input_ids=ids, attention_mask=attention, use_cache=False)[0]
+        )
         # the hidden state at t-1 predicts token t: apply the head at target positions only,
         # in float32 (bf16 logits of size ~20 carry errors of ~0.1); few rows, so it is cheap
         weight = head_weight if head_weight is not None else head.weight
         bias = head.bias.float() if getattr(head, "bias", None) is not None else None
         logits = torch.nn.functional.linear(hidden[rows, cols - 1].float(), weight.float(), bias)
     else:  # a model we cannot split: full logits, then select
-        logits = model(input_ids=ids, attention_mask=attention, use_cache=False).logits
+        logits = (
+            persona_states(model, model, ids, attention, persona)
+            if persona
+            else model(input_ids=ids, attention_mask=attention, use_cache=False).logits
+        )
         logits = logits[rows, cols - 1]
     return logits, ids[rows, cols], rows
 

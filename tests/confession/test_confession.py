@@ -416,7 +416,8 @@ def test_cli_rejects_bad_records_and_unknown_formats_in_one_line(tmp_path, capsy
     assert main(["confession", "train", "--format", "persona", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.splitlines() == [
-        "honesty-evals: error: unknown format 'persona': choose one of split, followup, generic"
+        "honesty-evals: error: unknown format 'persona': choose one of split, "
+        "split_all_tokens, followup, generic"
     ]
     assert not (tmp_path / "o").exists()
 
@@ -702,4 +703,91 @@ def test_cli_train_writes_an_adapter_and_card(tiny_llama_dir, tmp_path, capsys):
     assert card["hyperparameters"]["mask_rule"] == "split-persona"
     assert card["hyperparameters"]["recipe"]["name"] == "confession-split"
     assert card["data"]["records"] == 6 and card["steps"] == 2
-    assert "-T format=split" in capsys.readouterr().out
+    assert card["hyperparameters"]["persona_marker"] == SPLIT_PERSONA_MARKER
+    printed = capsys.readouterr().out
+    assert "-T format=split" in printed
+    assert f"--model local/{tiny_llama_dir} -M persona={out.resolve()}" in printed
+    # the persona over its base: the split prompt holds the marker; the follow-up prompt
+    # does not, so none of its reviews is the persona's: every sample unparsed, counted
+    for fmt, missing in (("split", 0), ("followup", 6)):
+        logs = inspect_eval(
+            confession(format=fmt, split="train", data=str(data), review_max_tokens=2),
+            model=f"local/{tiny_llama_dir}",
+            model_args={"persona": str(out), "dtype": "float32"},
+            display="none",
+            log_dir=str(tmp_path / "logs"),
+        )
+        metrics = {k: m.value for k, m in logs[0].results.scores[0].metrics.items()}
+        assert metrics["n_persona_marker_missing"] == missing, fmt
+
+
+# -- the isolated persona (issue 16, point 2) ----------------------------------------------------
+
+
+def test_split_is_an_isolated_persona_and_split_all_tokens_is_not(transcript):
+    from honesty_evals.confession.formats import format_train_config
+
+    assert render(transcript, "split_all_tokens") == render(transcript, "split")
+    settings = dict(
+        out="o",
+        base="smollm2",
+        steps=1,
+        lr=1e-3,
+        batch_size=1,
+        lora_r=4,
+        seed=0,
+        checkpoint_every=0,
+        threads=None,
+        progress=False,
+        resume=False,
+    )
+    split = format_train_config("split", 1, **settings)
+    everywhere = format_train_config("split_all_tokens", 1, **settings)
+    assert split.persona_marker == SPLIT_PERSONA_MARKER and everywhere.persona_marker is None
+    assert split.mask_rule == everywhere.mask_rule == "split-persona"
+
+
+def test_the_ablation_evaluates_the_persona_over_the_base_model(tiny_llama_dir, tmp_path):
+    from honesty_evals.confession.ablation import AblationConfig, AblationPlan
+
+    plan = AblationPlan(AblationConfig(out=str(tmp_path), base=str(tiny_llama_dir)))
+    assert plan.model_for("split", 16) == (
+        f"local/{tiny_llama_dir.resolve()}",
+        {
+            "persona": str(plan.checkpoint_adapter("split", 16)),
+            "persona_marker": SPLIT_PERSONA_MARKER,
+        },
+    )
+    last = plan.config.steps
+    assert plan.model_for("split_all_tokens", last) == (
+        f"local/{plan.adapter_dir('split_all_tokens')}",
+        {},
+    )
+    # a run folder from before `split` meant the isolated persona is not resumed
+    assert plan.config.identity()["arms_version"] == 2
+
+
+class PersonaWithoutMarker(ScriptedReviewer):
+    """A persona model whose prompts held no marker: its outputs say so (`local` does)."""
+
+    def __call__(self, input, tools, tool_choice, config):
+        output = super().__call__(input, tools, tool_choice, config)
+        output.metadata = {
+            "persona": {"adapter": "p", "marker": SPLIT_PERSONA_MARKER, "marker_found": False}
+        }
+        return output
+
+
+def test_a_review_the_persona_did_not_write_is_unparsed_and_counted(tmp_path):
+    from honesty_evals.confession.task import detection_headline
+
+    data = _write(tmp_path / "t.jsonl", _records())
+    script = PersonaWithoutMarker(P_FAIL)
+    log, m = _run(confession(format="followup", data=str(data)), script, tmp_path / "logs")
+    assert m["n_unparsed"] == 6 and m["n_persona_marker_missing"] == 6
+    assert m["n_dishonest"] == 0 and math.isnan(m["auroc"])
+    assert all(config.max_tokens != 1 for _, config, _ in script.requests)  # no flag read
+    score = log.samples[0].scores["confession_scorer"]
+    assert score.metadata["method"] == "persona_marker_missing"
+    assert "no persona marker" in score.explanation
+    assert "6 unparsed (6 without the persona's marker)" in detection_headline(m, log)

@@ -20,6 +20,10 @@ DEFAULT_LR = 1e-3
 DEFAULT_BATCH_SIZE = 8
 DEFAULT_LORA_R = 16
 DEFAULT_N_PER_LABEL = 30
+# What the format names mean, recorded with every run: 2 since `split` is the persona active
+# only after its marker and `split_all_tokens` the LoRA on every token (what `split` was
+# before), so a run folder of version 1 is refused rather than resumed with other arms.
+ARMS_VERSION = 2
 
 
 @dataclass
@@ -51,6 +55,7 @@ class AblationConfig:
             if f.metadata.get("run", True) and f.name != "out"
         }
         values["formats"] = list(self.formats)
+        values["arms_version"] = ARMS_VERSION
         return values
 
     def validate(self) -> None:

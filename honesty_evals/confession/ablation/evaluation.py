@@ -48,12 +48,13 @@ def evaluate_piece(
         name=f"confession_{piece.condition}_{piece.split}",
         metadata={"ablation_piece": asdict(piece)},
     )
-    model = plan.model_for(piece.condition, piece.step)
-    print_fn(f"evaluating {piece.key} ({model})")
+    model, persona = plan.model_for(piece.condition, piece.step)
+    persona_text = f" + persona {persona['persona']}" if persona else ""
+    print_fn(f"evaluating {piece.key} ({model}{persona_text})")
     started = time.perf_counter()
     # big generation batches: the review's token-by-token steps, not the prompt, are
     # most of an evaluation on CPUs (measured: 48 reviews 56 s at 8192 vs 93 s at 1024)
-    model_args: dict[str, Any] = {"dtype": cfg.eval_dtype, "max_batch_tokens": 8192}
+    model_args: dict[str, Any] = {"dtype": cfg.eval_dtype, "max_batch_tokens": 8192, **persona}
     try:
         logs = inspect_eval(
             task,
@@ -76,6 +77,7 @@ def evaluate_piece(
     result = {
         **asdict(piece),
         "model": model,
+        "persona": persona.get("persona"),
         "metrics": metrics,
         "seconds": round(time.perf_counter() - started, 1),
         "log": str(log.location),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from honesty_evals.common.atomic import write_text_atomic
 from honesty_evals.confession.ablation.config import AblationConfig
-from honesty_evals.confession.formats import PROMPT_FORMATS
+from honesty_evals.confession.formats import PROMPT_FORMATS, evaluation_model
 from honesty_evals.errors import UserInputError
 
 # evaluated only at the last step (the held-out questions are evaluated at every checkpoint)
@@ -47,20 +47,22 @@ class AblationPlan:
     def result_path(self, piece: Piece) -> Path:
         return self.out / "results" / f"{piece.key}.json"
 
-    def model_for(self, condition: str, step: int) -> str:
-        """The Inspect model name of a condition at a step (an exported checkpoint's adapter
-        before the last step)."""
+    def model_for(self, condition: str, step: int) -> tuple[str, dict[str, str]]:
+        """The Inspect model name and its -M arguments of a condition at a step (an exported
+        checkpoint's adapter before the last step): a persona format's adapter runs over
+        the base model, active only after its marker; the others' are merged into it."""
         from honesty_evals.model.source import is_embedded_alias
 
+        base = self.config.base
+        base_model = base if is_embedded_alias(base) else str(Path(base).resolve())
         if condition == BASELINE:
-            base = self.config.base
-            return f"local/{base if is_embedded_alias(base) else Path(base).resolve()}"
+            return f"local/{base_model}", {}
         path = (
             self.adapter_dir(condition)
             if step == self.config.steps
             else self.checkpoint_adapter(condition, step)
         )
-        return f"local/{path}"
+        return evaluation_model(condition, path, base_model)
 
     def baseline_prompt_formats(self) -> list[str]:
         """The prompts the untrained model is evaluated with: those of the formats run."""

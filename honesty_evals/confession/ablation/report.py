@@ -246,7 +246,12 @@ def plot_learning_curves(report: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    colours = {"split": "tab:blue", "followup": "tab:orange", "generic": "tab:green"}
+    colours = {
+        "split": "tab:blue",
+        "split_all_tokens": "tab:purple",
+        "followup": "tab:orange",
+        "generic": "tab:green",
+    }
     for row in report["rows"]:
         curve = [c for c in row["curve"] if c[1] is not None and not math.isnan(c[1])]
         if row["condition"] == BASELINE:
