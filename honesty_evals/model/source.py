@@ -17,6 +17,9 @@ EMBEDDED_ALIASES = {
     "smollm2-135m-instruct",
     "huggingfacetb/smollm2-135m-instruct",
 }
+# a seed family's card (`organism train --seeds`): its folder holds one adapter per seed in
+# seed-K/, so it is several models, which one provider instance cannot be
+FAMILY_CARD = "family.json"
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,13 @@ def resolve_model_source(
         )
 
     adapter_config = path / "adapter_config.json"
+    if (path / FAMILY_CARD).is_file() and not adapter_config.is_file():
+        raise UserInputError(
+            f"model directory '{name}' is a seed family ({FAMILY_CARD}: one adapter per "
+            f"fine-tuning seed in seed-K/), which is several models: audit it with "
+            f"`honesty-evals audit --model local/{name}` (every seed runs), or evaluate one "
+            f"seed as local/{name.rstrip('/')}/seed-K"
+        )
     if adapter_config.is_file():
         _check_adapter_files(path)  # its own files first: the base may need converting
         base_path = _resolve_adapter_base(path, adapter_config, base, base_flag)
@@ -79,7 +89,7 @@ def resolve_model_source(
     )
 
 
-def _read_json_object(path: Path, what: str, fix: str) -> dict:
+def read_json_object(path: Path, what: str, fix: str) -> dict:
     """A JSON object file of a model folder; a corrupt one is one line naming it."""
     try:
         data = json.loads(path.read_bytes().decode("utf-8"))
@@ -104,7 +114,7 @@ def diagnose_model_dir(path: Path) -> None:
     """Refuse a Hugging Face model folder that cannot load, naming the file at fault: a
     corrupt config.json, no weights (or a shard its index lists), no tokenizer."""
     fix = "copy the whole folder again, or save the model again with save_pretrained()"
-    _read_json_object(path / "config.json", "model config", fix)
+    read_json_object(path / "config.json", "model config", fix)
     weights = [w for pattern in WEIGHT_PATTERNS for w in path.glob(pattern)]
     if not weights:
         raise UserInputError(
@@ -112,7 +122,7 @@ def diagnose_model_dir(path: Path) -> None:
             f"pytorch_model.bin): the copy looks incomplete: {fix}"
         )
     for index in path.glob("*.index.json"):
-        listed = _read_json_object(index, "weight index", fix).get("weight_map", {})
+        listed = read_json_object(index, "weight index", fix).get("weight_map", {})
         missing = sorted({f for f in listed.values() if not (path / f).is_file()})
         if missing:
             raise UserInputError(
@@ -140,7 +150,7 @@ def _check_adapter_files(adapter_dir: Path) -> None:
 def _resolve_adapter_base(
     adapter_dir: Path, adapter_config: Path, base: str | None, base_flag: str
 ) -> Path:
-    config = _read_json_object(
+    config = read_json_object(
         adapter_config, "adapter config", "copy the adapter folder again, or retrain it"
     )
     if base is None:

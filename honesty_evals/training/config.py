@@ -37,6 +37,8 @@ DEFAULT_TARGET_MODULES = (
     "down_proj",
 )
 SCHEDULES = ("cosine", "linear", "constant")
+# a finished run's card, beside its adapter (written by `card.py`; read where nothing trains)
+CARD_NAME = "training_card.json"
 
 
 @dataclass
