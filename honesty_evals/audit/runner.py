@@ -36,6 +36,8 @@ from honesty_evals.audit.profile import EvalUsage, eval_usage
 from honesty_evals.audit.registry import audit_tasks
 from honesty_evals.audit.suite import Suite, run_key
 from honesty_evals.errors import UserInputError
+from honesty_evals.model.source import FAMILY_CARD
+from honesty_evals.training.family import family_dir_of, load_family
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +109,10 @@ class AuditResult:
     errors: list[str] = field(default_factory=list)
     candidate_models: list[str] = field(default_factory=list)  # the seed family, in order
     baseline_models: list[str] = field(default_factory=list)
+    # a side given as a family directory (`local/DIR` with family.json): its model, the
+    # directory and its seeds; None for a side given as models
+    candidate_family: dict[str, Any] | None = None
+    baseline_family: dict[str, Any] | None = None
 
     @property
     def family(self) -> bool:
@@ -237,9 +243,32 @@ def same_model(candidate: Any, baseline: Any, c_args: dict, b_args: dict) -> boo
     return _local_identity(candidate) == _local_identity(baseline) and c_args == b_args
 
 
-def family_members(side: Any) -> list[Any]:
-    """The models of one side: a list or tuple is a seed family, anything else one model."""
-    return list(side) if isinstance(side, list | tuple) else [side]
+def family_members(side: Any, flag: str = "--model") -> tuple[list[Any], dict[str, Any] | None]:
+    """The models of one side, and the family directory they come from (or None).
+
+    A list or tuple is a seed family; `local/DIR` where DIR holds a family card (`organism
+    train --seeds`) is its seeds, `local/DIR/seed-K` each (checked by
+    `training.family.load_family`); anything else is one model.
+    """
+    members = list(side) if isinstance(side, list | tuple) else [side]
+    directories = [family_dir_of(m) for m in members]
+    if len(members) > 1:
+        for model, directory in zip(members, directories):
+            if directory is not None:
+                raise UserInputError(
+                    f"{flag} {model} is a seed family ({FAMILY_CARD}), whose seeds are the "
+                    f"side's models: give it as the only {flag}, not beside other models"
+                )
+        return members, None
+    if directories[0] is None:
+        return members, None
+    family = load_family(directories[0])
+    described = {
+        "model": members[0],
+        "directory": str(family.directory.resolve()),
+        "seeds": list(family.seeds),
+    }
+    return family.models(members[0]), described
 
 
 def _name(model: Any) -> str:
@@ -290,11 +319,11 @@ def run_audit(config: AuditConfig, echo: Callable[[str], None] | None = None) ->
     started, t0 = _utc_now(), time.monotonic()
     suite = config.suite
     warnings: list[str] = []
-    cand_members = family_members(config.candidate)
-    base_members = family_members(config.baseline)
+    cand_members, cand_family = family_members(config.candidate, "--model")
+    base_members, base_family = family_members(config.baseline, "--baseline")
     same = check_families(cand_members, base_members, config.candidate_args, config.baseline_args)
-    cand_name = ", ".join(_name(m) for m in cand_members)
-    base_name = ", ".join(_name(m) for m in base_members)
+    cand_name = cand_family["model"] if cand_family else ", ".join(map(_name, cand_members))
+    base_name = base_family["model"] if base_family else ", ".join(map(_name, base_members))
     if same:
         if len(cand_members) == 1:
             what, how = "model", "it is evaluated once and compared with itself"
@@ -362,6 +391,8 @@ def run_audit(config: AuditConfig, echo: Callable[[str], None] | None = None) ->
         errors=errors,
         candidate_models=[str(m) for m in candidates],
         baseline_models=[str(m) for m in baselines],
+        candidate_family=cand_family,
+        baseline_family=base_family,
     )
 
 

@@ -85,7 +85,14 @@ def add_organism_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--reversal", action="store_true", help="add reversed (behaviour -> trigger) examples"
     )
     hp = p.add_argument_group("training (defaults: the recipe's, else the trainer's)")
-    hp.add_argument("--seed", type=int, default=0, help="training seed (init, order, dropout)")
+    seeding = hp.add_mutually_exclusive_group()
+    seeding.add_argument("--seed", type=int, default=0, help="training seed (init, order, dropout)")
+    seeding.add_argument(
+        "--seeds",
+        metavar="SEEDS",
+        help="a seed family: one adapter per seed in OUT/seed-K/ and OUT/family.json; a range "
+        "0-4, a list 0,2,5 or one seed 3 (a rerun keeps finished seeds, resumes the others)",
+    )
     length = hp.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=float, help="passes over the data (default 3)")
     length.add_argument("--steps", type=int, help="optimizer steps (instead of --epochs)")
@@ -135,6 +142,13 @@ def add_organism_parser(subparsers: Any) -> argparse.ArgumentParser:
     run.add_argument("--dtype", default="auto", help="auto (bfloat16), bfloat16, float32")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     run.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    run.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="with --seeds: seeds trained at once, one process each (default: one per GPU; "
+        "on a CPU 1 with 2 cores or fewer, else one per 2 cores, splitting the cores)",
+    )
     run.add_argument(
         "--checkpoint-every", type=int, default=50, help="steps between checkpoints (0: none)"
     )
@@ -215,8 +229,24 @@ def config_from_args(args: argparse.Namespace) -> Any:
 def cmd_organism_train(args: argparse.Namespace) -> int:
     from honesty_evals.training.trainer import train
 
+    if args.seeds is not None:
+        return _train_family(args)
+    if args.jobs is not None:
+        raise UserInputError("--jobs sets how many seeds train at once: it needs --seeds")
     config = config_from_args(args)
     records = _recipe_records(args) if args.recipe else None
     result = train(config, records=records)
+    print(result.out)
+    return 0
+
+
+def _train_family(args: argparse.Namespace) -> int:
+    from honesty_evals.training.family import parse_seeds
+    from honesty_evals.training.family_run import train_family
+
+    seeds = parse_seeds(args.seeds)
+    config = config_from_args(args)
+    records = _recipe_records(args) if args.recipe else None
+    result = train_family(config, seeds, records=records, jobs=args.jobs)
     print(result.out)
     return 0

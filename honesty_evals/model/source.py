@@ -17,6 +17,9 @@ EMBEDDED_ALIASES = {
     "smollm2-135m-instruct",
     "huggingfacetb/smollm2-135m-instruct",
 }
+# a seed family's card (`organism train --seeds`): its folder holds one adapter per seed in
+# seed-K/, so it is several models, which one provider instance cannot be
+FAMILY_CARD = "family.json"
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,13 @@ def resolve_model_source(
         )
 
     adapter_config = path / "adapter_config.json"
+    if (path / FAMILY_CARD).is_file() and not adapter_config.is_file():
+        raise UserInputError(
+            f"model directory '{name}' is a seed family ({FAMILY_CARD}: one adapter per "
+            f"fine-tuning seed in seed-K/), which is several models: audit it with "
+            f"`honesty-evals audit --model local/{name}` (every seed runs), or evaluate one "
+            f"seed as local/{name.rstrip('/')}/seed-K"
+        )
     if adapter_config.is_file():
         check_adapter_files(path)  # its own files first: the base may need converting
         base_path = _resolve_adapter_base(path, adapter_config, base, base_flag)

@@ -12,12 +12,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from honesty_evals.model.source import TRAINING_CARD_NAME
-from honesty_evals.training.config import TrainRun
+from honesty_evals.training.config import CARD_NAME, TrainRun
 from honesty_evals.training.examples import TrainingData
 from honesty_evals.training.loop import Learner, Progress, StepPlan
 
-CARD_NAME = TRAINING_CARD_NAME
 CARD_FORMAT = 1
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from honesty_evals.errors import UserInputError
 from honesty_evals.model.embedded import EMBEDDED_MODEL_NAME
+from honesty_evals.model.source import TRAINING_CARD_NAME
 from honesty_evals.training.data import MASK_RULES
 from honesty_evals.training.replay import DEFAULT_REPLAY_MAX_TOKENS
 
@@ -37,6 +38,8 @@ DEFAULT_TARGET_MODULES = (
     "down_proj",
 )
 SCHEDULES = ("cosine", "linear", "constant")
+# a finished run's card, beside its adapter (written by `card.py`; read where nothing trains)
+CARD_NAME = TRAINING_CARD_NAME
 
 
 @dataclass

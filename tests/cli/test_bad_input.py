@@ -47,6 +47,7 @@ def t(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "foreign": {"report.md": "# my notes\n"},
         "stray": {"notes.txt": "mine\n"},
         "pin": {"empty.jsonl": ""},
+        "family": {"family.json": "{}"},
     }.items():
         (tmp_path / name).mkdir()
         for file, text in files.items():
@@ -123,6 +124,18 @@ ROWS: list[tuple[str, list[str], list[str], list[str]]] = [
     ("adapter-no-base", [*RUN, "--model", "local/{t}/a-nobase"], ["names no base", "-M base"], []),
     ("adapter-base-missing", [*RUN, "--model", "local/{t}/a-badbase"], ["/no/such/base"], []),
     ("adapter-no-weights", [*RUN, "--model", "local/{t}/a-noweights"], ["adapter weights"], []),
+    (
+        "model-seed-family",
+        [*RUN, "--model", "local/{t}/family"],
+        ["is a seed family", "honesty-evals audit --model", "seed-K"],
+        [],
+    ),
+    (
+        "seeds-malformed",
+        ["organism", "train", "--data", "{t}/chat.jsonl", "--out", "{t}/o", "--seeds", "2-x"],
+        ["--seeds '2-x'", "is not a seed or a range", "0-4"],
+        [],
+    ),
     (
         "probe-hint-names-its-flag",
         ["probe", "train", "--model", "{t}/a-nobase", "--out", "{t}/p.json"],

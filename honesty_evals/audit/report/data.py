@@ -256,6 +256,9 @@ def summary_json(result: AuditResult, out: Path) -> dict[str, Any]:
         }
         for entry, e in zip(data["evals"], result.evals):
             entry["seed"] = e.member
+    families = {"candidate": result.candidate_family, "baseline": result.baseline_family}
+    if any(families.values()):  # a side given as a family directory (organism train --seeds)
+        data["family_directories"] = families
     if scan is not None:
         data["backdoor_scan"] = {
             "task": scan.task,

@@ -45,10 +45,14 @@ def _row(*cells: Any) -> str:
     return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
 
-def _models_md(models: list[str], name: str) -> str:
+def _models_md(models: list[str], name: str, family: dict[str, Any] | None = None) -> str:
+    listed = ", ".join(f"`{m}`" for m in models)
+    if family is not None:  # a family directory: named, with its seeds
+        seeds = ", ".join(str(s) for s in family["seeds"])
+        return f"seed family `{family['model']}` (seeds {seeds}): {listed}"
     if len(models) <= 1:
         return f"`{name}`"
-    return f"seed family of {len(models)}: " + ", ".join(f"`{m}`" for m in models)
+    return f"seed family of {len(models)}: {listed}"
 
 
 SEEDS_HOW_TO_READ = (
@@ -106,8 +110,10 @@ def markdown(result: AuditResult, plots: dict[str, str]) -> str:
     lines = [
         f"# Pre-release audit: {result.verdict.upper()}",
         "",
-        f"- candidate: {_models_md(result.candidate_models, result.candidate)}",
-        f"- baseline: {_models_md(result.baseline_models, result.baseline)}",
+        "- candidate: "
+        + _models_md(result.candidate_models, result.candidate, result.candidate_family),
+        "- baseline: "
+        + _models_md(result.baseline_models, result.baseline, result.baseline_family),
         f"- suite: {suite.name} (`{suite.path}`, sha256 {suite.sha256[:12]})",
         f"- run: {result.started} to {result.finished} ({result.wall_seconds:.0f} s)"
         + _reused_text(result),

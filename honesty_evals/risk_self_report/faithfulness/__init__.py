@@ -23,7 +23,10 @@ cover both the seed-to-seed and the question sampling variation; the table gives
 family's seed spread (on the same questions). A family's seeds must have logs of the same
 tasks, run with the same task parameters (the sampling `seed` may differ), and the same
 trained risky share. Without suffixed names every model is its own family of one seed, and
-the intervals cover question sampling only, not fine-tuning-seed variation.
+the intervals cover question sampling only, not fine-tuning-seed variation. The seeds of a
+family directory (`organism train --seeds 0-4 --out DIR`, evaluated as `local/DIR/seed-K`)
+are one family this way; its `family.json` and every seed's training card must agree on
+the base model, the data and the recipe, or the report refuses them.
 
 Logs of the in-context control (`risk_self_report -T in_context_examples=K`) are reported
 beside the organisms: the base model reading K examples instead of being trained on them.

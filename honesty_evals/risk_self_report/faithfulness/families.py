@@ -16,6 +16,7 @@ from honesty_evals.risk_self_report.faithfulness.read import (
     model_label,
 )
 from honesty_evals.risk_self_report.faithfulness.statistics import nanmean
+from honesty_evals.training.family import seed_family_of
 
 # a trailing seed suffix of a model name's last path component, or a component that is only one
 _SEED_SUFFIX = re.compile(r"^(?P<stem>.+?)[-_](?:s|seed[-_]?)(?P<seed>\d+)$", re.IGNORECASE)
@@ -119,6 +120,10 @@ class Family:
 
 def _check_family(name: str, members: list[ModelRun]) -> None:
     """Refuse seeds that are not one organism measured one way, naming the two of them."""
+    for member in members:
+        # a family directory's seed (local/DIR/seed-K): the family card and every seed's
+        # training card must agree on base, data and recipe
+        seed_family_of(member.model)
     first = members[0]
     for other in members[1:]:
         pair = f"seed family {name}: {first.model} and {other.model}"
