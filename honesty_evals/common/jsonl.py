@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from honesty_evals.common.records import read_data_records
+from honesty_evals.common.records import iter_data_records
 from honesty_evals.errors import UserInputError
 
 T = TypeVar("T")
@@ -23,7 +23,7 @@ def read_records(path: Path, make: Callable[[dict], T], what: str = "record") ->
     file and line (or row).
     """
     records = []
-    for record in read_data_records(path, what + " file"):
+    for record in iter_data_records(path, what + " file"):
         try:
             if not isinstance(record.value, dict):
                 raise TypeError(f"expected a JSON object, got {type(record.value).__name__}")

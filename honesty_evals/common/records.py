@@ -241,22 +241,25 @@ def _table_rows(path: Path, form: str, what: str, columns: Sequence[str]) -> lis
     return [plain(row) for row in dataset.to_list()]
 
 
-def read_data_records(
+def iter_data_records(
     path: str | Path, what: str = "data", columns: Sequence[str] = ()
-) -> list[DataRecord]:
-    """Every record of a chat JSONL file, a Parquet file or a `save_to_disk` folder.
+) -> Iterator[DataRecord]:
+    """Every record of a chat JSONL file, a Parquet file or a `save_to_disk` folder, in order.
 
     A JSONL line that is not JSON, an unreadable table, a table without one of `columns`,
-    and no records at all are each one UserInputError naming the place and the fix; what a
-    record must hold is the caller's to check (name `DataRecord.where` in its errors).
+    and no records at all are each one UserInputError naming the place and the fix, raised
+    in record order, so a caller's own check of an earlier record comes first; what a record
+    must hold is the caller's to check (name `DataRecord.where` in its errors).
     """
     local, form = data_form(path, what)
     if form == JSONL:
-        return list(_jsonl_records(local, what))
+        yield from _jsonl_records(local, what)
+        return
     rows = _table_rows(local, form, what, columns)
     if not rows:
         raise UserInputError(f"{what} '{path}' holds no records: give at least one")
-    return [DataRecord(f"{local} row {i}", i, row) for i, row in enumerate(rows)]
+    for i, row in enumerate(rows):
+        yield DataRecord(f"{local} row {i}", i, row)
 
 
 def _jsonl_records(path: Path, what: str) -> Iterator[DataRecord]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from honesty_evals.common.records import file_sha256 as file_sha256  # callers import it here
-from honesty_evals.common.records import read_data_records
+from honesty_evals.common.records import iter_data_records
 from honesty_evals.errors import UserInputError
 
 Message = dict[str, Any]
@@ -139,7 +139,7 @@ def parse_chat_data(path: str | Path) -> list[Conversation]:
     Every problem is reported as one line naming the file and the line (or row).
     """
     conversations: list[Conversation] = []
-    for record in read_data_records(path, "training data", columns=("messages",)):
+    for record in iter_data_records(path, "training data", columns=("messages",)):
         where = record.where
         if not isinstance(record.value, dict) or not isinstance(record.value.get("messages"), list):
             raise UserInputError(f'{where}: expected an object with a "messages" list')

@@ -16,8 +16,8 @@ from honesty_evals.common.records import (
     data_files,
     data_sha256,
     data_size,
+    iter_data_records,
     plain,
-    read_data_records,
 )
 from honesty_evals.errors import UserInputError
 
@@ -32,6 +32,10 @@ CHATS = [
     }
     for i in range(5)
 ]
+
+
+def _read(path, *args, **kwargs) -> list:
+    return list(iter_data_records(path, *args, **kwargs))
 
 
 def _plain_only(value) -> bool:
@@ -50,12 +54,12 @@ def forms(tmp_path) -> dict[str, Path]:
 
 def test_every_form_gives_the_same_plain_records(forms):
     for form, path in forms.items():
-        records = read_data_records(path)
+        records = _read(path)
         assert [r.value for r in records] == CHATS, form
         assert all(_plain_only(r.value) for r in records), form
-    jsonl = read_data_records(forms["jsonl"])
+    jsonl = _read(forms["jsonl"])
     assert [r.where for r in jsonl][:2] == [f"{forms['jsonl']}:1", f"{forms['jsonl']}:2"]
-    table = read_data_records(forms["parquet"])
+    table = _read(forms["parquet"])
     assert [r.where for r in table][:2] == [
         f"{forms['parquet']} row 0",
         f"{forms['parquet']} row 1",
@@ -70,7 +74,7 @@ def test_a_folder_saved_in_numpy_format_still_gives_plain_rows(tmp_path):
 
     folder = tmp_path / "np"
     Dataset.from_list(CHATS).with_format("numpy").save_to_disk(str(folder))
-    values = [r.value for r in read_data_records(folder)]
+    values = [r.value for r in _read(folder)]
     assert values == CHATS and all(_plain_only(v) for v in values)
 
 
@@ -96,7 +100,7 @@ def test_rows_are_converted_before_anyone_reads_them(forms, monkeypatch):
             return pd.read_parquet(forms["parquet"]).to_dict("records")
 
     monkeypatch.setattr(records_module, "_load_table", lambda path, form: PandasRows())
-    values = [r.value for r in read_data_records(forms["parquet"])]
+    values = [r.value for r in _read(forms["parquet"])]
     assert values == CHATS and all(_plain_only(v) for v in values)
 
 
@@ -107,7 +111,7 @@ def test_nothing_reaches_the_network(forms, monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     for form in ("parquet", "folder"):
-        assert len(read_data_records(forms[form])) == len(CHATS)
+        assert len(_read(forms[form])) == len(CHATS)
 
 
 def test_reading_a_parquet_file_leaves_no_cache_behind(forms, tmp_path, monkeypatch):
@@ -115,7 +119,7 @@ def test_reading_a_parquet_file_leaves_no_cache_behind(forms, tmp_path, monkeypa
 
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf" / "datasets"))
     before = set(tmp_path.rglob("*"))
-    read_data_records(forms["parquet"])
+    _read(forms["parquet"])
     assert set(tmp_path.rglob("*")) == before
 
 
@@ -131,13 +135,13 @@ def test_the_offline_flag_is_set_while_reading_and_restored(forms, monkeypatch):
 
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(datasets.Dataset, "load_from_disk", spy)
-    read_data_records(forms["folder"])
+    _read(forms["folder"])
     assert seen == [True] and datasets.config.HF_HUB_OFFLINE is False
 
 
 def _one_line(path, match: str, **kwargs) -> str:
     with pytest.raises(UserInputError, match=match) as info:
-        read_data_records(path, "--data", **kwargs)
+        _read(path, "--data", **kwargs)
     message = str(info.value)
     assert "\n" not in message and "Traceback" not in message
     return message
@@ -177,7 +181,7 @@ def test_bad_input_is_one_line_each(tmp_path, forms, caplog):
         str(splits)
     )
     _one_line(splits, rf"DatasetDict folder with splits train, test: .* e\.g\. '{splits}/train'")
-    assert len(read_data_records(splits / "train")) == len(CHATS)  # the way it names
+    assert len(_read(splits / "train")) == len(CHATS)  # the way it names
     plain_folder = tmp_path / "plain"
     plain_folder.mkdir()
     _one_line(plain_folder, r"is a folder, not a file nor a Hugging Face `datasets` folder")
