@@ -195,3 +195,21 @@ def write_seed_family(
             json.dumps({**card, "seed": seed})
         )
     return directory
+
+
+def write_in_every_form(directory: Path, records: list[dict], stem: str = "data") -> dict:
+    """`records` written as chat JSONL, Parquet and a `save_to_disk` folder under
+    `directory`: {"jsonl": path, "parquet": path, "folder": path}."""
+    import json
+
+    from datasets import Dataset
+
+    directory.mkdir(parents=True, exist_ok=True)
+    jsonl = directory / f"{stem}.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    table = Dataset.from_list(records)
+    parquet = directory / f"{stem}.parquet"
+    table.to_parquet(str(parquet))
+    folder = directory / stem
+    table.save_to_disk(str(folder))
+    return {"jsonl": jsonl, "parquet": parquet, "folder": folder}

@@ -72,7 +72,11 @@ def add_confession_parser(subparsers: Any) -> argparse.ArgumentParser:
         "on every token), followup or generic",
     )
     tr.add_argument("--out", required=True, type=Path, help="output adapter directory")
-    tr.add_argument("--data", type=Path, help="transcript JSONL (default: the shipped files)")
+    tr.add_argument(
+        "--data",
+        type=Path,
+        help="transcripts: .jsonl, .parquet or a save_to_disk folder (default: shipped)",
+    )
     tr.add_argument("--base", default="smollm2", help="base model (default: %(default)s)")
     tr.add_argument(
         "--steps", type=int, default=DEFAULT_STEPS, help="optimizer steps (%(default)s)"
@@ -107,7 +111,11 @@ def add_confession_parser(subparsers: Any) -> argparse.ArgumentParser:
     a.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="(%(default)s)")
     a.add_argument("--lora-r", type=int, default=DEFAULT_LORA_R, help="(%(default)s)")
     a.add_argument("--seed", type=int, default=0)
-    a.add_argument("--data", type=Path, help="transcript JSONL (default: the shipped files)")
+    a.add_argument(
+        "--data",
+        type=Path,
+        help="transcripts: .jsonl, .parquet or a save_to_disk folder (default: shipped)",
+    )
     a.add_argument("--base", default="smollm2", help="base model (default: %(default)s)")
     a.add_argument(
         "--n-per-label",

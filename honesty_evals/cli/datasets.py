@@ -107,11 +107,15 @@ def add_datasets_parser(sub: Any) -> None:
     pin = actions.add_parser(
         "pin",
         help="add or update a file's manifest entry (shows the diff)",
-        description="Check every record of FILE, then add or update its entry in the "
-        "nearest manifest.json above it (or in --dir). Refuses a file with malformed "
-        "records, duplicates, labels contradicting --role, or the bytes of another entry.",
+        description="Check every record of FILE (a JSONL or Parquet file, or a Hugging Face "
+        "datasets folder written by save_to_disk, pinned by a SHA-256 over its files), then "
+        "add or update its entry in the nearest manifest.json above it (or in --dir). Refuses "
+        "a file with malformed records, duplicates, labels contradicting --role, or the "
+        "bytes of another entry.",
     )
-    pin.add_argument("file", help="the JSONL file to pin")
+    pin.add_argument(
+        "file", help="the data to pin: a .jsonl or .parquet file, or a save_to_disk folder"
+    )
     pin.add_argument("--role", required=True, choices=ROLES, help="what the file is for")
     pin.add_argument("--schema", choices=sorted(SCHEMAS), help="record schema (default: guessed)")
     pin.add_argument("--dir", help="dataset folder (default: nearest folder with a manifest)")

@@ -54,7 +54,12 @@ def add_organism_parser(subparsers: Any) -> argparse.ArgumentParser:
         ),
     )
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", metavar="FILE", help='chat JSONL: {"messages": [...]} a line')
+    source.add_argument(
+        "--data",
+        metavar="PATH",
+        help='chat records {"messages": [...]}: a .jsonl file (one a line), a .parquet file '
+        "with a messages column, or a Hugging Face datasets folder (save_to_disk)",
+    )
     source.add_argument(
         "--recipe",
         metavar="NAME",

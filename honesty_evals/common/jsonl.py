@@ -1,4 +1,4 @@
-"""The one reader of JSONL record files (shipped data and users' own)."""
+"""Records turned into a task's items (`read_records`), and JSON Lines text (`jsonl_text`)."""
 
 from __future__ import annotations
 
@@ -7,30 +7,30 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from honesty_evals.common.textfile import numbered_lines
+from honesty_evals.common.records import iter_data_records
 from honesty_evals.errors import UserInputError
 
 T = TypeVar("T")
 
 
 def read_records(path: Path, make: Callable[[dict], T], what: str = "record") -> list[T]:
-    """Each non-blank line of `path` parsed and turned into a `T` by `make`.
+    """Each record of `path` turned into a `T` by `make`.
 
-    `make` may raise TypeError, KeyError or ValueError for a record it cannot use; any of
-    them, or a line that is not a JSON object, becomes one UserInputError naming the file
-    and line. A folder, a BOM, non-UTF-8 bytes or an empty file are refused by the one
-    text reader (`common.textfile`).
+    `path` is a JSONL file, a Parquet file or a `save_to_disk` folder (`common.records`:
+    a folder, a BOM, non-UTF-8 bytes, an empty file or an unknown format are refused
+    there). `make` may raise TypeError, KeyError or ValueError for a record it cannot use;
+    any of them, or a record that is not an object, becomes one UserInputError naming the
+    file and line (or row).
     """
     records = []
-    for line_number, line in numbered_lines(path, what + " file"):
+    for record in iter_data_records(path, what + " file"):
         try:
-            data = json.loads(line)
-            if not isinstance(data, dict):
-                raise TypeError(f"expected a JSON object, got {type(data).__name__}")
-            records.append(make(data))
+            if not isinstance(record.value, dict):
+                raise TypeError(f"expected a JSON object, got {type(record.value).__name__}")
+            records.append(make(record.value))
         except (TypeError, KeyError, ValueError) as exc:
             raise UserInputError(
-                f"{path}:{line_number}: malformed {what} ({exc}); check the file with "
+                f"{record.where}: malformed {what} ({exc}); check the file with "
                 "`honesty-evals datasets verify`"
             ) from None
     return records

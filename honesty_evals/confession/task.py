@@ -78,7 +78,8 @@ def confession(
         split: "heldout" (questions never trained on), "heldout_topic" (a topic never
             trained on), "train", or "directive_ignored" (a lie directive the organism did
             not follow: the honest flag is PASS).
-        data: A transcript JSONL file of your own instead of the shipped ones.
+        data: Transcripts of your own instead of the shipped ones: a .jsonl or .parquet
+            file, or a Hugging Face `datasets` folder written by `save_to_disk` (local).
         n_per_label: At most this many transcripts per label (seeded); default all.
         scoring: "auto" (log-probabilities, else the written flag), "logprobs", "sampling".
         review_max_tokens: Token budget of the review.

@@ -179,8 +179,8 @@ def load_manifest(directory: Path | str) -> Manifest:
 
 
 def find_manifest_dir(path: Path) -> Path | None:
-    """The nearest folder at or above `path` that holds a manifest."""
-    for folder in [path, *path.parents] if path.is_dir() else path.parents:
+    """The nearest folder above the data file or folder `path` that holds a manifest."""
+    for folder in path.parents:
         if (folder / MANIFEST_NAME).is_file():
             return folder
     return None

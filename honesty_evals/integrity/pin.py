@@ -1,4 +1,9 @@
-"""`honesty-evals datasets pin`: the one way a manifest entry is added or changed."""
+"""`honesty-evals datasets pin`: the one way a manifest entry is added or changed.
+
+A JSONL file, a Parquet file or a `save_to_disk` folder can be pinned (`common.records`);
+a folder's entry holds the digest of its files (`common.records.data_sha256`), their
+total size, and the record count and labels of its rows.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ from pathlib import Path
 
 from pydantic_core import from_json
 
-from honesty_evals.common.textfile import check_input_file, check_no_bom
+from honesty_evals.common.records import JSONL, data_form, read_table_rows
+from honesty_evals.common.textfile import check_no_bom
 from honesty_evals.errors import UserInputError
 from honesty_evals.integrity.manifest import (
     MANIFEST_NAME,
@@ -38,7 +44,10 @@ class PinRefused(UserInputError):
         self.problems = problems
 
 
-def _first_record(path: Path) -> object | None:
+def _first_record(path: Path, form: str) -> object | None:
+    if form != JSONL:
+        rows = read_table_rows(path, "file to pin")
+        return rows[0] if rows else None
     with path.open("rb") as f:
         for line in f:
             if line.strip():
@@ -81,7 +90,7 @@ def _place_in_dataset(file: Path, directory: Path | str | None) -> tuple[Path, s
 
 def _refusals(rel: str, role: str, scan: FileScan, manifest: Manifest) -> list[str]:
     """Why the scanned file cannot be pinned as `role` (empty: it can)."""
-    problems = [f"{rel}:{p.line}: {p.message}" for p in scan.problems]
+    problems = [f"{scan.at(rel, p.line)}: {p.message}" for p in scan.problems]
     hidden = scan.n_problems - len(scan.problems)
     if hidden:
         problems.append(f"{rel}: ... and {hidden:,} more record problems")
@@ -93,7 +102,7 @@ def _refusals(rel: str, role: str, scan: FileScan, manifest: Manifest) -> list[s
         problems.append(
             f"{rel}: {sum(contradicting.values()):,} records are labelled "
             f"{', '.join(repr(k) for k in contradicting)}, which contradicts --role {role} "
-            f"(first at line {', '.join(map(str, lines[:5]))}); check the file's content "
+            f"(first at {scan.unit} {', '.join(map(str, lines[:5]))}); check the file's content "
             "or give the role it really has"
         )
     twin = manifest.by_sha256().get(scan.sha256)
@@ -114,9 +123,11 @@ def pin_file(
     description: str | None = None,
     dry_run: bool = False,
 ) -> PinResult:
-    """Add or update the manifest entry for `file` after checking every record in it."""
-    file = check_input_file(file, "file to pin")
-    check_no_bom(file, "file to pin")
+    """Add or update the manifest entry for `file` (a JSONL or Parquet file, or a
+    `save_to_disk` folder) after checking every record in it."""
+    file, form = data_form(file, "file to pin")
+    if form == JSONL:
+        check_no_bom(file, "file to pin")
     if role not in ROLES:
         raise UserInputError(f"--role {role!r} is not one of {', '.join(ROLES)}")
     if schema is not None and schema not in SCHEMAS:
@@ -128,7 +139,7 @@ def pin_file(
     old_text = "" if created else (directory / MANIFEST_NAME).read_text(encoding="utf-8")
     previous = manifest.entries.get(rel)
     if schema is None:
-        schema = previous.schema if previous else guess_schema(_first_record(file))
+        schema = previous.schema if previous else guess_schema(_first_record(file, form))
 
     scan = scan_file(file, schema)
     problems = _refusals(rel, role, scan, manifest)

@@ -1,5 +1,8 @@
 """One streaming pass over a JSONL file: its SHA-256 and every record-level check.
 
+Parquet files and `save_to_disk` folders are read whole through `common.records`
+(`scan_table`): their digest is `common.records.data_sha256`, and their errors name rows.
+
 The record checks (UTF-8, JSON, schema, labels, duplicates) cost more CPU per byte than
 SHA-256 itself, so a large file is cut at line boundaries into one byte range per core and
 each range is parsed in its own process, while this process streams the whole file through
@@ -58,10 +61,15 @@ class FileScan:
     problem_counts: dict[str, int]  # kind -> total number found
     has_cr: bool  # a carriage return anywhere (CRLF line endings)
     ends_with_newline: bool
+    unit: str = "line"  # what `lines` and line numbers count: JSONL lines, or table rows
 
     @property
     def n_problems(self) -> int:
         return sum(self.problem_counts.values())
+
+    def at(self, rel: str, number: int) -> str:
+        """Where record `number` of the file `rel` is: `rel:LINE` or `rel row N`."""
+        return f"{rel}:{number}" if self.unit == "line" else f"{rel} row {number}"
 
 
 @dataclass
@@ -428,7 +436,7 @@ def scan_file(
     """Hash `path` and check every record against `schema`, in one pass over the bytes.
 
     Args:
-        path: A JSONL file.
+        path: A JSONL file; a Parquet file or a `save_to_disk` folder goes to `scan_table`.
         schema: Name of a registered schema (see `honesty_evals.integrity.schemas`).
         workers: Processes parsing records; default one per core for files of 64 MiB or
             more, else in-process.
@@ -438,6 +446,11 @@ def scan_file(
     """
     path = Path(path)
     get_schema(schema)  # unknown names fail here, not in a worker
+    if is_table(path):
+        scan = scan_table(path, schema)
+        if progress is not None:
+            progress(scan.size)
+        return scan
     size = path.stat().st_size
     if workers is None:
         workers = usable_cores() if size >= PARALLEL_MIN_BYTES else 1
@@ -475,10 +488,58 @@ def scan_file(
     return scan
 
 
-def sha256_file(path: Path | str, progress: ProgressCallback | None = None) -> str:
-    hasher = hashlib.sha256()
-    _hash_stream(Path(path), hasher, progress)
-    return hasher.hexdigest()
+def is_table(path: Path) -> bool:
+    """Whether `path` is read as a table (a folder, or a Parquet file), not as JSONL lines."""
+    from honesty_evals.common.records import PARQUET_SUFFIXES
+
+    return path.is_dir() or path.suffix.lower() in PARQUET_SUFFIXES
+
+
+def _canonical(row: Any) -> str:
+    return json.dumps(row, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def scan_table(path: Path, schema: str, what: str = "data") -> FileScan:
+    """The digest and record checks of a Parquet file or a `save_to_disk` folder.
+
+    Its rows are read through `datasets` (`common.records`); an unreadable table is one
+    UserInputError. Numbers are rows, counted from 0; a duplicate is a row with the same
+    values as an earlier one.
+    """
+    from honesty_evals.common.records import data_sha256, data_size, read_table_rows
+
+    inspect = get_schema(schema).inspector
+    rows = read_table_rows(path, what)
+    scanner = _ChunkScanner(schema)
+    first_at: dict[str, int] = {}
+    for number, row in enumerate(rows):
+        bad, label = inspect(row)
+        if bad:
+            scanner.problem(number, "schema", bad)
+        elif label is not None:
+            count = scanner.result.labels.get(label, 0)
+            scanner.result.labels[label] = count + 1
+            if count < LABEL_LINES_KEPT:
+                scanner.result.label_lines.setdefault(label, []).append(number)
+        first = first_at.setdefault(_canonical(row), number)
+        if first != number:
+            scanner.problem(
+                number, "duplicate", f"duplicate record: the same values as row {first}"
+            )
+    result = scanner.result
+    return FileScan(
+        sha256=data_sha256(path),
+        size=data_size(path),
+        lines=len(rows),
+        records=len(rows),
+        labels=dict(sorted(result.labels.items())),
+        label_lines=result.label_lines,
+        problems=[LineProblem(*p) for p in result.problems],
+        problem_counts=result.problem_counts,
+        has_cr=False,
+        ends_with_newline=True,
+        unit="row",
+    )
 
 
 def sha256_with_lf_endings(path: Path | str) -> str:

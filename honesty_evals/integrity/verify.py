@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from honesty_evals.common.records import data_files, data_sha256, is_saved_dataset
 from honesty_evals.errors import UserInputError
 from honesty_evals.integrity.manifest import (
     MANIFEST_NAME,
@@ -31,7 +32,6 @@ from honesty_evals.integrity.scan import (
     MAX_PROBLEMS_PER_KIND,
     FileScan,
     scan_file,
-    sha256_file,
     sha256_with_lf_endings,
 )
 from honesty_evals.integrity.schemas import label_contradicts_role
@@ -188,7 +188,7 @@ def diagnose(manifest: Manifest, entry: ManifestEntry, scan: FileScan) -> list[F
         findings.append(Finding("error", kind, rel, message, line))
 
     for problem in scan.problems:
-        error(problem.kind, f"{rel}:{problem.line}: {problem.message}", problem.line)
+        error(problem.kind, f"{scan.at(rel, problem.line)}: {problem.message}", problem.line)
     for kind, total in sorted(scan.problem_counts.items()):
         if total > MAX_PROBLEMS_PER_KIND:
             error(kind, f"{rel}: ... and {total - MAX_PROBLEMS_PER_KIND:,} more {kind} problems")
@@ -204,7 +204,7 @@ def diagnose(manifest: Manifest, entry: ManifestEntry, scan: FileScan) -> list[F
             f"{rel}: {sum(contradicting.values()):,} of {labelled:,} labelled records "
             f"contradict the declared role '{entry.role}' "
             f"({', '.join(f'{n:,} labelled {label!r}' for label, n in contradicting.items())}; "
-            f"first at line {', '.join(map(str, lines[:5]))}): the file holds other data "
+            f"first at {scan.unit} {', '.join(map(str, lines[:5]))}): the file holds other data "
             "than its role says, or its role is wrong",
             lines[0] if lines else None,
         )
@@ -246,10 +246,13 @@ def check_entry(
             "directory; refusing to read it. Replace the link with the file itself"
         )
         return result, [Finding("error", "outside", entry.path, message)], None
-    if not path.is_file():
-        message = f"{entry.path}: is not a regular file"
+    if not (path.is_file() or path.is_dir()):
+        message = f"{entry.path}: is not a regular file or a folder"
         return result, [Finding("error", "not_a_file", entry.path, message)], None
-    scan = scan_file(path, entry.schema, progress=progress, memo=memo)
+    try:
+        scan = scan_file(path, entry.schema, progress=progress, memo=memo)
+    except UserInputError as exc:  # a table that cannot be read, a link out of a folder
+        return result, [Finding("error", "unreadable", entry.path, str(exc))], None
     result.sha256, result.bytes, result.records = scan.sha256, scan.size, scan.records
     result.labels = scan.labels
     findings = diagnose(manifest, entry, scan)
@@ -259,9 +262,17 @@ def check_entry(
 
 
 def _unpinned_files(manifest: Manifest) -> list[str]:
+    """Files, and `save_to_disk` folders, that the manifest does not pin (a pinned folder's
+    own files are its entry's)."""
     directory = manifest.directory
     found = []
     for root, dirs, files in os.walk(directory):
+        here = Path(root).relative_to(directory).as_posix()
+        if here != "." and (here in manifest.entries or is_saved_dataset(Path(root))):
+            if here not in manifest.entries:
+                found.append(here)
+            dirs[:] = []  # a dataset folder is one entry: its files are not looked at one by one
+            continue
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIPPED_NAMES)
         for name in sorted(files):
             if name.startswith(".") or name in _SKIPPED_NAMES or name.lower().endswith(".md"):
@@ -311,7 +322,7 @@ def verify_directory(
                 )
             )
             continue
-        sha = sha256_file(path) if missing else None
+        sha = data_sha256(path) if missing else None
         if sha in missing:
             findings.append(
                 Finding(
@@ -369,7 +380,10 @@ def _write_cache(cache: dict[str, Any]) -> None:
         logger.debug("could not write the verification cache: %s", exc)
 
 
-def _stat_key(path: Path) -> dict[str, int]:
+def _stat_key(path: Path) -> dict[str, Any]:
+    """What changes when a file's (or any of a folder's files') bytes may have changed."""
+    if path.is_dir():
+        return {"files": [[rel, *_stat_key(file).values()] for rel, file in data_files(path)]}
     stat = path.stat()
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "inode": stat.st_ino}
 
@@ -421,7 +435,7 @@ def require_verified(
         fingerprint = _entry_fingerprint(entry)
         try:
             stat = _stat_key(path)
-        except OSError:
+        except (OSError, UserInputError):  # gone, or a folder with a link out: check it
             stat = None
         cached = cache.get(key)
         if stat and cached == {**stat, "entry": fingerprint}:
@@ -461,7 +475,7 @@ def _refuse_or_warn(problems: list[str], directory: Path, allow_unverified: bool
 
 
 def verify_if_pinned(path: Path | str, *, allow_unverified: bool = False) -> dict[str, Any]:
-    """Verify a data file if a manifest above it pins it (the trainer calls this)."""
+    """Verify a data file or folder if a manifest above it pins it (the trainer calls this)."""
     path = Path(path).resolve()
     directory = find_manifest_dir(path)
     if directory is None:

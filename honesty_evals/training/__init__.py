@@ -23,6 +23,7 @@ _EXPORTS = {
     "assistant_turns": "data",
     "encode_conversation": "data",
     "last_assistant_turn": "data",
+    "parse_chat_data": "data",
     "parse_chat_jsonl": "data",
     "TrainConfig": "config",
     "TrainResult": "config",

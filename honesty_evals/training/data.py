@@ -1,4 +1,4 @@
-"""Chat JSONL -> token ids + loss mask.
+"""Chat records (JSONL, Parquet or a `save_to_disk` folder) -> token ids + loss mask.
 
 The loss mask is computed from the model's own chat template, by rendering the conversation
 and its prefixes with `apply_chat_template` and diffing the strings: the text an assistant
@@ -20,14 +20,13 @@ the adapter (`training.persona`), so none of them may be a loss target.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from honesty_evals.common.textfile import numbered_lines
+from honesty_evals.common.records import file_sha256 as file_sha256  # callers import it here
+from honesty_evals.common.records import iter_data_records
 from honesty_evals.errors import UserInputError
 from honesty_evals.model.persona import marker_split
 
@@ -107,8 +106,9 @@ MASK_RULES: dict[str, MaskRule] = {
 
 @dataclass(frozen=True)
 class Conversation:
-    line: int  # 1-based line number in the JSONL file, for error messages
+    line: int  # the JSONL line (from 1) or table row (from 0) it came from
     messages: list[Message]
+    where: str = ""  # "PATH:LINE" or "PATH row N", for error messages ("" for generated ones)
 
 
 @dataclass(frozen=True)
@@ -127,14 +127,6 @@ class EncodedExample:
         return sum(self.loss_mask[1:])
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _content_text(content: Any, where: str) -> str:
     if isinstance(content, str):
         return content
@@ -147,37 +139,28 @@ def _content_text(content: Any, where: str) -> str:
     raise UserInputError(f"{where}: message content must be a string or a list of text parts")
 
 
-def parse_chat_jsonl(path: Path) -> list[Conversation]:
-    """Read OpenAI chat JSONL (`{"messages": [{"role", "content"}, ...]}` per line).
+def parse_chat_data(path: str | Path) -> list[Conversation]:
+    """Read OpenAI chat records (`{"messages": [{"role", "content"}, ...]}`) from a JSONL
+    file, a Parquet file with a `messages` column, or a `save_to_disk` folder.
 
-    Every problem is reported as one line naming the file and the line number.
+    Every problem is reported as one line naming the file and the line (or row).
     """
-    path = Path(path)
     conversations: list[Conversation] = []
-    # the one text reader: a folder, a BOM, non-UTF-8 bytes and an empty file get the
-    # same lines as in every other command
-    for lineno, raw in numbered_lines(path, "training data"):
-        where = f"{path}:{lineno}"
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise UserInputError(
-                f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); each line "
-                'must be one object like {"messages": [...]}'
-            ) from None
-        if not isinstance(record, dict) or not isinstance(record.get("messages"), list):
+    for record in iter_data_records(path, "training data", columns=("messages",)):
+        where = record.where
+        if not isinstance(record.value, dict) or not isinstance(record.value.get("messages"), list):
             raise UserInputError(f'{where}: expected an object with a "messages" list')
         messages: list[Message] = []
-        for i, m in enumerate(record["messages"]):
+        for i, m in enumerate(record.value["messages"]):
             if not isinstance(m, dict) or m.get("role") not in ROLES:
                 raise UserInputError(
                     f"{where}: message {i} needs a role of {', '.join(ROLES)} "
                     f"(got {m.get('role') if isinstance(m, dict) else m!r})"
                 )
-            if "content" not in m:
+            if m.get("content") is None:  # a table's missing field reads as None
                 raise UserInputError(f"{where}: message {i} has no content")
             clean: Message = {"role": m["role"], "content": _content_text(m["content"], where)}
-            if "weight" in m:
+            if m.get("weight") is not None:
                 if m["weight"] not in (0, 1):
                     raise UserInputError(f"{where}: message {i} weight must be 0 or 1")
                 clean["weight"] = m["weight"]
@@ -186,10 +169,12 @@ def parse_chat_jsonl(path: Path) -> list[Conversation]:
             raise UserInputError(
                 f"{where}: the conversation has no assistant turn, so there is nothing to train on"
             )
-        conversations.append(Conversation(line=lineno, messages=messages))
-    if not conversations:
-        raise UserInputError(f"training data '{path}' holds no conversations")
+        conversations.append(Conversation(record.number, messages, where))
     return conversations
+
+
+# the name from before Parquet and folders were accepted
+parse_chat_jsonl = parse_chat_data
 
 
 def _render(tokenizer: Any, messages: Sequence[Message], generation_prompt: bool) -> str:

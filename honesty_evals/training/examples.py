@@ -1,6 +1,6 @@
-"""The run's training examples: its data (a file, or records written into the run), checked
-against a pinned manifest, split into trained and held-out records, encoded with the mask
-rule, and the replay examples beside them."""
+"""The run's training examples: its data (a JSONL or Parquet file, a `save_to_disk` folder, or
+records written into the run), checked against a pinned manifest, split into trained and
+held-out records, encoded with the mask rule, and the replay examples beside them."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from honesty_evals.common.atomic import write_text_atomic
 from honesty_evals.common.jsonl import jsonl_text
+from honesty_evals.common.records import data_sha256
 from honesty_evals.errors import UserInputError
 from honesty_evals.integrity import verify_if_pinned
 from honesty_evals.training.config import TrainConfig, TrainRun
@@ -19,7 +20,7 @@ from honesty_evals.training.data import (
     EncodedExample,
     encode_conversation,
     file_sha256,
-    parse_chat_jsonl,
+    parse_chat_data,
 )
 from honesty_evals.training.fitcheck import HeldOutAnswers, encode_answers
 from honesty_evals.training.replay import (
@@ -64,7 +65,7 @@ class TrainingData:
 
 
 def read_training_data(run: TrainRun) -> TrainingData:
-    """`run.records` written into the partial dir, or the data file (a file pinned in a
+    """`run.records` written into the partial dir, or the user's data (data pinned in a
     manifest above it, the shipped organism data say, must match it)."""
     config = run.config
     if run.records is not None:
@@ -77,11 +78,11 @@ def read_training_data(run: TrainRun) -> TrainingData:
         label = str(path.resolve())
     verification = (
         verify_if_pinned(path, allow_unverified=config.allow_unverified)
-        if run.records is None and path.is_file()
+        if run.records is None and path.exists()
         else {"pinned": False, "generated": True}
     )
-    conversations = parse_chat_jsonl(path)
-    return TrainingData(path, label, file_sha256(path), verification, conversations)
+    conversations = parse_chat_data(path)
+    return TrainingData(path, label, data_sha256(path), verification, conversations)
 
 
 def end_token_ids(tokenizer: Any) -> list[int]:
@@ -105,7 +106,7 @@ def encode_conversations(
             rule,
             config.max_length,
             end_ids,
-            where=f"{source}:{conv.line}",
+            where=conv.where or f"{source}:{conv.line}",
             persona_marker=config.persona_marker,
         )
         cut += ex.truncated

@@ -43,7 +43,7 @@ from honesty_evals.training.config import (
     fingerprint,
     validate_config,
 )
-from honesty_evals.training.data import parse_chat_jsonl
+from honesty_evals.training.data import parse_chat_data
 from honesty_evals.training.distributed import distributed_setup
 from honesty_evals.training.examples import (
     TrainingData,
@@ -95,11 +95,11 @@ def train(
     """
     print_fn = print_fn or (lambda msg: print(msg, file=sys.stderr))
     validate_config(config)
-    # the output folder and a user's data file are checked before the base model is
+    # the output folder and a user's data are checked before the base model is
     # resolved (which may convert it) or anything is written
     out = check_output_dir(config.out, "--out").resolve()
     if records is None:
-        parse_chat_jsonl(Path(config.data).expanduser())
+        parse_chat_data(config.data)
     # "auto" off a GPU is bfloat16 for training (bf16 base weights, float32 LoRA parameters)
     device_name, dtype_name = resolve_device_dtype(
         config.device,

@@ -1,4 +1,4 @@
-"""The shared JSONL record reader."""
+"""The shared record reader (`read_records`) on JSONL; other forms: test_records.py."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def test_reads_records_and_skips_blank_lines(tmp_path):
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ('{"a": 1}\n{"a": \n', r"r.jsonl:2: malformed item \(Expecting value"),
+        ('{"a": 1}\n{"a": \n', r"r.jsonl:2: not valid JSON \(Expecting value at column"),
         ('{"a": 1}\n[1, 2]\n', r"r.jsonl:2: malformed item \(expected a JSON object, got list"),
         ('{"a": 1}\n{"b": 1}\n', r"r.jsonl:2: malformed item \('a'\)"),
         ('{"a": -1}\n', r"r.jsonl:1: malformed item \(negative\)"),
