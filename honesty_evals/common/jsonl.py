@@ -13,13 +13,19 @@ from honesty_evals.errors import UserInputError
 T = TypeVar("T")
 
 
-def read_records(path: Path, make: Callable[[dict], T], what: str = "record") -> list[T]:
+# what a malformed record's message suggests by default: the shipped files are pinned
+VERIFY_HINT = "check the file with `honesty-evals datasets verify`"
+
+
+def read_records(
+    path: Path, make: Callable[[dict], T], what: str = "record", hint: str = VERIFY_HINT
+) -> list[T]:
     """Each non-blank line of `path` parsed and turned into a `T` by `make`.
 
     `make` may raise TypeError, KeyError or ValueError for a record it cannot use; any of
     them, or a line that is not a JSON object, becomes one UserInputError naming the file
-    and line. A folder, a BOM, non-UTF-8 bytes or an empty file are refused by the one
-    text reader (`common.textfile`).
+    and line, ending with `hint` (how to fix it). A folder, a BOM, non-UTF-8 bytes or an
+    empty file are refused by the one text reader (`common.textfile`).
     """
     records = []
     for line_number, line in numbered_lines(path, what + " file"):
@@ -30,8 +36,7 @@ def read_records(path: Path, make: Callable[[dict], T], what: str = "record") ->
             records.append(make(data))
         except (TypeError, KeyError, ValueError) as exc:
             raise UserInputError(
-                f"{path}:{line_number}: malformed {what} ({exc}); check the file with "
-                "`honesty-evals datasets verify`"
+                f"{path}:{line_number}: malformed {what} ({exc}); {hint}"
             ) from None
     return records
 
