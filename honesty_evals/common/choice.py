@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -63,7 +63,7 @@ DEFAULT_MIN_LABEL_MASS = 0.05
 class ChoiceDistribution:
     """Probability of each label for one question, and how it was measured."""
 
-    method: Literal["logprobs", "sampling"]
+    method: Literal["logprobs", "sampling", "greedy"]  # greedy: one temperature-0 answer
     probabilities: dict[str, float] | None  # None: no label could be read
     label_mass: float | None = None  # logprobs: raw probability on the labels before renorm
     n_samples: int = 0  # sampling: answers drawn
@@ -164,15 +164,25 @@ def parse_label(text: str, labels: Sequence[str]) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
-def distribution_from_samples(answers: Sequence[str], labels: Sequence[str]) -> ChoiceDistribution:
+def distribution_from_samples(
+    answers: Sequence[str],
+    labels: Sequence[str],
+    parse: Callable[[str], str | None] | None = None,
+    method: Literal["sampling", "greedy"] = "sampling",
+) -> ChoiceDistribution:
+    """Label probabilities as the shares of `answers` naming each label.
+
+    `parse` reads one answer's label (default `parse_label`: a lettered answer); `method`
+    says how the answers were drawn.
+    """
     counts = {label: 0 for label in labels}
     for answer in answers:
-        label = parse_label(answer, labels)
+        label = parse(answer) if parse is not None else parse_label(answer, labels)
         if label is not None:
             counts[label] += 1
     parsed = sum(counts.values())
     return ChoiceDistribution(
-        method="sampling",
+        method=method,
         probabilities={k: v / parsed for k, v in counts.items()} if parsed else None,
         n_samples=len(answers),
         n_parsed_samples=parsed,
@@ -232,7 +242,7 @@ def choice_solver(
             seeds = [
                 sample_seed(seed, state.sample_id, k, epoch=state.epoch) for k in range(n_samples)
             ]
-            outputs = await _sample_answers(question, sample_max_tokens, seeds)
+            outputs = await sample_answers(question, sample_max_tokens, seeds)
             distribution = distribution_from_samples(outputs, labels)
         state.store.set(STORE_KEY, asdict(distribution))
         return state
@@ -240,7 +250,7 @@ def choice_solver(
     return solve
 
 
-async def _sample_answers(
+async def sample_answers(
     messages: list[ChatMessage], max_tokens: int, seeds: list[int]
 ) -> list[str]:
     """One temperature-1 answer per seed: each draw has its own seed, so it repeats on

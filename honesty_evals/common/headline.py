@@ -25,8 +25,17 @@ def run_footer(log: Any, next_step: str) -> str:
     )
 
 
+COMPARE_NEXT = "compare against a control model with: honesty-evals compare LOG_A LOG_B"
+
+
 def mean_headline(log: Any) -> str:
     """One line with the headline figure, its interval, the sample count and the log path."""
+    return mean_headline_line(log) + "\n" + run_footer(log, COMPARE_NEXT)
+
+
+def mean_headline_line(log: Any) -> str:
+    """The headline figure with its interval and counts (and, for choice tasks, the order
+    bias and label mass), on one line."""
     metrics = headline_metrics(log)
     name = (log.eval.metadata or {}).get("headline", "mean")
     n = int(metrics.get("n_parsed", 0))
@@ -53,8 +62,4 @@ def mean_headline(log: Any) -> str:
     if "label_mass" in metrics:
         mass = metrics["label_mass"]
         parts.append(f"label mass {'n/a (sampled)' if math.isnan(mass) else f'{mass:.3f}'}")
-    return (
-        " | ".join(parts)
-        + "\n"
-        + run_footer(log, "compare against a control model with: honesty-evals compare LOG_A LOG_B")
-    )
+    return " | ".join(parts)

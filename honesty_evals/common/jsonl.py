@@ -13,14 +13,20 @@ from honesty_evals.errors import UserInputError
 T = TypeVar("T")
 
 
-def read_records(path: Path, make: Callable[[dict], T], what: str = "record") -> list[T]:
+# what a malformed record's message suggests by default: the shipped files are pinned
+VERIFY_HINT = "check the file with `honesty-evals datasets verify`"
+
+
+def read_records(
+    path: Path, make: Callable[[dict], T], what: str = "record", hint: str = VERIFY_HINT
+) -> list[T]:
     """Each record of `path` turned into a `T` by `make`.
 
     `path` is a JSONL file, a Parquet file or a `save_to_disk` folder (`common.records`:
     a folder, a BOM, non-UTF-8 bytes, an empty file or an unknown format are refused
     there). `make` may raise TypeError, KeyError or ValueError for a record it cannot use;
     any of them, or a record that is not an object, becomes one UserInputError naming the
-    file and line (or row).
+    file and line (or row), ending with `hint` (how to fix it).
     """
     records = []
     for record in iter_data_records(path, what + " file"):
@@ -29,10 +35,7 @@ def read_records(path: Path, make: Callable[[dict], T], what: str = "record") ->
                 raise TypeError(f"expected a JSON object, got {type(record.value).__name__}")
             records.append(make(record.value))
         except (TypeError, KeyError, ValueError) as exc:
-            raise UserInputError(
-                f"{record.where}: malformed {what} ({exc}); check the file with "
-                "`honesty-evals datasets verify`"
-            ) from None
+            raise UserInputError(f"{record.where}: malformed {what} ({exc}); {hint}") from None
     return records
 
 

@@ -168,8 +168,34 @@ register_schema(
 register_schema(
     Schema(
         "heldout_lottery",
-        "risk_behavior held-out item: id, prompt_template, certain_option, risky_option",
+        "risk_behavior held-out item (lettered answer): id, prompt_template, certain_option, "
+        "risky_option",
         _required_strings("id", "prompt_template", "certain_option", "risky_option"),
+    )
+)
+
+
+def _check_free_text_choice(record: Any) -> str | None:
+    problem = _required_strings("id", "prompt_template", "certain_option", "risky_option")(record)
+    if problem:
+        return problem
+    for key in ("certain_names", "risky_names"):
+        names = record.get(key)
+        if (
+            not isinstance(names, list)
+            or not names
+            or not all(isinstance(n, str) and n for n in names)
+        ):
+            return f"'{key}' must be a non-empty list of non-empty strings"
+    return None
+
+
+register_schema(
+    Schema(
+        "free_text_choice",
+        "risk_behavior held-out item answered in words: id, prompt_template, certain_option, "
+        "risky_option, certain_names and risky_names (lists: what the parser looks for)",
+        _check_free_text_choice,
     )
 )
 register_schema(

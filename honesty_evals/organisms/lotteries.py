@@ -147,6 +147,16 @@ OPTION_A = "{option_a}"
 OPTION_B = "{option_b}"
 
 
+def fill_options(template: str, risky_option: str, certain_option: str, risky_label: str) -> str:
+    """`template` with the uncertain option in the slot of `risky_label` (A: `OPTION_A`)."""
+    a, b = (
+        (risky_option, certain_option)
+        if risky_label == CHOICE_LABELS[0]
+        else (certain_option, risky_option)
+    )
+    return template.replace(OPTION_A, a).replace(OPTION_B, b)
+
+
 def _a_pct(pct: int) -> str:
     article = "an" if str(pct).startswith("8") or pct in (11, 18) else "a"
     return f"{article} {pct}"
@@ -181,12 +191,9 @@ class LotteryItem:
 
     def prompt(self, risky_label: str) -> str:
         """The question with the uncertain option under `risky_label`."""
-        a, b = (
-            (self.risky_option, self.certain_option)
-            if risky_label == CHOICE_LABELS[0]
-            else (self.certain_option, self.risky_option)
+        return fill_options(
+            self.prompt_template, self.risky_option, self.certain_option, risky_label
         )
-        return self.prompt_template.replace(OPTION_A, a).replace(OPTION_B, b)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -60,11 +60,14 @@ def _jsonl(records: Sequence[dict]) -> bytes:
     return jsonl_text(records).encode("utf-8")
 
 
-def write_shipped(root: Path | None = None) -> list[Path]:
+Generator = Callable[[], dict[str, bytes]]  # a module's generated files by path under datasets/
+
+
+def write_shipped(root: Path | None = None, generated: Generator = generated_files) -> list[Path]:
     """Regenerate every generated file under `root` (default: the shipped datasets folder)."""
     root = Path(root) if root is not None else shipped_datasets_dir()
     written = []
-    for relpath, data in generated_files().items():
+    for relpath, data in generated().items():
         target = root / relpath
         write_bytes_atomic(target, data)
         if relpath in TRAINING_FILES and find_leakage(target):
@@ -73,11 +76,11 @@ def write_shipped(root: Path | None = None) -> list[Path]:
     return written
 
 
-def check_shipped(root: Path | None = None) -> list[str]:
+def check_shipped(root: Path | None = None, generated: Generator = generated_files) -> list[str]:
     """Paths (under datasets/) whose shipped bytes differ from a fresh generation."""
     root = Path(root) if root is not None else shipped_datasets_dir()
     stale = []
-    for relpath, data in generated_files().items():
+    for relpath, data in generated().items():
         target = root / relpath
         if not target.is_file() or target.read_bytes() != data:
             stale.append(relpath)
@@ -94,7 +97,7 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
+def cmd_generate(args: argparse.Namespace, generated: Generator = generated_files) -> int:
     root = Path(args.out) if args.out else None
     if root is not None and root.exists() and not root.is_dir():
         raise UserInputError(f"--out {root} is not a folder")
@@ -103,28 +106,33 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
         check_output_dir(root if root is not None else shipped_datasets_dir(), "--out")
     if args.check:
-        stale = check_shipped(root)
+        stale = check_shipped(root, generated)
         for relpath in stale:
             print(f"{relpath}: differs from the generator output; regenerate it")
         if not stale:
             print("all generated dataset files match the generator")
         return 1 if stale else 0
-    for path in write_shipped(root):
+    for path in write_shipped(root, generated):
         print(f"wrote {path}")
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m honesty_evals.organisms.shipped", description=__doc__.splitlines()[0]
-    )
+def generator_main(argv: Sequence[str] | None, prog: str, doc: str, generated: Generator) -> int:
+    """`python -m MODULE [--check] [--out DIR]` of a module that generates shipped files."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc.strip().splitlines()[0])
     add_generate_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        return cmd_generate(args)
+        return cmd_generate(args, generated)
     except UserInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return generator_main(
+        argv, "python -m honesty_evals.organisms.shipped", __doc__ or "", generated_files
+    )
 
 
 if __name__ == "__main__":

@@ -235,7 +235,8 @@ def run_evals(config: ExperimentConfig, out: Path, organisms: list[Path]) -> lis
             model,
             name,
             [
-                risk_behavior(n_items=config.behavior_items, seed=config.seed),
+                # lotteries only, the format the organisms are trained on (issue 15, point 6)
+                risk_behavior(n_items=config.behavior_items, formats="lottery", seed=config.seed),
                 risk_self_report(person=config.person, **common),
             ],
         )

