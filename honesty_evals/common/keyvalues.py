@@ -18,5 +18,11 @@ def parse_key_values(items: Sequence[str] | None, flag: str) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UserInputError(f"{flag} {item!r} is not of the form name=value")
-        parsed[key.strip()] = yaml.safe_load(value) if value else ""
+        try:
+            parsed[key.strip()] = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError as exc:  # e.g. a value starting with "|" or "%": quote it
+            raise UserInputError(
+                f"{flag} {item!r}: the value is not valid YAML "
+                f"({str(exc).splitlines()[0]}); quote it: {flag} '{key}=\"{value}\"'"
+            ) from None
     return parsed
