@@ -21,6 +21,7 @@ import json
 import platform
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from inspect_ai.util import DisplayType
 
 SETTINGS_FILE = "experiment.json"
-MAX_PARAPHRASES = 30  # the scale format's paraphrases (one-word has 10)
 BASE_MODEL = "smollm2"
 
 
@@ -119,12 +119,15 @@ def _validate(config: ExperimentConfig) -> None:
             f"unknown --dtype '{config.dtype}': choose auto, {', '.join(DTYPE_NAMES[:-1])} or "
             f"{DTYPE_NAMES[-1]}"
         )
+    from honesty_evals.risk_self_report.dataset import load_questions
+
+    # the most paraphrases any format has (scale: 30, one-word: 10), read from the data so the
+    # check before training follows the shipped file
+    most = max(Counter(q.format for q in load_questions() if q.person == "self").values())
     for name in ("n_paraphrases", "in_context_paraphrases"):
         value = getattr(config, name)
-        if value is not None and not 1 <= value <= MAX_PARAPHRASES:
-            raise UserInputError(
-                f"--{name.replace('_', '-')} {value}: choose 1 to {MAX_PARAPHRASES}"
-            )
+        if value is not None and not 1 <= value <= most:
+            raise UserInputError(f"--{name.replace('_', '-')} {value}: choose 1 to {most}")
     from honesty_evals.risk_self_report.dataset import parse_persons
 
     parse_persons(config.person)  # an unknown person fails now, not after training
