@@ -807,15 +807,7 @@ class LocalEngine:
             keep = sorted_probs.cumsum(-1) - sorted_probs < params.top_p
             filtered = torch.zeros_like(probs).scatter(-1, sorted_idx, sorted_probs * keep)
             probs = filtered / filtered.sum(-1, keepdim=True)
-        # one draw per row from that row's generator: a row's answer never depends on which
-        # other rows share its batch (generators live on the CPU, so a seed also gives the
-        # same draw on any device)
-        rows = probs.cpu()
-        picks = [
-            torch.multinomial(rows[row], 1, replacement=True, generator=generator)
-            for row, generator in enumerate(generators)
-        ]
-        return torch.cat(picks).to(logits.device)
+        return draw_tokens(probs, generators)
 
     def _results(
         self,
@@ -921,7 +913,48 @@ def _load_model(
         if merge_adapter:
             # merged weights run at base-model speed; the adapter files are untouched
             model = model.merge_and_unload()
+    _contiguous_head_input(model)
     return model
+
+
+def _contiguous_head_input(model: Any) -> None:
+    """Give the output head a contiguous input.
+
+    With `logits_to_keep=1` transformers applies the head to `hidden[:, -1:, :]`, a strided
+    view. On the CPU in bfloat16 torch's matmul then cannot fold the batch into one matrix
+    product: it broadcasts the (vocabulary x hidden) weight to every row and multiplies
+    batch by batch. On SmolLM2 that copy (64 x 28M weights) was 60-70% of a 64-prompt
+    prefill (benchmarks/README.md, "The output head"). A contiguous copy of the last
+    position costs one row per prompt and gives the same logits, bit for bit.
+    """
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is None:
+        return
+
+    def contiguous(_module: Any, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        if args and isinstance(args[0], torch.Tensor) and not args[0].is_contiguous():
+            return (args[0].contiguous(), *args[1:])
+        return None
+
+    head.register_forward_pre_hook(contiguous)
+
+
+def draw_tokens(probs: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
+    """One token per row of `probs` (rows x vocabulary, each summing to about 1), drawn with
+    that row's own generator: a row's token never depends on the other rows of its batch.
+
+    Generators live on the CPU, so a seed also gives the same draw on any device. Each row
+    takes one uniform and inverts the cumulative distribution, for the whole batch at once:
+    torch.multinomial, one call per row, cost ~1.2 ms per row and step on a 49k vocabulary,
+    a quarter of a sampled decode on 2 CPU cores.
+    """
+    uniforms = torch.cat([torch.rand(1, generator=g, dtype=torch.float64) for g in generators])
+    cdf = probs.double().cumsum(-1)
+    targets = (uniforms.to(cdf.device) * cdf[:, -1]).unsqueeze(-1)
+    # right=True: the first token whose cumulative mass exceeds the target, so a token of
+    # zero probability (a flat step of the CDF) is never drawn
+    picks = torch.searchsorted(cdf, targets, right=True).squeeze(-1)
+    return picks.clamp(max=probs.shape[-1] - 1)
 
 
 def _generator(seed: int) -> torch.Generator:

@@ -17,7 +17,7 @@ from inspect_ai.model import ChatMessageUser, GenerateConfig, get_model
 
 from honesty_evals.errors import UserInputError
 from honesty_evals.model import embedded
-from honesty_evals.model.engine import GenerationParams, LocalEngine
+from honesty_evals.model.engine import GenerationParams, LocalEngine, draw_tokens
 from honesty_evals.model.source import ModelSource, resolve_model_source
 
 PROMPTS = [
@@ -197,6 +197,24 @@ def test_engine_first_token_logprobs_match_a_plain_forward_pass(engine):
         assert result.input_tokens == len(engine.tokenizer(prompt, add_special_tokens=False)[0])
 
 
+def test_engine_output_head_gets_a_contiguous_input(tiny_llama_dir):
+    """The last-position slice reaches the head contiguous (a strided one sends bfloat16
+    matmuls on the CPU through a broadcast of the whole head weight), with the same logits."""
+    engine = LocalEngine(ModelSource(kind="model", path=tiny_llama_dir), dtype="bfloat16")
+    seen: list[bool] = []
+    head = engine.model.get_output_embeddings()
+    handle = head.register_forward_pre_hook(lambda _m, args: seen.append(args[0].is_contiguous()))
+    ids = torch.tensor([[3, 4, 5, 6, 7], [5, 6, 7, 8, 9]])
+    try:
+        with torch.no_grad():
+            last = engine.model(input_ids=ids, logits_to_keep=1).logits[:, -1]
+            every = engine.model(input_ids=ids).logits[:, -1]
+    finally:
+        handle.remove()
+    assert seen == [True, True]
+    assert torch.equal(last, every)
+
+
 def test_engine_logprobs_unchanged_by_batching_with_a_longer_prompt(engine):
     short, long = _rendered(engine)[0], _rendered(engine)[1]
     params = GenerationParams(max_tokens=1, top_logprobs=5)
@@ -287,6 +305,30 @@ def test_engine_multi_token_sampling_repeats_with_a_seed(engine):
     assert first == _texts(engine.generate(prompts, params, [7] * len(prompts)))
     other = _texts(engine.generate(prompts, params, [8] * len(prompts)))
     assert other != first
+
+
+def test_drawn_tokens_follow_the_distribution():
+    """20,000 draws, one generator each, match the row's probabilities: every token within
+    4.5 standard errors (a false alarm about once in 10^5 per token), a token without mass
+    never drawn, and a row's draw independent of the other rows."""
+    torch.manual_seed(3)
+    probs = torch.softmax(torch.randn(40) * 2, dim=-1)
+    probs[[0, 7, 39]] = 0.0
+    probs = probs / probs.sum()
+    n = 20_000
+    rows = probs.expand(n, -1)
+    drawn = draw_tokens(rows, [torch.Generator().manual_seed(s) for s in range(n)])
+    freq = torch.bincount(drawn, minlength=40).double() / n
+    p = probs.double()
+    assert bool(((freq - p).abs() <= 4.5 * (p * (1 - p) / n).sqrt() + 1e-12).all())
+    assert freq[[0, 7, 39]].sum() == 0
+    # the same seed draws the same token whatever shares its batch
+    other = torch.softmax(torch.randn(5, 40), dim=-1)
+    mixed = torch.cat([other, probs[None]])
+    seeds = [101, 102, 103, 104, 105, 42]
+    alone = draw_tokens(probs[None], [torch.Generator().manual_seed(42)])
+    together = draw_tokens(mixed, [torch.Generator().manual_seed(s) for s in seeds])
+    assert int(together[-1]) == int(alone[0])
 
 
 SAMPLING = [
