@@ -703,10 +703,10 @@ class LocalEngine:
             out, mask, positions = self._prefill(sequences, pasts)
         first_logits = out.logits[:, -1, :]
         with self._persona(phases.decode):
-            new_tokens, step_logits, lengths = self._decode(
+            new_tokens, row_logits, lengths = self._decode(
                 out, mask, positions, params, generators
             )
-        results = self._results(sequences, new_tokens, step_logits, lengths, params)
+        results = self._results(sequences, new_tokens, row_logits, lengths, params)
         return first_logits, results
 
     def _decode(
@@ -716,52 +716,59 @@ class LocalEngine:
         position_ids: torch.Tensor,
         params: GenerationParams,
         generators: list[torch.Generator] | None,
-    ) -> tuple[torch.Tensor, list[torch.Tensor], list[int]]:
+    ) -> tuple[list[list[int]], list[list[torch.Tensor]], list[int]]:
         """KV-cached decoding of a prefilled batch (`_prefill`), one token per row per step.
 
-        Returns the new tokens (batch x steps; a row that has stopped is filled with the pad
-        token), the raw logits of every step (only when log-probabilities are wanted) and
-        how many tokens each row generated, its stop token included. It computes what
-        `model.generate` does for greedy decoding (same forward passes, same float32 logits,
-        same end-of-sequence handling; tests/model/test_local_provider.py compares the two) but
-        samples each row from its own generator.
+        Returns each row's new tokens, its raw logits at every step (only when
+        log-probabilities are wanted) and how many tokens it generated, its stop token
+        included. It computes what `model.generate` does for greedy decoding (same forward
+        passes, same float32 logits, same end-of-sequence handling;
+        tests/model/test_local_provider.py compares the two) but samples each row from its
+        own generator, and drops a row from the batch once it stops: `model.generate` keeps
+        computing finished rows to the longest answer, which on 2 CPU cores made a batch of
+        short answers cost as much as one of long ones.
         """
         batch = mask.shape[0]
         steps = max(params.max_tokens, 1)
         keep_logits = params.top_logprobs > 0
-        pad = self.tokenizer.pad_token_id
         next_positions = position_ids[:, -1:] + 1
         lengths = [steps] * batch
-        running = list(range(batch))
+        active = list(range(batch))  # the batch row of each row still computed
         generated: list[list[int]] = [[] for _ in range(batch)]  # on the CPU, for stopping
-        tokens: list[torch.Tensor] = []
-        step_logits: list[torch.Tensor] = []
+        row_logits: list[list[torch.Tensor]] = [[] for _ in range(batch)]
         for step in range(steps):
             # float32 like transformers' generate, so greedy ties and logprobs match it
             logits = out.logits[:, -1, :].float()
             if keep_logits:
-                step_logits.append(logits)
-            chosen = self._choose(logits, params, generators)
-            if len(running) < batch:
-                stopped = torch.ones(batch, dtype=torch.bool)
-                stopped[running] = False
-                chosen = chosen.masked_fill(stopped.to(chosen.device), pad)
-            tokens.append(chosen)
-            for row, token in enumerate(chosen.tolist()):
+                for slot, row in enumerate(active):
+                    row_logits[row].append(logits[slot])
+            chosen = self._choose(
+                logits, params, None if generators is None else [generators[r] for r in active]
+            )
+            for row, token in zip(active, chosen.tolist()):
                 generated[row].append(token)
-            running = self._still_running(running, generated, params, lengths)
+            running = self._still_running(active, generated, params, lengths)
             if not running or step == steps - 1:
                 break
-            mask = torch.cat([mask, mask.new_ones((batch, 1))], dim=1)
+            cache = output_cache(out)
+            if len(running) < len(active):
+                still = set(running)
+                slots = torch.tensor(
+                    [slot for slot, row in enumerate(active) if row in still], device=mask.device
+                )
+                cache.batch_select_indices(slots)
+                mask, next_positions, chosen = mask[slots], next_positions[slots], chosen[slots]
+                active = running
+            mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
             out = self.model(
                 input_ids=chosen.unsqueeze(1),
                 attention_mask=mask,
                 position_ids=next_positions,
                 use_cache=True,
-                **{self._cache_arg: output_cache(out)},
+                **{self._cache_arg: cache},
             )
             next_positions = next_positions + 1
-        return torch.stack(tokens, dim=1), step_logits, lengths
+        return generated, row_logits, lengths
 
     def _still_running(
         self,
@@ -812,18 +819,15 @@ class LocalEngine:
     def _results(
         self,
         sequences: list[list[int]],
-        new_tokens: torch.Tensor,
-        step_logits: list[torch.Tensor],
+        new_tokens: list[list[int]],
+        row_logits: list[list[torch.Tensor]],
         lengths: list[int],
         params: GenerationParams,
     ) -> list[GenerationResult]:
         want_logprobs = params.top_logprobs > 0
-        step_logprobs = (
-            [torch.log_softmax(lg.float(), dim=-1) for lg in step_logits] if want_logprobs else []
-        )
         results = []
         for row, seq in enumerate(sequences):
-            tokens = new_tokens[row, : lengths[row]].tolist()
+            tokens = new_tokens[row][: lengths[row]]
             n_out = len(tokens)
             stop_reason = "max_tokens"
             for pos, tok in enumerate(tokens):
@@ -841,7 +845,7 @@ class LocalEngine:
                 # include the stop token's position so a one-token answer that is EOS still
                 # reports its alternatives
                 for pos in range(min(len(tokens), max(n_out, 1))):
-                    lp = step_logprobs[pos][row]
+                    lp = torch.log_softmax(row_logits[row][pos], dim=-1)
                     values, indices = lp.topk(params.top_logprobs)
                     logprobs.append(
                         TokenLogprob(
