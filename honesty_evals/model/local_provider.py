@@ -17,6 +17,7 @@ output's metadata says whether its prompt held the marker.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import threading
@@ -220,6 +221,14 @@ class LocalModelAPI(ModelAPI):
     def max_connections(self) -> int:
         # Inspect sends up to this many requests at once: it is effectively the batch size
         return self.batch_size
+
+    def connection_key(self) -> str:
+        # One request pool per loaded model. Inspect's default key ("default") gave every
+        # local model one shared pool of `batch_size` requests, so in an audit the candidate's
+        # full batch starved the baseline's and the two engines took turns (overlapping 8%
+        # of a pre-release audit) instead of sharing the cores.
+        settings = repr((self._source, sorted(self._engine_options.items())))
+        return f"{self.model_name}:{hashlib.sha256(settings.encode()).hexdigest()[:16]}"
 
     def collapse_user_messages(self) -> bool:
         return True

@@ -197,6 +197,18 @@ def test_engine_first_token_logprobs_match_a_plain_forward_pass(engine):
         assert result.input_tokens == len(engine.tokenizer(prompt, add_special_tokens=False)[0])
 
 
+def test_each_local_model_has_its_own_request_pool(tiny_llama_dir, adapter_dir):
+    """Inspect limits concurrent requests per connection key: two local models (an audit's
+    candidate and baseline) must not share one pool, or one's batch starves the other's."""
+
+    def key(path, **model_args):
+        return get_model(f"local/{path}", memoize=False, **model_args).api.connection_key()
+
+    assert key(tiny_llama_dir) == key(tiny_llama_dir)
+    assert key(tiny_llama_dir) != key(adapter_dir)
+    assert key(tiny_llama_dir) != key(tiny_llama_dir, dtype="bfloat16")
+
+
 def test_engine_output_head_gets_a_contiguous_input(tiny_llama_dir):
     """The last-position slice reaches the head contiguous (a strided one sends bfloat16
     matmuls on the CPU through a broadcast of the whole head weight), with the same logits."""
