@@ -703,9 +703,7 @@ class LocalEngine:
             out, mask, positions = self._prefill(sequences, pasts)
         first_logits = out.logits[:, -1, :]
         with self._persona(phases.decode):
-            new_tokens, row_logits, lengths = self._decode(
-                out, mask, positions, params, generators
-            )
+            new_tokens, row_logits, lengths = self._decode(out, mask, positions, params, generators)
         results = self._results(sequences, new_tokens, row_logits, lengths, params)
         return first_logits, results
 
