@@ -703,8 +703,10 @@ class LocalEngine:
             out, mask, positions = self._prefill(sequences, pasts)
         first_logits = out.logits[:, -1, :]
         with self._persona(phases.decode):
-            new_tokens, row_logits, lengths = self._decode(out, mask, positions, params, generators)
-        results = self._results(sequences, new_tokens, row_logits, lengths, params)
+            new_tokens, row_logprobs, lengths = self._decode(
+                out, mask, positions, params, generators
+            )
+        results = self._results(sequences, new_tokens, row_logprobs, lengths, params)
         return first_logits, results
 
     def _decode(
@@ -717,8 +719,8 @@ class LocalEngine:
     ) -> tuple[list[list[int]], list[list[torch.Tensor]], list[int]]:
         """KV-cached decoding of a prefilled batch (`_prefill`), one token per row per step.
 
-        Returns each row's new tokens, its raw logits at every step (only when
-        log-probabilities are wanted) and how many tokens it generated, its stop token
+        Returns each row's new tokens, its log-probabilities at every step (only when
+        they are wanted) and how many tokens it generated, its stop token
         included. It computes what `model.generate` does for greedy decoding (same forward
         passes, same float32 logits, same end-of-sequence handling;
         tests/model/test_local_provider.py compares the two) but samples each row from its
@@ -733,13 +735,14 @@ class LocalEngine:
         lengths = [steps] * batch
         active = list(range(batch))  # the batch row of each row still computed
         generated: list[list[int]] = [[] for _ in range(batch)]  # on the CPU, for stopping
-        row_logits: list[list[torch.Tensor]] = [[] for _ in range(batch)]
+        row_logprobs: list[list[torch.Tensor]] = [[] for _ in range(batch)]
         for step in range(steps):
             # float32 like transformers' generate, so greedy ties and logprobs match it
             logits = out.logits[:, -1, :].float()
             if keep_logits:
+                step_logprobs = torch.log_softmax(logits, dim=-1)  # once per step, batched
                 for slot, row in enumerate(active):
-                    row_logits[row].append(logits[slot])
+                    row_logprobs[row].append(step_logprobs[slot])
             chosen = self._choose(
                 logits, params, None if generators is None else [generators[r] for r in active]
             )
@@ -766,7 +769,7 @@ class LocalEngine:
                 **{self._cache_arg: cache},
             )
             next_positions = next_positions + 1
-        return generated, row_logits, lengths
+        return generated, row_logprobs, lengths
 
     def _still_running(
         self,
@@ -818,7 +821,7 @@ class LocalEngine:
         self,
         sequences: list[list[int]],
         new_tokens: list[list[int]],
-        row_logits: list[list[torch.Tensor]],
+        row_logprobs: list[list[torch.Tensor]],
         lengths: list[int],
         params: GenerationParams,
     ) -> list[GenerationResult]:
@@ -843,7 +846,7 @@ class LocalEngine:
                 # include the stop token's position so a one-token answer that is EOS still
                 # reports its alternatives
                 for pos in range(min(len(tokens), max(n_out, 1))):
-                    lp = torch.log_softmax(row_logits[row][pos], dim=-1)
+                    lp = row_logprobs[row][pos]
                     values, indices = lp.topk(params.top_logprobs)
                     logprobs.append(
                         TokenLogprob(

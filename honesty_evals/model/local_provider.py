@@ -159,6 +159,8 @@ class LocalModelAPI(ModelAPI):
             **prefix_cache,
         )
         self._batcher = _Batcher(self._generate_batch, self.batch_size)
+        settings = repr((self._source, sorted(self._engine_options.items())))
+        self._connection_key = f"{model_name}:{hashlib.sha256(settings.encode()).hexdigest()[:16]}"
 
     @property
     def engine(self) -> LocalEngine:
@@ -227,8 +229,7 @@ class LocalModelAPI(ModelAPI):
         # local model one shared pool of `batch_size` requests, so in an audit the candidate's
         # full batch starved the baseline's and the two engines took turns (overlapping 8%
         # of a pre-release audit) instead of sharing the cores.
-        settings = repr((self._source, sorted(self._engine_options.items())))
-        return f"{self.model_name}:{hashlib.sha256(settings.encode()).hexdigest()[:16]}"
+        return self._connection_key
 
     def collapse_user_messages(self) -> bool:
         return True
