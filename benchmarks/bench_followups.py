@@ -20,10 +20,8 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from honesty_evals.lie_detection.dataset import load_followups
-from honesty_evals.lie_detection.detector import LinearDetector, out_of_fold_scores
+from honesty_evals.lie_detection.detector import LinearDetector, scored_out_of_fold
 from honesty_evals.lie_detection.evaluation import evaluate_scores
 from honesty_evals.lie_detection.features import load_feature_table
 from honesty_evals.lie_detection.solver import balanced_subset
@@ -44,11 +42,10 @@ def score_subsets(paths: list[str], counts: list[int], seed: int = 0) -> list[di
     rows = []
     for n in counts:
         keep = [column[f.id] for f in balanced_subset(followups, n)]
-        X = table.X[:, keep]
-        scores = out_of_fold_scores(LinearDetector(seed=seed), X, table.y, table.question_ids, seed)
-        scored = ~np.isnan(scores)
-        groups = [q for q, ok in zip(table.question_ids, scored) if ok]
-        report = evaluate_scores(table.y[scored], scores[scored], groups, seed=seed)
+        labels, scores, groups = scored_out_of_fold(
+            LinearDetector(seed=seed), table.X[:, keep], table.y, table.question_ids, seed
+        )
+        report = evaluate_scores(labels, scores, groups, seed=seed)
         rows.append(
             {
                 "followups": n,
@@ -57,8 +54,8 @@ def score_subsets(paths: list[str], counts: list[int], seed: int = 0) -> list[di
                 "ci_high": round(report.auroc_ci[1], 4),
                 "ci_width": round(report.auroc_ci[1] - report.auroc_ci[0], 4),
                 "n_questions": report.n_questions,
-                "lies": int(table.y[scored].sum()),
-                "honest": int((1 - table.y[scored]).sum()),
+                "lies": int(labels.sum()),
+                "honest": int((1 - labels).sum()),
             }
         )
     return rows

@@ -252,7 +252,7 @@ def cmd_detector_train(args: argparse.Namespace) -> int:
     from honesty_evals.lie_detection.detector import (
         LinearDetector,
         out_of_fold_control,
-        out_of_fold_scores,
+        scored_out_of_fold,
     )
     from honesty_evals.lie_detection.evaluation import percent
     from honesty_evals.lie_detection.features import load_feature_table
@@ -296,14 +296,13 @@ def cmd_detector_train(args: argparse.Namespace) -> int:
     print(indist.line("in distribution (held-out questions)"))
     report["in_distribution"] = indist.to_json()
     # the held-out split is small; every row scored out of fold uses all the data
-    oof = out_of_fold_scores(
+    labels, scores, groups = scored_out_of_fold(
         LinearDetector(C=args.C, seed=args.seed), table.X, table.y, table.question_ids, args.seed
     )
-    scored = ~np.isnan(oof)
     cv = _evaluate(
-        table.y[scored],
-        oof[scored],
-        [q for q, k in zip(table.question_ids, scored) if k],
+        labels,
+        scores,
+        groups,
         args.seed,
         None,
         "not reported: every row is scored, so no separate control rows are left to fix a "

@@ -93,9 +93,8 @@ def read_detector_auroc(path: Path, seed: int = 0) -> Measurement:
     questions of `lie_detection.evaluation` (95%).
     """
     # imported here: scikit-learn stays out of the tasks' import (Inspect's entry point)
-    import numpy as np
 
-    from honesty_evals.lie_detection.detector import LinearDetector, out_of_fold_scores
+    from honesty_evals.lie_detection.detector import LinearDetector, scored_out_of_fold
     from honesty_evals.lie_detection.evaluation import evaluate_scores
     from honesty_evals.lie_detection.features import load_feature_table
 
@@ -114,13 +113,11 @@ def read_detector_auroc(path: Path, seed: int = 0) -> Measurement:
             ),
             log=str(path),
         )
-    scores = out_of_fold_scores(
+    labels, scores, groups = scored_out_of_fold(
         LinearDetector(seed=seed), table.X, table.y, table.question_ids, seed
     )
-    scored = ~np.isnan(scores)
-    groups = [q for q, keep in zip(table.question_ids, scored) if keep]
     try:
-        report = evaluate_scores(table.y[scored], scores[scored], groups, seed=seed)
+        report = evaluate_scores(labels, scores, groups, seed=seed)
     except ValueError as exc:
         return unmeasured(path, f"cannot score the detector: {exc}")
     return Measurement(

@@ -315,6 +315,17 @@ def out_of_fold_scores(detector: Any, X: Any, y: Any, groups: list[str], seed: i
     return scores
 
 
+def scored_out_of_fold(
+    detector: Any, X: Any, y: Any, groups: list[str], seed: int
+) -> tuple[Any, Any, list[str]]:
+    """(labels, scores, questions) of the rows `out_of_fold_scores` could score, the rows
+    of folds it had to skip left out: what the AUROC of every row out of fold is read from
+    (the audit's `detector_auroc` gate, `lie-detector train`, bench_followups.py)."""
+    scores = out_of_fold_scores(detector, X, y, groups, seed)
+    scored = ~np.isnan(scores)
+    return y[scored], scores[scored], [q for q, keep in zip(groups, scored) if keep]
+
+
 def out_of_fold_control(
     detector: Any,
     X: Any,

@@ -730,7 +730,7 @@ class LocalEngine:
         """
         batch = mask.shape[0]
         steps = max(params.max_tokens, 1)
-        keep_logits = params.top_logprobs > 0
+        keep_logprobs = params.top_logprobs > 0
         next_positions = position_ids[:, -1:] + 1
         lengths = [steps] * batch
         active = list(range(batch))  # the batch row of each row still computed
@@ -739,7 +739,7 @@ class LocalEngine:
         for step in range(steps):
             # float32 like transformers' generate, so greedy ties and logprobs match it
             logits = out.logits[:, -1, :].float()
-            if keep_logits:
+            if keep_logprobs:
                 step_logprobs = torch.log_softmax(logits, dim=-1)  # once per step, batched
                 for slot, row in enumerate(active):
                     row_logprobs[row].append(step_logprobs[slot])

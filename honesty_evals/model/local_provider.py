@@ -159,8 +159,9 @@ class LocalModelAPI(ModelAPI):
             **prefix_cache,
         )
         self._batcher = _Batcher(self._generate_batch, self.batch_size)
-        settings = repr((self._source, sorted(self._engine_options.items())))
-        self._connection_key = f"{model_name}:{hashlib.sha256(settings.encode()).hexdigest()[:16]}"
+        # the key of the loaded engine (load_engine): one request pool per loaded model
+        settings = repr(_engine_key(self._source, self._engine_options)).encode()
+        self._connection_key = f"{model_name}:{hashlib.sha256(settings).hexdigest()[:16]}"
 
     @property
     def engine(self) -> LocalEngine:
@@ -256,9 +257,14 @@ def release_engines() -> int:
     return n
 
 
+def _engine_key(source: ModelSource, options: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two loaded engines the same: the model and every engine option."""
+    return (source, *sorted(options.items()))
+
+
 def load_engine(source: ModelSource, **options: Any) -> LocalEngine:
     """Load a model once per process; provider instances with equal settings share it."""
-    key = (source, *sorted(options.items()))
+    key = _engine_key(source, options)
     with _ENGINES_LOCK:
         if key not in _ENGINES:
             from transformers.utils import logging as hf_logging
