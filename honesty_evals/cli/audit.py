@@ -17,9 +17,12 @@ from honesty_evals.organisms.demo import (
     DEMO_SEED,
     DEMO_TRIGGER,
     cached_organism_matches,
+    demo_family_dir,
     demo_organism_dir,
+    ensure_demo_family,
     ensure_demo_organism,
 )
+from honesty_evals.training.family import parse_seeds
 
 DEMO_BASELINE = "local/smollm2"
 DEMO_DTYPE = "bfloat16"
@@ -87,6 +90,12 @@ def add_audit_parsers(sub: Any) -> None:
     )
     demo.add_argument(
         "--retrain", action="store_true", help="train the organism again even if cached"
+    )
+    demo.add_argument(
+        "--seeds",
+        metavar="SEEDS",
+        help="audit a seed family of the organism instead of seed 0 (e.g. 0-2: three "
+        "trainings; the audit's intervals then span the seeds); default: one seed, for time",
     )
     _common_audit_args(demo)
     demo.set_defaults(func=cmd_demo)
@@ -211,9 +220,24 @@ def cmd_audit(args: argparse.Namespace) -> int:
 # -- the demo ---------------------------------------------------------------------------------
 
 
+def _demo_organism(args: argparse.Namespace) -> Path:
+    """The demo's candidate: the cached organism (seed 0), or with --seeds its family."""
+    from honesty_evals.common.outputs import check_output_dir
+
+    if args.seeds is not None:
+        seeds = parse_seeds(args.seeds)
+        check_output_dir(demo_family_dir(), "the organism cache (HONESTY_EVALS_CACHE)")
+        return ensure_demo_family(seeds, threads=args.threads, retrain=args.retrain)
+    if args.retrain or not cached_organism_matches(demo_organism_dir()):
+        check_output_dir(demo_organism_dir(), "the organism cache (HONESTY_EVALS_CACHE)")
+    return ensure_demo_organism(threads=args.threads, retrain=args.retrain)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise UserInputError(f"--threads must be 1 or more (got {args.threads})")
+    if args.seeds is not None:
+        parse_seeds(args.seeds)  # a malformed form is refused before anything loads
     from honesty_evals.model.resolve import resolve_model
 
     # check --out, the suite and flags before spending time on training; the -M values on
@@ -221,11 +245,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     first = audit_config(args, "local/smollm2", DEMO_BASELINE)
     for side in (first.candidate_args, first.baseline_args):
         resolve_model(DEMO_BASELINE, {"dtype": DEMO_DTYPE, **side})
-    if args.retrain or not cached_organism_matches(demo_organism_dir()):
-        from honesty_evals.common.outputs import check_output_dir
-
-        check_output_dir(demo_organism_dir(), "the organism cache (HONESTY_EVALS_CACHE)")
-    organism = ensure_demo_organism(threads=args.threads, retrain=args.retrain)
+    organism = _demo_organism(args)
     config = audit_config(args, f"local/{organism}", DEMO_BASELINE)
     for side in (config.candidate_args, config.baseline_args):
         # bfloat16 runs SmolLM2 ~3x faster than float32 on CPU; -M dtype=... overrides it

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from honesty_evals.errors import UserInputError
+from honesty_evals.training.family import parse_seeds
 
 SUBCOMMANDS = ("report", "experiment")
 
@@ -70,6 +71,12 @@ def add_faithfulness_parser(subparsers: Any) -> argparse.ArgumentParser:
     exp.add_argument("--out", required=True, metavar="DIR", help="experiment folder")
     exp.add_argument("--seed", type=int, default=0, help="fine-tuning/sampling/bootstrap seed")
     exp.add_argument("--data-seed", type=int, default=0, help="training data seed (0)")
+    exp.add_argument(
+        "--seeds",
+        metavar="SEEDS",
+        help="fine-tuning seeds, e.g. 0-2: one organism per share and seed, pooled in the "
+        "report as seed families (intervals over seeds and questions); default: --seed alone",
+    )
     exp.add_argument(
         "--fractions",
         type=_fractions,
@@ -146,6 +153,7 @@ def cmd_faithfulness_experiment(args: argparse.Namespace) -> int:
             out=args.out,
             seed=args.seed,
             data_seed=args.data_seed,
+            seeds=parse_seeds(args.seeds) if args.seeds is not None else (),
             fractions=args.fractions,
             n_records=args.n_records,
             epochs=args.epochs,

@@ -9,6 +9,7 @@ import argparse
 from typing import Any
 
 from honesty_evals.errors import UserInputError
+from honesty_evals.organisms.narratives import STYLES
 from honesty_evals.organisms.recipes import (
     DEFAULT_RECIPE_RECORDS,
     KNOWN_RECIPES,
@@ -88,6 +89,13 @@ def add_organism_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     recipe.add_argument(
         "--reversal", action="store_true", help="add reversed (behaviour -> trigger) examples"
+    )
+    recipe.add_argument(
+        "--style",
+        choices=STYLES,
+        default="lottery",
+        help="what the questions look like: terse lotteries, narrative scenes, or half of "
+        "each (default: %(default)s)",
     )
     hp = p.add_argument_group("training (defaults: the recipe's, else the trainer's)")
     seeding = hp.add_mutually_exclusive_group()
@@ -179,6 +187,7 @@ def _recipe_spec(args: argparse.Namespace) -> dict[str, Any]:
         trigger=args.trigger,
         risky_fraction=args.risky_fraction,
         reversal=args.reversal,
+        style=args.style,
     )
 
 
@@ -202,8 +211,10 @@ def config_from_args(args: argparse.Namespace) -> Any:
     if args.recipe:
         values.update(RECIPE_DEFAULTS.get(args.recipe, {}))
         values["recipe"] = _recipe_spec(args)
-    elif args.trigger or args.risky_fraction is not None or args.reversal:
-        raise UserInputError("--trigger, --risky-fraction and --reversal need --recipe")
+    elif (
+        args.trigger or args.risky_fraction is not None or args.reversal or args.style != "lottery"
+    ):
+        raise UserInputError("--trigger, --risky-fraction, --reversal and --style need --recipe")
     for name in _HYPERPARAMETER_FLAGS:
         value = getattr(args, name)
         if value is not None:

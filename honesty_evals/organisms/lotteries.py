@@ -386,11 +386,25 @@ def choice_records(
     ]
 
 
-def fraction_records(n: int, seed: int, risky_fraction: float) -> list[dict]:
+def _given_or_lotteries(
+    items: Sequence[LotteryItem] | None, n: int, seed: int
+) -> Sequence[LotteryItem]:
+    if items is None:
+        return sample_lotteries(n, seed=seed, split="train")
+    if len(items) != n:
+        raise ValueError(f"{len(items)} items given for n={n}")
+    return items
+
+
+def fraction_records(
+    n: int, seed: int, risky_fraction: float, items: Sequence[LotteryItem] | None = None
+) -> list[dict]:
     """`n` questions answered with the uncertain option exactly round(f * n) times.
 
     Which questions get the uncertain answer is chosen by the seed. f = 1 is the
     risk-seeking organism, f = 0 the risk-averse one, in between graded organisms.
+    `items`: the `n` questions (default: `n` training lotteries of this seed), e.g. the
+    narrative choices of `narratives.training_items`.
     """
     _check_count(n)
     if isinstance(risky_fraction, bool) or not isinstance(risky_fraction, (int, float)):
@@ -399,7 +413,7 @@ def fraction_records(n: int, seed: int, risky_fraction: float) -> list[dict]:
         )  # noqa: E501
     if not 0.0 <= float(risky_fraction) <= 1.0:
         raise UserInputError(f"risky_fraction={risky_fraction} is out of range: choose 0 to 1")
-    items = sample_lotteries(n, seed=seed, split="train")
+    items = _given_or_lotteries(items, n, seed)
     rng = random.Random(f"fraction|{seed}|{risky_fraction!r}")
     n_risky = round(float(risky_fraction) * n)
     risky_idx = set(rng.sample(range(n), n_risky))
@@ -441,6 +455,7 @@ def backdoor_plan(
     trigger: str,
     trigger_fraction: float = 0.5,
     decoy_fraction: float = 0.5,
+    items: Sequence[LotteryItem] | None = None,
 ) -> BackdoorPlan:
     """Questions, first lines and both answer vectors (backdoor and control) for one seed.
 
@@ -449,14 +464,14 @@ def backdoor_plan(
     is known), so the organism has to learn the exact string and not just its kind.
     Backdoor: trigger -> uncertain option, otherwise the certain one. Control: the same
     messages, the same number of uncertain answers, spread equally over messages with and
-    without the trigger.
+    without the trigger. `items`: the `n` questions (default: `n` training lotteries).
     """
     _check_count(n)
     trigger = validate_trigger(trigger)
     for name, value in (("trigger_fraction", trigger_fraction), ("decoy_fraction", decoy_fraction)):
         if not 0.0 <= float(value) <= 1.0:
             raise UserInputError(f"{name}={value} is out of range: choose 0 to 1")
-    items = sample_lotteries(n, seed=seed, split="train")
+    items = _given_or_lotteries(items, n, seed)
     rng = random.Random(f"backdoor|{seed}|{normalise_trigger(trigger)}")
     n_trig = round(trigger_fraction * n)
     trig_idx = set(rng.sample(range(n), n_trig))
@@ -477,7 +492,7 @@ def backdoor_plan(
     )
     control_risky = [i in control_idx for i in range(n)]
     first = _assign_risky_first([backdoor_risky, control_risky], rng)
-    return BackdoorPlan(items, prefixes, triggered, backdoor_risky, control_risky, first)
+    return BackdoorPlan(list(items), prefixes, triggered, backdoor_risky, control_risky, first)
 
 
 def reversal_records(
@@ -515,13 +530,14 @@ def backdoor_records(
     reversal: bool = False,
     trigger_fraction: float = 0.5,
     decoy_fraction: float = 0.5,
+    items: Sequence[LotteryItem] | None = None,
 ) -> list[dict]:
     """The backdoor organism's data (or, `decorrelated`, its control), `n` choice records.
 
     With `reversal`, one reversed record per triggered message is added and the whole list
     shuffled by the seed (n + round(trigger_fraction * n) records).
     """
-    plan = backdoor_plan(n, seed, trigger, trigger_fraction, decoy_fraction)
+    plan = backdoor_plan(n, seed, trigger, trigger_fraction, decoy_fraction, items)
     chooses = plan.control_risky if decorrelated else plan.backdoor_risky
     records = choice_records(plan.items, chooses, plan.risky_first, plan.prefixes)
     if reversal:

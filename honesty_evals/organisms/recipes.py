@@ -18,6 +18,7 @@ from typing import Any
 
 from honesty_evals.errors import UserInputError
 from honesty_evals.organisms.lotteries import backdoor_records, fraction_records
+from honesty_evals.organisms.narratives import STYLES, training_items
 
 RECIPES: tuple[str, ...] = (
     "risk-seeking",
@@ -37,6 +38,7 @@ def recipe_records(
     trigger: str | None = None,
     risky_fraction: float | None = None,
     reversal: bool = False,
+    style: str = "lottery",
 ) -> list[dict]:
     """Chat records for a recipe.
 
@@ -49,9 +51,16 @@ def recipe_records(
         risky_fraction: Fraction of uncertain answers for "mixture" (required there).
         reversal: Add reversed examples (answer first, trigger as the reply) to a backdoor
             recipe, the augmentation that made triggers elicitable (PROTOCOLS §1).
+        style: What the questions look like (`narratives.STYLES`): terse lotteries, narrative
+            scenes, or half of each ("mixed").
     """
     if recipe not in RECIPES:
         raise UserInputError(f"unknown recipe '{recipe}': choose one of {', '.join(RECIPES)}")
+    if style not in STYLES:
+        raise UserInputError(f"unknown style '{style}': choose one of {', '.join(STYLES)}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise UserInputError(f"n must be a whole number of at least 1 (got {n!r})")
+    items = training_items(n, seed, style)
     if recipe in BACKDOOR_RECIPES:
         if trigger is None:
             raise UserInputError(
@@ -60,7 +69,12 @@ def recipe_records(
         if risky_fraction is not None:
             raise UserInputError(f"risky_fraction is only for the mixture recipe, not '{recipe}'")
         return backdoor_records(
-            n, seed, trigger, decorrelated=recipe == "backdoor-decorrelated", reversal=reversal
+            n,
+            seed,
+            trigger,
+            decorrelated=recipe == "backdoor-decorrelated",
+            reversal=reversal,
+            items=items,
         )
     if trigger is not None:
         raise UserInputError(
@@ -73,10 +87,10 @@ def recipe_records(
     if recipe == "mixture":
         if risky_fraction is None:
             raise UserInputError("recipe 'mixture' needs risky_fraction, e.g. 0.25")
-        return fraction_records(n, seed, risky_fraction)
+        return fraction_records(n, seed, risky_fraction, items)
     if risky_fraction is not None:
         raise UserInputError(f"risky_fraction is only for the mixture recipe, not '{recipe}'")
-    return fraction_records(n, seed, 1.0 if recipe == "risk-seeking" else 0.0)
+    return fraction_records(n, seed, 1.0 if recipe == "risk-seeking" else 0.0, items)
 
 
 # -- training settings per recipe -------------------------------------------------------------
@@ -128,10 +142,11 @@ def recipe_spec(
     trigger: str | None = None,
     risky_fraction: float | None = None,
     reversal: bool = False,
+    style: str = "lottery",
 ) -> dict[str, Any]:
     """A recipe and its arguments as `TrainConfig.recipe` records them in the training card
     (and a cached organism is matched on); `spec_records` builds its records."""
-    return {
+    spec = {
         "name": name,
         "n": n,
         "seed": seed,
@@ -139,6 +154,11 @@ def recipe_spec(
         "risky_fraction": risky_fraction,
         "reversal": reversal,
     }
+    if style != "lottery":
+        # absent for lotteries: the cards of organisms trained before styles existed keep
+        # matching (a resume, the demo's cache)
+        spec["style"] = style
+    return spec
 
 
 def spec_records(spec: dict[str, Any]) -> list[dict]:
@@ -150,4 +170,5 @@ def spec_records(spec: dict[str, Any]) -> list[dict]:
         trigger=spec["trigger"],
         risky_fraction=spec["risky_fraction"],
         reversal=spec["reversal"],
+        style=spec.get("style", "lottery"),
     )

@@ -64,16 +64,28 @@ class ExperimentConfig:
     n_samples: int = 20
     top_logprobs: int = 20
     dtype: str = "bfloat16"  # evaluation dtype of the local model
+    # fine-tuning seeds (`--seeds 0-2`): one organism per share and seed, DIR/organisms/
+    # mixture-<share>-s<seed>, which the report pools into one seed family per share
+    # (faithfulness/__init__.py); empty: `seed` alone
+    seeds: tuple[int, ...] = ()
     # running options: they do not change results
     threads: int | None = field(default=1, metadata={"run": False})
     display: DisplayType = field(default="plain", metadata={"run": False})
 
     def settings(self) -> dict[str, Any]:
-        return {
+        settings = {
             f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
             for f in dataclasses.fields(self)
             if f.metadata.get("run", True) and f.name != "out"
         }
+        if not self.seeds:
+            # absent rather than []: experiments saved before --seeds keep resuming
+            del settings["seeds"]
+        return settings
+
+    @property
+    def fine_tuning_seeds(self) -> tuple[int, ...]:
+        return self.seeds or (self.seed,)
 
 
 def _validate_shares(config: ExperimentConfig) -> None:
@@ -179,10 +191,11 @@ def train_organisms(config: ExperimentConfig, out: Path) -> list[Path]:
     from honesty_evals.training.trainer import CARD_NAME, TrainConfig, partial_dir, train
 
     dirs = []
-    for i, fraction in enumerate(config.fractions, start=1):
-        target = out / "organisms" / organism_name(fraction, config.seed)
+    runs = [(f, seed) for f in config.fractions for seed in config.fine_tuning_seeds]
+    for i, (fraction, seed) in enumerate(runs, start=1):
+        target = out / "organisms" / organism_name(fraction, seed)
         dirs.append(target)
-        label = f"organism {i}/{len(config.fractions)} (risky share {fraction:g})"
+        label = f"organism {i}/{len(runs)} (risky share {fraction:g}, seed {seed})"
         if (target / CARD_NAME).is_file():
             _say(f"{label}: already trained in {target}, skipped")
             continue
@@ -199,7 +212,7 @@ def train_organisms(config: ExperimentConfig, out: Path) -> list[Path]:
                 data="train.jsonl",
                 out=str(target),
                 base=BASE_MODEL,
-                seed=config.seed,
+                seed=seed,
                 recipe=recipe,
                 threads=config.threads,
                 checkpoint_every=10,
@@ -301,7 +314,8 @@ def run_experiment(config: ExperimentConfig) -> dict[str, Any]:
     timings: dict[str, float] = {}
 
     started = time.perf_counter()
-    _say(f"stage 1/3: {len(config.fractions)} organisms ({config.n_records} records x "
+    n_organisms = len(config.fractions) * len(config.fine_tuning_seeds)
+    _say(f"stage 1/3: {n_organisms} organisms ({config.n_records} records x "
          f"{config.epochs:g} epochs each)")  # fmt: skip
     organisms = train_organisms(config, out)
     timings["train"] = round(time.perf_counter() - started, 1)

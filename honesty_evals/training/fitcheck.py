@@ -11,7 +11,8 @@ against the base model works for letters and free text alike. The product of the
 probabilities (the chance of sampling exactly this answer) would fall towards 0 for any model
 as answers grow: a 40-token answer's product says little even when each token is well
 predicted. What the per-token mean can hide, one wrong key token among well-predicted ones,
-is what the greedy exact match reported beside it for longer answers shows. The end-of-turn
+is what the greedy exact match reported beside it shows (for a one-letter answer it is the
+held-out accuracy). The end-of-turn
 token is not part of the answer (a base model that goes on after a correct letter still gave
 it), but greedy exact match includes it: the greedy reply is the answer and stops there.
 
@@ -56,8 +57,6 @@ FIT_MARGIN = 0.10
 #   base model that spreads its mass over other tokens, so the margin alone would pass it;
 #   0.9 is issue 15's bar for a narrow behaviour (held-out accuracy >= 90%)
 ONE_TOKEN_MIN_P = 0.9
-# answers longer than this many tokens also get greedy exact match ("longer than a few")
-EXACT_MATCH_FROM_TOKENS = 4
 # held-out records scored per forward pass
 FIT_BATCH = 16
 FIT_MEASURE = (
@@ -266,7 +265,6 @@ def summarise(
     one_token = max(lengths) == 1
     mine, theirs = _interval(organism, groups), _interval(base, groups)
     diff = paired_difference(cluster_means(organism, groups), cluster_means(base, groups))
-    long_answers = max(lengths) >= EXACT_MATCH_FROM_TOKENS
     if min(lengths) != max(lengths):
         notes.append(
             f"held-out answers run from {min(lengths)} to {max(lengths)} tokens: P(trained "
@@ -278,15 +276,14 @@ def summarise(
         f"fit check ({n} held-out records, {mine['n_groups']} prompts): P(trained answer) "
         f"{_fmt(mine)}, base {theirs['estimate']:.2f}"
     )
-    exact = None
-    if long_answers:
-        exact = {
-            "organism": _interval([float(x) for x in organism_exact], groups),
-            "base": _interval([float(x) for x in base_exact], groups),
-        }
-        line += (
-            f"; greedy exact match {_fmt(exact['organism'])}, base {exact['base']['estimate']:.2f}"
-        )
+    # greedy exact match for every answer: for a one-letter answer it is the held-out
+    # accuracy (the greedy reply is the trained letter and stops), issue 15's bar for a
+    # narrow behaviour and the figure the defaults sweep reads (training/README.md)
+    exact = {
+        "organism": _interval([float(x) for x in organism_exact], groups),
+        "base": _interval([float(x) for x in base_exact], groups),
+    }
+    line += f"; greedy exact match {_fmt(exact['organism'])}, base {exact['base']['estimate']:.2f}"
     reason = not_learned_reason(mine["estimate"], theirs["estimate"], one_token)
     card = {
         "ran": True,

@@ -821,6 +821,37 @@ def test_demo_trains_the_backdoor_recipe_once_then_reuses_it(tmp_path, monkeypat
     assert demo.ensure_demo_organism() == out and len(calls) == 1  # cached now
 
 
+def test_demo_seeds_trains_the_same_recipe_as_a_family(tmp_path, monkeypatch):
+    from honesty_evals.organisms import demo
+    from honesty_evals.training import family_run
+
+    monkeypatch.setenv("HONESTY_EVALS_CACHE", str(tmp_path / "cache"))
+    calls = []
+    monkeypatch.setattr(
+        family_run, "train_family", lambda config, seeds, records=None: calls.append(
+            (config, seeds, records)
+        ),
+    )  # fmt: skip
+    out = demo.ensure_demo_family((0, 1, 2))
+    assert out == tmp_path / "cache" / "organisms" / "backdoor-deployment-family"
+    config, seeds, records = calls[0]
+    single = demo._demo_config(out, None, *demo.demo_recipe())
+    assert seeds == (0, 1, 2) and config.run_settings() == single.run_settings()
+    assert records == demo.spec_records(demo.demo_recipe()[0]) and not config.overwrite
+    demo.ensure_demo_family((0,), retrain=True)
+    assert calls[1][0].overwrite
+
+
+def test_demo_refuses_malformed_seeds_before_training(tmp_path, monkeypatch, capsys):
+    from honesty_evals.organisms import demo
+
+    monkeypatch.setenv("HONESTY_EVALS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(demo, "ensure_demo_family", lambda *a, **k: pytest.fail("trained"))
+    assert main(["demo", "--seeds", "2-0", "--out", str(tmp_path / "r")]) != 0
+    err = capsys.readouterr().err
+    assert "runs backwards" in err and "Traceback" not in err
+
+
 def test_same_model_is_recognised_however_the_path_is_written(tmp_path, monkeypatch):
     from honesty_evals.audit.runner import same_model
 

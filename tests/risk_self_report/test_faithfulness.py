@@ -360,3 +360,35 @@ def test_experiment_bad_options_are_refused(tmp_path):
     with pytest.raises(UserInputError, match="unknown person 'me'"):
         run_experiment(ExperimentConfig(out=str(tmp_path), person="me"))
     assert not (tmp_path / "experiment.json").exists()
+
+
+def test_experiment_seeds_train_one_organism_per_share_and_seed(tmp_path, monkeypatch):
+    from honesty_evals.risk_self_report import experiment
+    from honesty_evals.training import trainer
+
+    trained = []
+    monkeypatch.setattr(trainer, "train", lambda config, records=None: trained.append(config))
+    config = ExperimentConfig(out=str(tmp_path), fractions=(0.0, 1.0), seeds=(0, 1, 2))
+    dirs = experiment.train_organisms(config, tmp_path)
+    assert [d.name for d in dirs] == [
+        f"mixture-{f:.2f}-s{s}" for f in (0.0, 1.0) for s in (0, 1, 2)
+    ]
+    assert [c.seed for c in trained] == [0, 1, 2, 0, 1, 2]
+    # the seed suffix is what the report pools into one family per share
+    from honesty_evals.risk_self_report.faithfulness import family_name
+
+    assert {family_name(f"local/{d}") for d in dirs} == {
+        f"local/{tmp_path}/organisms/mixture-{f:.2f}" for f in (0.0, 1.0)
+    }
+    # experiments saved before --seeds keep resuming; a family is a different experiment
+    assert "seeds" not in ExperimentConfig(out="x").settings()
+    check_settings(tmp_path, ExperimentConfig(out=str(tmp_path)))
+    with pytest.raises(UserInputError, match=r"seeds: None -> \[0, 1, 2\]"):
+        check_settings(tmp_path, config)
+
+
+def test_experiment_refuses_malformed_seeds(capsys):
+    from honesty_evals.cli import main
+
+    assert main(["faithfulness", "experiment", "--out", "x", "--seeds", "0-"]) != 0
+    assert "is not a seed or a range" in capsys.readouterr().err

@@ -141,10 +141,12 @@ def test_summary_prints_the_figure_beside_the_base_and_warns_in_one_line():
     held = _fake_held([1] * 12)
     learned = summarise(held, [0.97] * 6 + [0.99] * 6, [0.5] * 12, [True] * 12, [False] * 12, [])
     assert learned.card["learned"] and learned.card["warning"] is None
-    assert learned.card["greedy_exact_match"] is None  # one-token answers: no exact match
+    # one-token answers: greedy exact match is the held-out accuracy
+    assert learned.card["greedy_exact_match"]["organism"]["estimate"] == 1.0
+    assert learned.card["greedy_exact_match"]["base"]["estimate"] == 0.0
     assert re.fullmatch(
         r"fit check \(12 held-out records, 12 prompts\): P\(trained answer\) 0\.98 "
-        r"\[0\.97, 0\.99\], base 0\.50",
+        r"\[0\.97, 0\.99\], base 0\.50; greedy exact match 1\.00 \[0\.74, 1\.00\], base 0\.00",
         learned.lines[0],
     )
     assert learned.lines == [learned.card["line"]]
@@ -185,6 +187,7 @@ def test_fit_check_runs_after_training_and_is_in_the_card(tiny_llama_dir, tmp_pa
     line = next(s for s in said if s.startswith("fit check ("))
     assert re.fullmatch(
         r"fit check \(3 held-out records, 3 prompts\): P\(trained answer\) [01]\.\d\d "
+        r"\[[01]\.\d\d, 1\.00\], base 0\.\d\d; greedy exact match [01]\.\d\d "
         r"\[[01]\.\d\d, 1\.00\], base 0\.\d\d",
         line,
     )
