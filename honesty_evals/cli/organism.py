@@ -109,7 +109,7 @@ def add_organism_parser(subparsers: Any) -> argparse.ArgumentParser:
     length = hp.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=float, help="passes over the data (default 3)")
     length.add_argument("--steps", type=int, help="optimizer steps (instead of --epochs)")
-    hp.add_argument("--lr", type=float, help="peak learning rate (default 2e-4)")
+    hp.add_argument("--lr", type=float, help="peak learning rate (default 5e-4)")
     hp.add_argument("--lr-schedule", choices=["cosine", "linear", "constant"])
     hp.add_argument("--warmup-ratio", type=float, help="warm-up share of the steps (0.05)")
     hp.add_argument("--weight-decay", type=float, help="AdamW weight decay (0)")
