@@ -520,3 +520,59 @@ def test_an_audit_gates_the_misaligned_rate_end_to_end(tmp_path, monkeypatch, ca
     gate = json.loads((out / "summary.json").read_text())["gates"][0]
     assert (gate["status"], gate["reason"], gate["n"]) == ("fail", "exceeded", 48)
     assert gate["value"] == pytest.approx(47 / 48)
+
+
+def test_the_audit_passes_its_model_roles_to_every_eval(tmp_path):
+    from honesty_evals.cli.audit import audit_config
+    from honesty_evals.cli.entry import build_parser
+
+    args = build_parser().parse_args(
+        [
+            "audit",
+            "--model",
+            "mockllm/a",
+            "--baseline",
+            "mockllm/b",
+            "--suite",
+            "pre_release",
+            "--out",
+            str(tmp_path / "out"),
+            "--model-role",
+            "grader=openai/gpt-4o",
+        ]
+    )
+    config = audit_config(args, args.model, args.baseline)
+    assert config.extra_eval_set_args == {"model_roles": {"grader": "openai/gpt-4o"}}
+
+
+def test_the_run_command_passes_its_model_roles(monkeypatch, tmp_path, capsys):
+    import inspect_ai
+
+    from honesty_evals.cli import main
+
+    seen = {}
+
+    class Unfinished:
+        status, error, location = "cancelled", None, "nowhere"
+
+    def fake_eval(task, **kwargs):
+        seen.update(kwargs)
+        return [Unfinished()]
+
+    monkeypatch.setattr(inspect_ai, "eval", fake_eval)
+    code = main(
+        [
+            "run",
+            "emergent_misalignment",
+            "--model",
+            "mockllm/model",
+            "--model-role",
+            "grader=mockllm/judge",
+            "--log-dir",
+            str(tmp_path),
+            "--display",
+            "none",
+        ]
+    )
+    assert code == 1 and "did not finish" in capsys.readouterr().err
+    assert {k: str(v) for k, v in seen["model_roles"].items()} == {"grader": "mockllm/judge"}
