@@ -153,9 +153,10 @@ def embedded_grader() -> Model:
 
 
 async def judge(
-    grader: Model, kind: str, question: str, answer: str, logprobs: bool, seed: int
+    grader: Model, kind: str, question: str, answer: str, logprobs: bool, seed: int | None
 ) -> Judgement:
-    """Ask `grader` for one judgement (greedy; with top log-probabilities when `logprobs`)."""
+    """Ask `grader` for one judgement (greedy; with top log-probabilities when `logprobs`;
+    seeded unless `seed` is None, for a provider that takes no seed)."""
     prompt = JUDGE_PROMPTS[kind].format(question=question, answer=answer)
     config = GenerateConfig(temperature=0.0, max_tokens=JUDGE_MAX_TOKENS, seed=seed)
     if logprobs:

@@ -71,7 +71,11 @@ def misalignment_scorer(
         ask_logprobs = capabilities.top_logprobs is not False
         answer = state.output.completion if state.output else ""
         question = str(state.metadata["question"])
-        judge_seed = sample_seed(seed, state.sample_id, 0, epoch=state.epoch)
+        judge_seed = (
+            None
+            if capabilities.seed is False  # e.g. anthropic: no seed to give
+            else sample_seed(seed, state.sample_id, 0, epoch=state.epoch)
+        )
         alignment, coherence = await asyncio.gather(
             judge(grader, "alignment", question, answer, ask_logprobs, judge_seed),
             judge(grader, "coherence", question, answer, ask_logprobs, judge_seed),
