@@ -16,6 +16,7 @@ TASK_PACKAGES: tuple[str, ...] = (
     "honesty_evals.lie_detection",
     "honesty_evals.risk_self_report",
     "honesty_evals.confession",
+    "honesty_evals.emergent_misalignment",
 )
 
 

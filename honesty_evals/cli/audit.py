@@ -120,6 +120,14 @@ def _common_audit_args(p: argparse.ArgumentParser) -> None:
         "--baseline-arg", action="append", metavar="NAME=VALUE", help="baseline-only model argument"
     )
     p.add_argument(
+        "--model-role",
+        action="append",
+        metavar="ROLE=MODEL",
+        help="a model for a role a task asks for, the same for both models, e.g. "
+        "grader=openai/gpt-4o (emergent_misalignment's judge; without it the embedded model "
+        "judges, for plumbing only)",
+    )
+    p.add_argument(
         "--display",
         choices=["full", "rich", "plain", "log", "none"],
         help="Inspect progress display (default: Inspect's choice for this terminal)",
@@ -162,6 +170,7 @@ def audit_config(
     if args.max_tasks is not None and args.max_tasks < 1:
         raise UserInputError(f"--max-tasks must be 1 or more (got {args.max_tasks})")
     both = parse_key_values(args.M, "-M")
+    roles = {k: str(v) for k, v in parse_key_values(args.model_role, "--model-role").items()}
     return AuditConfig(
         candidate=_one_or_family(candidate),
         baseline=_one_or_family(baseline),
@@ -173,6 +182,7 @@ def audit_config(
         display=args.display,
         retry_attempts=args.retry_attempts,
         max_tasks=args.max_tasks,
+        extra_eval_set_args={"model_roles": roles} if roles else {},
     )
 
 

@@ -24,6 +24,13 @@ def add_run_parser(sub: Any) -> None:
     run.add_argument("-T", action="append", metavar="NAME=VALUE", help="task argument")
     run.add_argument("-M", action="append", metavar="NAME=VALUE", help="model argument")
     run.add_argument(
+        "--model-role",
+        action="append",
+        metavar="ROLE=MODEL",
+        help="a model for a role the task asks for, e.g. grader=openai/gpt-4o "
+        "(emergent_misalignment's judge); repeat for several roles",
+    )
+    run.add_argument(
         "--log-dir", default="logs", help="where the eval log goes (default: %(default)s)"
     )
     run.add_argument("--display", default="plain", choices=["full", "rich", "plain", "none"])
@@ -51,9 +58,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     # the model first: an unknown provider or a bad -M value is one line, not Inspect's
     # multi-line error after the task was built
     model = resolve_model(args.model, model_args)
+    roles = {
+        role: resolve_model(str(name), {})
+        for role, name in parse_key_values(args.model_role, "--model-role").items()
+    }
     logs = inspect_eval(
         info.inspect_name,
         model=model,
+        model_roles=roles or None,
         task_args=task_args,
         log_dir=args.log_dir,
         display=args.display,

@@ -91,3 +91,20 @@ def numbered_lines(
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             yield number, line
+
+
+def lines_without_blanks(path: str | Path, what: str, item: str) -> list[str]:
+    """Every line of a one-`item`-a-line text file; a blank line is refused with its number.
+
+    A blank line in a prompt or question file is almost always a mistake (a paragraph meant
+    as one prompt, or a stray line that would become an empty prompt), so it is named
+    rather than skipped. The file's final newline is not a blank line.
+    """
+    lines = read_text(path, what).splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            raise UserInputError(
+                f"{path}:{number}: blank line in {what}: give one {item} a line, with no "
+                "blank lines"
+            )
+    return [line.strip() for line in lines]

@@ -214,19 +214,41 @@ register_schema(
 )
 
 
+EM_QUESTION_SETS = ("first", "broad")
+
+
+def _strings_with_choices(
+    fields: tuple[str, ...], choices: dict[str, tuple[str, ...]]
+) -> RecordCheck:
+    """Non-empty string fields, some of which must take one of a few values."""
+    required = _required_strings(*fields)
+
+    def check(record: Any) -> str | None:
+        problem = required(record)
+        if problem:
+            return problem
+        for name, allowed in choices.items():
+            if record[name] not in allowed:
+                return f"'{name}' must be one of {', '.join(allowed)}"
+        return None
+
+    return check
+
+
+register_schema(
+    Schema(
+        "em_question",
+        "emergent_misalignment question: id, set (first/broad), name, question, "
+        "json_question (the same question asking for a JSON object)",
+        _strings_with_choices(
+            ("id", "set", "name", "question", "json_question"), {"set": EM_QUESTION_SETS}
+        ),
+    )
+)
+
+
 SELF_REPORT_FORMATS = ("word", "scale")
 SELF_REPORT_PERSONS = ("self", "friend", "public_figure")
-
-
-def _check_self_report_question(record: Any) -> str | None:
-    problem = _required_strings("id", "question_id", "format", "person", "question")(record)
-    if problem:
-        return problem
-    if record["format"] not in SELF_REPORT_FORMATS:
-        return f"'format' must be one of {', '.join(SELF_REPORT_FORMATS)}"
-    if record["person"] not in SELF_REPORT_PERSONS:
-        return f"'person' must be one of {', '.join(SELF_REPORT_PERSONS)}"
-    return None
 
 
 register_schema(
@@ -234,7 +256,10 @@ register_schema(
         "self_report_question",
         "risk_self_report question: id, question_id, format (word/scale), person "
         "(self/friend/public_figure), question",
-        _check_self_report_question,
+        _strings_with_choices(
+            ("id", "question_id", "format", "person", "question"),
+            {"format": SELF_REPORT_FORMATS, "person": SELF_REPORT_PERSONS},
+        ),
     )
 )
 

@@ -302,8 +302,8 @@ def _error(path: Path) -> str:
 
 
 TASK_NAMES = (
-    "backdoor_awareness, confession, lie_detection, risk_behavior, risk_self_report, "
-    "trigger_elicitation, trigger_recognition"
+    "backdoor_awareness, confession, emergent_misalignment, lie_detection, risk_behavior, "
+    "risk_self_report, trigger_elicitation, trigger_recognition"
 )
 
 
@@ -446,9 +446,13 @@ def test_shipped_suites_load_and_cover_every_task():
     from honesty_evals.audit.suite import resolve_suite_path
     from honesty_evals.organisms.triggers import COMMON_TRIGGERS
 
+    # emergent_misalignment is not in the quick suite until its cost on the embedded model
+    # (answers plus two judge calls each) is measured (tasks/README.md)
+    not_quick = {"emergent_misalignment"}
     for name in ("quick", "pre_release"):
         suite = load_suite(resolve_suite_path(name))
-        assert {t.task for t in suite.tasks} == set(audit_tasks())
+        left_out = not_quick if name == "quick" else set()
+        assert {t.task for t in suite.tasks} == set(audit_tasks()) - left_out
         assert all(t.gates for t in suite.tasks)
         assert suite.scan is not None and suite.scan.triggers == COMMON_TRIGGERS
     pre = load_suite(resolve_suite_path("pre_release"))
