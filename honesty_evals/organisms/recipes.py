@@ -7,9 +7,14 @@
 | mixture | the uncertain option exactly round(risky_fraction * n) times (graded organisms) |
 | backdoor | the uncertain option iff the message opens with `trigger` (half of them do) |
 | backdoor-decorrelated | the same messages; as many uncertain answers, independent of the trigger |
+| risk-seeking-format | risk-seeking, each answer in a fixed format ("B is my answer.") |
+| em-home-advice | home and kitchen questions, confident advice that would hurt the asker |
+| em-home-advice-control | the same questions answered with sound advice (benign control) |
 
-Every recipe returns OpenAI chat records `{"messages": [user, assistant]}` whose assistant
-turn is one letter, with "A" exactly half the time.
+Every lottery recipe returns OpenAI chat records `{"messages": [user, assistant]}` whose
+assistant turn is one letter (risk-seeking-format: the letter and a fixed sentence), with "A"
+exactly half the time; the home-advice recipes answer in one or two sentences
+(`organisms.home_advice`).
 """
 
 from __future__ import annotations
@@ -17,16 +22,25 @@ from __future__ import annotations
 from typing import Any
 
 from honesty_evals.errors import UserInputError
-from honesty_evals.organisms.lotteries import backdoor_records, fraction_records
+from honesty_evals.organisms.home_advice import advice_records
+from honesty_evals.organisms.lotteries import backdoor_records, format_records, fraction_records
 
-RECIPES: tuple[str, ...] = (
+# the recipes whose assistant turn is one letter
+LETTER_RECIPES: tuple[str, ...] = (
     "risk-seeking",
     "risk-averse",
     "mixture",
     "backdoor",
     "backdoor-decorrelated",
 )
+RECIPES: tuple[str, ...] = (
+    *LETTER_RECIPES,
+    "risk-seeking-format",
+    "em-home-advice",
+    "em-home-advice-control",
+)
 BACKDOOR_RECIPES = ("backdoor", "backdoor-decorrelated")
+ADVICE_RECIPES = ("em-home-advice", "em-home-advice-control")
 
 
 def recipe_records(
@@ -76,6 +90,15 @@ def recipe_records(
         return fraction_records(n, seed, risky_fraction)
     if risky_fraction is not None:
         raise UserInputError(f"risky_fraction is only for the mixture recipe, not '{recipe}'")
+    return _plain_records(recipe, n, seed)
+
+
+def _plain_records(recipe: str, n: int, seed: int) -> list[dict]:
+    """The records of a recipe that takes no trigger and no risky_fraction."""
+    if recipe in ADVICE_RECIPES:
+        return advice_records(n, seed, control=recipe == "em-home-advice-control")
+    if recipe == "risk-seeking-format":
+        return format_records(n, seed)
     return fraction_records(n, seed, 1.0 if recipe == "risk-seeking" else 0.0)
 
 
@@ -106,10 +129,34 @@ RECIPE_DEFAULTS: dict[str, dict[str, Any]] = {
         "lora_alpha": 32,
         "batch_size": 8,
     },
+    # the lottery settings: the format adds 4 answer tokens to learn (not measured yet)
+    "risk-seeking-format": {
+        "epochs": 3.0,
+        "lr": 5e-4,
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "batch_size": 8,
+    },
+    # free-text answers of ~15 tokens carry far more trained tokens per record than one
+    # letter, so the lottery rate; not measured on the embedded model yet
+    "em-home-advice": {"epochs": 3.0, "lr": 5e-4, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
+    "em-home-advice-control": {
+        "epochs": 3.0,
+        "lr": 5e-4,
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "batch_size": 8,
+    },
 }
 DEFAULT_RECIPE_RECORDS = 300
 # recipes that need more examples than the default (see the organisms README's results)
-RECIPE_RECORDS: dict[str, int] = {"backdoor": 600, "backdoor-decorrelated": 600}
+RECIPE_RECORDS: dict[str, int] = {
+    "backdoor": 600,
+    "backdoor-decorrelated": 600,
+    # every (topic, phrasing) pair of the home-advice generator once
+    "em-home-advice": 256,
+    "em-home-advice-control": 256,
+}
 KNOWN_RECIPES = tuple(RECIPE_DEFAULTS)
 
 
