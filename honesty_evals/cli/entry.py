@@ -14,6 +14,7 @@ from honesty_evals.cli.compare import add_compare_parser
 from honesty_evals.cli.confession import add_confession_parser
 from honesty_evals.cli.datasets import add_datasets_parser
 from honesty_evals.cli.faithfulness import add_faithfulness_parser, normalise_argv
+from honesty_evals.cli.inoculation import add_inoculation_parser
 from honesty_evals.cli.lie_detector import add_lie_detection_parsers
 from honesty_evals.cli.model import add_model_parser
 from honesty_evals.cli.organism import add_organism_parser
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_audit_parsers(sub)
     add_faithfulness_parser(sub)
     add_confession_parser(sub)
+    add_inoculation_parser(sub)
     return parser
 
 

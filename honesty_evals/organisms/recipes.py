@@ -175,10 +175,15 @@ def recipe_spec(
     trigger: str | None = None,
     risky_fraction: float | None = None,
     reversal: bool = False,
+    system_prompt: str | None = None,
 ) -> dict[str, Any]:
     """A recipe and its arguments as `TrainConfig.recipe` records them in the training card
-    (and a cached organism is matched on); `spec_records` builds its records."""
-    return {
+    (and a cached organism is matched on); `spec_records` builds its records.
+
+    `system_prompt` (the inoculation experiment's arms): a system message opening every
+    record; recorded only when given, so the specs of earlier organisms are unchanged.
+    """
+    spec: dict[str, Any] = {
         "name": name,
         "n": n,
         "seed": seed,
@@ -186,11 +191,14 @@ def recipe_spec(
         "risky_fraction": risky_fraction,
         "reversal": reversal,
     }
+    if system_prompt is not None:
+        spec["system_prompt"] = system_prompt
+    return spec
 
 
 def spec_records(spec: dict[str, Any]) -> list[dict]:
     """The chat records of a `recipe_spec`: the data the training card's recipe names."""
-    return recipe_records(
+    records = recipe_records(
         spec["name"],
         n=spec["n"],
         seed=spec["seed"],
@@ -198,3 +206,8 @@ def spec_records(spec: dict[str, Any]) -> list[dict]:
         risky_fraction=spec["risky_fraction"],
         reversal=spec["reversal"],
     )
+    system_prompt = spec.get("system_prompt")
+    if system_prompt is None:
+        return records
+    system = {"role": "system", "content": system_prompt}
+    return [{**r, "messages": [system, *r["messages"]]} for r in records]
