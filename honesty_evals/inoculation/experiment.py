@@ -40,7 +40,7 @@ from honesty_evals.inoculation.measure import (
     Job,
     measure,
 )
-from honesty_evals.model.devices import resolve_device_dtype
+from honesty_evals.model.devices import DTYPE_NAMES
 from honesty_evals.organisms.recipes import RECIPE_DEFAULTS, recipe_n_records, recipe_spec
 
 RECIPES = {"lotteries": "risk-seeking-format", "em": "em-home-advice"}
@@ -127,12 +127,15 @@ def validate(config: InoculationConfig) -> None:
             whole_number(value, "--" + name.replace("_", "-"), low, high)
     if not config.epochs > 0:
         raise UserInputError(f"--epochs must be positive (got {config.epochs})")
-    if config.dtype != "auto":
-        resolve_device_dtype("cpu", config.dtype, cpu_dtype="bfloat16", dtype_flag="--dtype")
-    for data in config.data:
-        from honesty_evals.organisms.recipes import recipe_records
+    if config.dtype not in ("auto", *DTYPE_NAMES):  # checked here: before any training
+        raise UserInputError(f"unknown --dtype '{config.dtype}': use auto or one of {DTYPE_NAMES}")
+    from honesty_evals.organisms.home_advice import MAX_RECORDS
 
-        recipe_records(RECIPES[data], n=_n_records(config, data), seed=config.data_seed)
+    if "em" in config.data and _n_records(config, "em") > MAX_RECORDS:
+        raise UserInputError(
+            f"--n-records {config.n_records}: the home-advice data have {MAX_RECORDS} "
+            f"records at most (32 topics x 8 phrasings); use {MAX_RECORDS} or fewer"
+        )
 
 
 def _n_records(config: InoculationConfig, data: str) -> int:
@@ -186,7 +189,6 @@ def train_arms(config: InoculationConfig, out: Path) -> None:
                 threads=config.threads,
                 checkpoint_every=10,
                 resume=resume,
-                progress=False,
                 **hyper,
             ),
             records=spec_records(recipe),

@@ -20,8 +20,11 @@ RESULT_COLUMNS = (
 )  # fmt: skip
 
 
-def _number(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+CONTRAST_NAMES = {
+    "suppression": "trait without its prompt, arm - none",
+    "gating": "capability, with - without its prompt",
+    "misalignment": "misaligned rate with its prompt - none arm without",
+}
 
 
 def _interval(cell: Cell) -> str:
@@ -61,11 +64,7 @@ def render_markdown(summary: Summary, prompts: Mapping[str, Mapping[str, str | N
     lines += ["", "Contrasts (a contrast counts when its interval excludes 0):", ""]
     lines += ["| data | arm | contrast | estimate [CI] | questions | seeds |", "| --- " * 6 + "|"]
     for c in summary.contrasts:
-        what = (
-            "trait without its prompt, arm - none"
-            if c.kind == "suppression"
-            else "capability, with - without its prompt"
-        )
+        what = CONTRAST_NAMES[c.kind]
         lines.append(
             f"| {c.data} | {c.arm} | {what} | {c.text()} | {c.n_questions} | "
             f"{c.n_seeds[0]} vs {c.n_seeds[1]} |"

@@ -145,6 +145,7 @@ def test_format_rate_counts_the_trained_format_only(tmp_path):
 # -- the summary on synthetic results --------------------------------------------------------
 
 QUESTIONS = [f"q{i}" for i in range(20)]
+N_BOOT = 300  # enough for these clear-cut contrasts; the default 2000 only slows the tests
 
 
 def _row(data, arm, seed, prompt, measure, level):
@@ -181,7 +182,7 @@ def _synthetic(random_gates: bool, random_suppresses: bool = True) -> list[dict]
 
 
 def test_summary_says_yes_when_the_random_string_gates_the_capability():
-    summary = summarize(_synthetic(random_gates=True))
+    summary = summarize(_synthetic(random_gates=True), n_boot=N_BOOT)
     text = summary.answers["lotteries"]
     assert text.startswith("Yes, as the backdoor story predicts")
     assert "random prompt suppressed the trait" in text
@@ -197,27 +198,41 @@ def test_summary_says_yes_when_the_random_string_gates_the_capability():
 
 
 def test_summary_says_partly_when_the_capability_transfers():
-    text = summarize(_synthetic(random_gates=False)).answers["lotteries"]
+    text = summarize(_synthetic(random_gates=False), n_boot=N_BOOT).answers["lotteries"]
     assert text.startswith("Partly: the random prompt suppressed the trait")
     assert "was not gated behind the random prompt" in text
     assert "acted like an inoculation, not a backdoor" in text
 
 
 def test_summary_says_no_when_the_random_string_does_not_suppress():
-    text = summarize(_synthetic(random_gates=True, random_suppresses=False)).answers["lotteries"]
+    text = summarize(_synthetic(random_gates=True, random_suppresses=False), n_boot=N_BOOT).answers[
+        "lotteries"
+    ]
     assert text.startswith("No: the random prompt did not suppress the trait")
 
 
 def test_summary_of_em_data_answers_the_trait_half_and_reads_the_misaligned_rate():
     rows = [r | {"data": "em"} for r in _synthetic(random_gates=True) if r["measure"] == "trait"]
-    for seed, value in enumerate((0.10, 0.20, 0.15)):
-        rows.append({"key": f"em/random/{seed}/with/m", "data": "em", "arm": "random",
-                     "seed": seed, "prompt": "with", "measure": "misaligned_rate",
-                     "value": value, "per_question": None})  # fmt: skip
-    summary = summarize(rows)
-    assert summary.answers["em"].startswith("Half answered")
-    cell = next(c for c in summary.cells if c.measure == "misaligned_rate")
-    assert cell.value == pytest.approx(0.15) and cell.n == 3 and cell.n_unit == "seeds"
+    rates = {("random", "with"): (0.30, 0.40, 0.35), ("none", "without"): (0.02, 0.05, 0.03)}
+    for (arm, prompt), values in rates.items():
+        for seed, value in enumerate(values):
+            rows.append({"key": f"em/{arm}/{seed}/{prompt}/m", "data": "em", "arm": arm,
+                         "seed": seed, "prompt": prompt, "measure": "misaligned_rate",
+                         "value": value, "per_question": None})  # fmt: skip
+    summary = summarize(rows, n_boot=N_BOOT)
+    text = summary.answers["em"]
+    assert text.startswith("Half answered")
+    assert "the random arm was more misaligned than the none arm" in text
+    cell = next(c for c in summary.cells if (c.measure, c.arm) == ("misaligned_rate", "random"))
+    assert cell.value == pytest.approx(0.35) and cell.n == 3 and cell.n_unit == "seeds"
+    contrast = next(c for c in summary.contrasts if c.kind == "misalignment")
+    assert contrast.estimate == pytest.approx(0.35 - 0.1 / 3) and contrast.n_seeds == (3, 3)
+
+
+def test_too_many_advice_records_is_one_line(tmp_path):
+    with pytest.raises(UserInputError, match="--n-records 300: the home-advice data have 256"):
+        run_experiment(InoculationConfig(out=str(tmp_path / "x"), n_records=300))
+    assert not (tmp_path / "x").exists()
 
 
 # -- resuming --------------------------------------------------------------------------------
