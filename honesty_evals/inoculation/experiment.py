@@ -41,6 +41,7 @@ from honesty_evals.inoculation.measure import (
     measure,
 )
 from honesty_evals.model.devices import DTYPE_NAMES
+from honesty_evals.organisms.home_advice import MAX_RECORDS
 from honesty_evals.organisms.recipes import RECIPE_DEFAULTS, recipe_n_records, recipe_spec
 
 RECIPES = {"lotteries": "risk-seeking-format", "em": "em-home-advice"}
@@ -129,8 +130,6 @@ def validate(config: InoculationConfig) -> None:
         raise UserInputError(f"--epochs must be positive (got {config.epochs})")
     if config.dtype not in ("auto", *DTYPE_NAMES):  # checked here: before any training
         raise UserInputError(f"unknown --dtype '{config.dtype}': use auto or one of {DTYPE_NAMES}")
-    from honesty_evals.organisms.home_advice import MAX_RECORDS
-
     if "em" in config.data and _n_records(config, "em") > MAX_RECORDS:
         raise UserInputError(
             f"--n-records {config.n_records}: the home-advice data have {MAX_RECORDS} "
@@ -199,7 +198,9 @@ def plan_jobs(config: InoculationConfig, out: Path) -> Iterator[Job]:
     """Every measurement: the base model without a prompt, then each organism without and
     (except the none arm) with its arm's prompt."""
     prompts = config.prompts()
-    base = f"local/{config.base}" if config.base == BASE_MODEL else model_name(Path(config.base))
+    # a folder by its absolute path (local//abs/dir); a name (smollm2) as the provider knows it
+    base_dir = Path(config.base).expanduser()
+    base = model_name(base_dir) if base_dir.is_dir() else f"local/{config.base}"
     for data in config.data:
         for m in MEASURES[data]:
             yield Job(data, BASE_ARM, None, WITHOUT, m, base, None)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from honesty_evals.common.stats import PROBABILITY, mean_interval
+from honesty_evals.errors import UserInputError
 
 MEASURES: dict[str, tuple[str, ...]] = {
     "lotteries": ("trait", "capability"),
@@ -80,7 +81,10 @@ def _eval(task: Any, job: Job, out: Path, settings: EvalSettings, **kwargs: Any)
     log = logs[0]
     if log.status != "success":
         error = log.error.message.splitlines()[0][:200] if log.error else log.status
-        raise RuntimeError(f"{job.key}: the eval did not finish ({error})")
+        raise UserInputError(
+            f"{job.key}: the eval did not finish ({error}): rerun the same command to retry "
+            "it (finished measurements are kept)"
+        )
     return Path(log.location)
 
 

@@ -185,7 +185,11 @@ def summarize(
     per seed-family interval, from `seed`)."""
     groups = _groups(rows)
     order = {a: i for i, a in enumerate(ARM_ORDER)}
-    keys = sorted(groups, key=lambda k: (k[0], k[3], order.get(k[1], 99), k[2] != "without"))
+    measures = {m: i for i, m in enumerate(MEASURE_NAMES)}
+    keys = sorted(
+        groups,
+        key=lambda k: (k[0], measures.get(k[3], 99), order.get(k[1], 99), k[2] != "without"),
+    )
     summary = Summary(level=level)
     summary.cells = [_cell(k, groups[k], level, seed, n_boot) for k in keys]
     for data in sorted({k[0] for k in keys}):
