@@ -158,18 +158,16 @@ def model_name(path: Path) -> str:
 def train_arms(config: InoculationConfig, out: Path) -> None:
     """Train (or skip, or resume) one organism per dataset, arm and seed."""
     from honesty_evals.organisms.recipes import spec_records
-    from honesty_evals.training.trainer import CARD_NAME, TrainConfig, partial_dir, train
+    from honesty_evals.training.trainer import TrainConfig, resume_or_skip, train
 
     prompts = config.prompts()
     plan = [(d, a, s) for d in config.data for a in config.arms for s in config.seeds]
     for i, (data, arm, seed) in enumerate(plan, start=1):
         target = organism_dir(out, data, arm, seed)
         label = f"organism {i}/{len(plan)} ({data}, arm {arm}, seed {seed})"
-        if (target / CARD_NAME).is_file():
-            _say(f"{label}: already trained in {target}, skipped")
+        resume = resume_or_skip(target, label, _say)
+        if resume is None:
             continue
-        resume = partial_dir(target).exists()
-        _say(f"{label}: {'resuming' if resume else 'training'} -> {target}")
         recipe = recipe_spec(
             RECIPES[data],
             n=_n_records(config, data),

@@ -152,18 +152,16 @@ def _say(message: str) -> None:
 
 def train_organisms(config: ExperimentConfig, out: Path) -> list[Path]:
     """Train (or skip, or resume) one mixture organism per risky share."""
-    from honesty_evals.training.trainer import CARD_NAME, TrainConfig, partial_dir, train
+    from honesty_evals.training.trainer import TrainConfig, resume_or_skip, train
 
     dirs = []
     for i, fraction in enumerate(config.fractions, start=1):
         target = out / "organisms" / organism_name(fraction, config.seed)
         dirs.append(target)
         label = f"organism {i}/{len(config.fractions)} (risky share {fraction:g})"
-        if (target / CARD_NAME).is_file():
-            _say(f"{label}: already trained in {target}, skipped")
+        resume = resume_or_skip(target, label, _say)
+        if resume is None:
             continue
-        resume = partial_dir(target).exists()
-        _say(f"{label}: {'resuming' if resume else 'training'} -> {target}")
         hyper = dict(RECIPE_DEFAULTS["mixture"])
         hyper["epochs"] = config.epochs
         recipe = recipe_spec(
