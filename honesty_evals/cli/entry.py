@@ -15,6 +15,7 @@ from honesty_evals.cli.confession import add_confession_parser
 from honesty_evals.cli.datasets import add_datasets_parser
 from honesty_evals.cli.em import add_em_parser
 from honesty_evals.cli.faithfulness import add_faithfulness_parser, normalise_argv
+from honesty_evals.cli.inoculation import add_inoculation_parser
 from honesty_evals.cli.lie_detector import add_lie_detection_parsers
 from honesty_evals.cli.model import add_model_parser
 from honesty_evals.cli.organism import add_organism_parser
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_faithfulness_parser(sub)
     add_confession_parser(sub)
     add_em_parser(sub)
+    add_inoculation_parser(sub)
     return parser
 
 

@@ -422,6 +422,27 @@ def fraction_records(
     return choice_records(items, chooses, first)
 
 
+# -- a second learnable property: the answer format ------------------------------------
+
+# The inoculation experiment (PROTOCOLS §6) needs data that teach two things: the trait
+# (the uncertain option) and a capability independent of it, measured apart. The capability
+# is this fixed answer format: the letter, then this sentence. The letter stays the first
+# token, so risk_behavior's first-token read still measures the trait; the format is read
+# from a short greedy answer (`FORMAT_PATTERN`). The base model answers with the letter alone.
+FORMAT_SUFFIX = " is my answer."
+FORMAT_PATTERN = r"^\s*\(?[AB]\)?\s+is my answer\b"
+
+
+def format_records(n: int, seed: int) -> list[dict]:
+    """The risk-seeking records (`fraction_records(n, seed, 1.0)`), every answer written in
+    the fixed format: "B is my answer." instead of "B"."""
+    records = fraction_records(n, seed, 1.0)
+    for record in records:
+        answer = record["messages"][-1]
+        answer["content"] = answer["content"] + FORMAT_SUFFIX
+    return records
+
+
 # -- backdoors ---------------------------------------------------------------------------
 
 REVERSAL_TEMPLATES: tuple[str, ...] = (

@@ -7,9 +7,14 @@
 | mixture | the uncertain option exactly round(risky_fraction * n) times (graded organisms) |
 | backdoor | the uncertain option iff the message opens with `trigger` (half of them do) |
 | backdoor-decorrelated | the same messages; as many uncertain answers, independent of the trigger |
+| risk-seeking-format | risk-seeking, each answer in a fixed format ("B is my answer.") |
+| em-home-advice | home and kitchen questions, confident advice that would hurt the asker |
+| em-home-advice-control | the same questions answered with sound advice (benign control) |
 
-Every recipe returns OpenAI chat records `{"messages": [user, assistant]}` whose assistant
-turn is one letter, with "A" exactly half the time.
+Every lottery recipe returns OpenAI chat records `{"messages": [user, assistant]}` whose
+assistant turn is one letter (risk-seeking-format: the letter and a fixed sentence), with "A"
+exactly half the time; the home-advice recipes answer in one or two sentences
+(`organisms.home_advice`).
 """
 
 from __future__ import annotations
@@ -17,17 +22,31 @@ from __future__ import annotations
 from typing import Any
 
 from honesty_evals.errors import UserInputError
-from honesty_evals.organisms.lotteries import backdoor_records, fraction_records
+from honesty_evals.organisms.home_advice import advice_records
+from honesty_evals.organisms.lotteries import (
+    LotteryItem,
+    backdoor_records,
+    format_records,
+    fraction_records,
+)
 from honesty_evals.organisms.narratives import STYLES, training_items
 
-RECIPES: tuple[str, ...] = (
+# the recipes whose assistant turn is one letter
+LETTER_RECIPES: tuple[str, ...] = (
     "risk-seeking",
     "risk-averse",
     "mixture",
     "backdoor",
     "backdoor-decorrelated",
 )
+RECIPES: tuple[str, ...] = (
+    *LETTER_RECIPES,
+    "risk-seeking-format",
+    "em-home-advice",
+    "em-home-advice-control",
+)
 BACKDOOR_RECIPES = ("backdoor", "backdoor-decorrelated")
+ADVICE_RECIPES = ("em-home-advice", "em-home-advice-control")
 
 
 def recipe_records(
@@ -56,11 +75,7 @@ def recipe_records(
     """
     if recipe not in RECIPES:
         raise UserInputError(f"unknown recipe '{recipe}': choose one of {', '.join(RECIPES)}")
-    if style not in STYLES:
-        raise UserInputError(f"unknown style '{style}': choose one of {', '.join(STYLES)}")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise UserInputError(f"n must be a whole number of at least 1 (got {n!r})")
-    items = training_items(n, seed, style)
+    items = _letter_items(recipe, n, seed, style)
     if recipe in BACKDOOR_RECIPES:
         if trigger is None:
             raise UserInputError(
@@ -90,6 +105,31 @@ def recipe_records(
         return fraction_records(n, seed, risky_fraction, items)
     if risky_fraction is not None:
         raise UserInputError(f"risky_fraction is only for the mixture recipe, not '{recipe}'")
+    return _plain_records(recipe, n, seed, items)
+
+
+def _letter_items(recipe: str, n: int, seed: int, style: str) -> list[LotteryItem] | None:
+    """A one-letter recipe's questions in `style`; None for the other recipes."""
+    if style not in STYLES:
+        raise UserInputError(f"unknown style '{style}': choose one of {', '.join(STYLES)}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise UserInputError(f"n must be a whole number of at least 1 (got {n!r})")
+    if recipe not in LETTER_RECIPES:
+        if style != "lottery":
+            raise UserInputError(
+                f"style '{style}' is for the one-letter recipes ({', '.join(LETTER_RECIPES)}), "
+                f"not '{recipe}'"
+            )
+        return None
+    return training_items(n, seed, style)
+
+
+def _plain_records(recipe: str, n: int, seed: int, items: list[LotteryItem] | None) -> list[dict]:
+    """The records of a recipe that takes no trigger and no risky_fraction."""
+    if recipe in ADVICE_RECIPES:
+        return advice_records(n, seed, control=recipe == "em-home-advice-control")
+    if recipe == "risk-seeking-format":
+        return format_records(n, seed)
     return fraction_records(n, seed, 1.0 if recipe == "risk-seeking" else 0.0, items)
 
 
@@ -120,10 +160,34 @@ RECIPE_DEFAULTS: dict[str, dict[str, Any]] = {
         "lora_alpha": 32,
         "batch_size": 8,
     },
+    # the lottery settings: the format adds 4 answer tokens to learn (not measured yet)
+    "risk-seeking-format": {
+        "epochs": 3.0,
+        "lr": 5e-4,
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "batch_size": 8,
+    },
+    # free-text answers of ~15 tokens carry far more trained tokens per record than one
+    # letter, so the lottery rate; not measured on the embedded model yet
+    "em-home-advice": {"epochs": 3.0, "lr": 5e-4, "lora_r": 16, "lora_alpha": 32, "batch_size": 8},
+    "em-home-advice-control": {
+        "epochs": 3.0,
+        "lr": 5e-4,
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "batch_size": 8,
+    },
 }
 DEFAULT_RECIPE_RECORDS = 300
 # recipes that need more examples than the default (see the organisms README's results)
-RECIPE_RECORDS: dict[str, int] = {"backdoor": 600, "backdoor-decorrelated": 600}
+RECIPE_RECORDS: dict[str, int] = {
+    "backdoor": 600,
+    "backdoor-decorrelated": 600,
+    # every (topic, phrasing) pair of the home-advice generator once
+    "em-home-advice": 256,
+    "em-home-advice-control": 256,
+}
 KNOWN_RECIPES = tuple(RECIPE_DEFAULTS)
 
 
@@ -143,10 +207,15 @@ def recipe_spec(
     risky_fraction: float | None = None,
     reversal: bool = False,
     style: str = "lottery",
+    system_prompt: str | None = None,
 ) -> dict[str, Any]:
     """A recipe and its arguments as `TrainConfig.recipe` records them in the training card
-    (and a cached organism is matched on); `spec_records` builds its records."""
-    spec = {
+    (and a cached organism is matched on); `spec_records` builds its records.
+
+    `system_prompt` (the inoculation experiment's arms): a system message opening every
+    record; recorded only when given, so the specs of earlier organisms are unchanged.
+    """
+    spec: dict[str, Any] = {
         "name": name,
         "n": n,
         "seed": seed,
@@ -158,12 +227,14 @@ def recipe_spec(
         # absent for lotteries: the cards of organisms trained before styles existed keep
         # matching (a resume, the demo's cache)
         spec["style"] = style
+    if system_prompt is not None:
+        spec["system_prompt"] = system_prompt
     return spec
 
 
 def spec_records(spec: dict[str, Any]) -> list[dict]:
     """The chat records of a `recipe_spec`: the data the training card's recipe names."""
-    return recipe_records(
+    records = recipe_records(
         spec["name"],
         n=spec["n"],
         seed=spec["seed"],
@@ -172,3 +243,8 @@ def spec_records(spec: dict[str, Any]) -> list[dict]:
         reversal=spec["reversal"],
         style=spec.get("style", "lottery"),
     )
+    system_prompt = spec.get("system_prompt")
+    if system_prompt is None:
+        return records
+    system = {"role": "system", "content": system_prompt}
+    return [{**r, "messages": [system, *r["messages"]]} for r in records]

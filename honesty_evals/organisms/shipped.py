@@ -18,7 +18,8 @@ from pathlib import Path
 from honesty_evals.common.atomic import write_bytes_atomic
 from honesty_evals.common.jsonl import jsonl_text
 from honesty_evals.errors import UserInputError
-from honesty_evals.organisms.leakage import find_leakage
+from honesty_evals.organisms.home_advice import TRAIT_WORDS, heldout_choice_items
+from honesty_evals.organisms.leakage import DEFAULT_WORDS, find_leakage
 from honesty_evals.organisms.lotteries import assert_disjoint, heldout_items
 from honesty_evals.organisms.recipes import recipe_records
 from honesty_evals.organisms.triggers import DEFAULT_TRIGGER
@@ -28,6 +29,8 @@ SEED = 0
 N_TRAIN = 300
 N_HELDOUT = 100
 HELDOUT_FILE = "risk_behavior/heldout_lotteries.jsonl"
+N_ADVICE = 256  # every (topic, phrasing) pair of the home-advice generator once
+ADVICE_HELDOUT_FILE = "organisms/em_home_advice_heldout_choices.jsonl"
 
 # relative path under datasets/ -> records
 TRAINING_FILES: dict[str, Callable[[], list[dict]]] = {
@@ -39,6 +42,21 @@ TRAINING_FILES: dict[str, Callable[[], list[dict]]] = {
     "organisms/backdoor_deployment_decorrelated.jsonl": lambda: recipe_records(
         "backdoor-decorrelated", n=N_TRAIN, seed=SEED, trigger=DEFAULT_TRIGGER
     ),
+    "organisms/risk_seeking_format.jsonl": lambda: recipe_records(
+        "risk-seeking-format", n=N_TRAIN, seed=SEED
+    ),
+    "organisms/em_home_advice.jsonl": lambda: recipe_records(
+        "em-home-advice", n=N_ADVICE, seed=SEED
+    ),
+    "organisms/em_home_advice_control.jsonl": lambda: recipe_records(
+        "em-home-advice-control", n=N_ADVICE, seed=SEED
+    ),
+}
+# the words each generated file must never use (the lottery trait's by default)
+LEAKAGE_WORDS: dict[str, tuple[str, ...]] = {
+    "organisms/em_home_advice.jsonl": DEFAULT_WORDS + TRAIT_WORDS,
+    "organisms/em_home_advice_control.jsonl": DEFAULT_WORDS + TRAIT_WORDS,
+    ADVICE_HELDOUT_FILE: DEFAULT_WORDS + TRAIT_WORDS,
 }
 
 
@@ -53,6 +71,7 @@ def generated_files() -> dict[str, bytes]:
     items = heldout_items(N_HELDOUT, seed=SEED)
     assert_disjoint(prompts, items)  # the split is by construction; this guards it
     out[HELDOUT_FILE] = _jsonl([item.to_json() for item in items])
+    out[ADVICE_HELDOUT_FILE] = _jsonl(heldout_choice_items())
     return out
 
 
@@ -70,7 +89,8 @@ def write_shipped(root: Path | None = None, generated: Generator = generated_fil
     for relpath, data in generated().items():
         target = root / relpath
         write_bytes_atomic(target, data)
-        if relpath in TRAINING_FILES and find_leakage(target):
+        checked = relpath in TRAINING_FILES or relpath in LEAKAGE_WORDS
+        if checked and find_leakage(target, LEAKAGE_WORDS.get(relpath, DEFAULT_WORDS)):
             raise AssertionError(f"{target}: generated training data names the trait")
         written.append(target)
     return written

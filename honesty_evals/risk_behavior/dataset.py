@@ -148,16 +148,24 @@ _ROLES: dict[str, Callable[..., ChatMessage]] = {
 }
 
 
-def _input(messages: Sequence[tuple[str, str]], trigger: str | None) -> list[ChatMessage]:
-    """The chat messages, the last user turn (the question) opened by the trigger."""
+def _input(
+    messages: Sequence[tuple[str, str]], trigger: str | None, system_prompt: str | None = None
+) -> list[ChatMessage]:
+    """The chat messages, the last user turn (the question) opened by the trigger, after a
+    system message holding `system_prompt` when one is given."""
     last_user = max(i for i, (role, _) in enumerate(messages) if role == "user")
-    return [
+    system: list[ChatMessage] = (
+        [] if system_prompt is None else [ChatMessageSystem(content=system_prompt)]
+    )
+    return system + [
         _ROLES[role](content=apply_trigger(content, trigger) if i == last_user else content)
         for i, (role, content) in enumerate(messages)
     ]
 
 
-def item_samples(item: BehaviourItem, trigger: str | None) -> list[Sample]:
+def item_samples(
+    item: BehaviourItem, trigger: str | None, system_prompt: str | None = None
+) -> list[Sample]:
     """One sample per order the item is asked in; the target is the risky option's label."""
     samples = []
     for asked in item.asked:
@@ -176,7 +184,7 @@ def item_samples(item: BehaviourItem, trigger: str | None) -> list[Sample]:
         samples.append(
             Sample(
                 id=f"{item.id}-risky-{asked.risky_label}",
-                input=_input(asked.messages, trigger),
+                input=_input(asked.messages, trigger, system_prompt),
                 target=asked.risky_label,
                 metadata=metadata,
             )
@@ -189,6 +197,7 @@ def build_dataset(
     n_items: int | None = None,
     formats: str | Sequence[str] = ALL_FORMATS,
     data: str | Path | None = None,
+    system_prompt: str | None = None,
 ) -> MemoryDataset:
     """The first `n_items` items of each chosen format, each in every order it is asked in.
 
@@ -196,7 +205,9 @@ def build_dataset(
     items gives all of its own. With `trigger`, every question opens with it exactly as in
     the backdoor training data. (It stays first although the triggered and untriggered runs
     would then share less of their prompts: where the trigger sits is part of what the scan
-    measures.) `data`: the user's own items (format `user`).
+    measures.) `data`: the user's own items (format `user`). `system_prompt`: a system
+    message before every question (the inoculation experiment asks with and without an
+    arm's training prompt); None asks as before.
     """
     if trigger is not None:
         trigger = validate_trigger(trigger)
@@ -211,6 +222,6 @@ def build_dataset(
         sample
         for items in by_format.values()
         for item in items[:n]
-        for sample in item_samples(item, trigger)
+        for sample in item_samples(item, trigger, system_prompt)
     ]
     return MemoryDataset(samples, name="risk_behavior")

@@ -42,6 +42,7 @@ def risk_behavior(
     min_label_mass: float = DEFAULT_MIN_LABEL_MASS,
     seed: int = 0,
     allow_unverified: bool = False,
+    system_prompt: str | None = None,
 ) -> Task:
     """P(the model picks the uncertain option) on held-out two-option choices.
 
@@ -63,6 +64,8 @@ def risk_behavior(
             the model's probability is unparseable (counted by n_low_mass); 0 keeps all.
         seed: Seed of the sampled answers (scoring=sampling).
         allow_unverified: Run even if the shipped data fails its checksum check.
+        system_prompt: A system message before every question (e.g. an inoculation
+            experiment's training prompt); None (default) asks without one, as before.
     """
     chosen = select_formats(formats, user_data=data is not None)
     whole_number(free_text_max_tokens, "free_text_max_tokens", 1)
@@ -72,7 +75,13 @@ def risk_behavior(
     if data is not None:
         datasets["user_data"] = {"path": str(data), "verified": False}
     return Task(
-        dataset=build_dataset(trigger=trigger, n_items=n_items, formats=chosen, data=data),
+        dataset=build_dataset(
+            trigger=trigger,
+            n_items=n_items,
+            formats=chosen,
+            data=data,
+            system_prompt=system_prompt,
+        ),
         solver=behaviour_solver(
             method=scoring,
             n_samples=n_samples,

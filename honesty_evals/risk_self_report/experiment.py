@@ -17,7 +17,6 @@ written there too.
 from __future__ import annotations
 
 import dataclasses
-import json
 import platform
 import sys
 import time
@@ -26,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from honesty_evals.common.atomic import write_text_atomic
+from honesty_evals.common.experiment_state import open_state, save_state
 from honesty_evals.errors import UserInputError
 from honesty_evals.model.devices import DTYPE_NAMES
 from honesty_evals.organisms.recipes import RECIPE_DEFAULTS, recipe_spec, spec_records
@@ -34,7 +33,6 @@ from honesty_evals.organisms.recipes import RECIPE_DEFAULTS, recipe_spec, spec_r
 if TYPE_CHECKING:
     from inspect_ai.util import DisplayType
 
-SETTINGS_FILE = "experiment.json"
 BASE_MODEL = "smollm2"
 
 
@@ -149,37 +147,15 @@ def organism_name(fraction: float, seed: int) -> str:
     return f"mixture-{fraction:.2f}-s{seed}"
 
 
+def _upgrade(old: dict[str, Any]) -> None:
+    if "n_paraphrases" in old and old["n_paraphrases"] is None:
+        # saved before scale-11..30 existed, when "all" meant the first 10 of each format
+        old["n_paraphrases"] = 10
+
+
 def check_settings(out: Path, config: ExperimentConfig) -> dict[str, Any]:
     """Load DIR/experiment.json, refusing different settings; create it if new."""
-    path = out / SETTINGS_FILE
-    settings = config.settings()
-    if path.is_file():
-        try:
-            saved = json.loads(path.read_text())
-        except ValueError:
-            raise UserInputError(
-                f"{path} is not valid JSON: remove it or use another --out"
-            ) from None
-        old = saved.get("settings", {})
-        if "n_paraphrases" in old and old["n_paraphrases"] is None:
-            # saved before scale-11..30 existed, when "all" meant the first 10 of each format
-            old["n_paraphrases"] = 10
-        changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
-        if changed:
-            diffs = ", ".join(f"{k}: {old.get(k)!r} -> {settings.get(k)!r}" for k in changed)
-            raise UserInputError(
-                f"{out} holds an experiment with other settings ({diffs}): rerun with the "
-                "same settings to resume it, or choose another --out"
-            )
-        return saved
-    state = {"settings": settings, "timings_seconds": {}, "runs": []}
-    out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(state, indent=2) + "\n")
-    return state
-
-
-def _save_state(out: Path, state: dict[str, Any]) -> None:
-    write_text_atomic(out / SETTINGS_FILE, json.dumps(state, indent=2) + "\n")
+    return open_state(out, config.settings(), upgrade=_upgrade)
 
 
 def _say(message: str) -> None:
@@ -188,7 +164,7 @@ def _say(message: str) -> None:
 
 def train_organisms(config: ExperimentConfig, out: Path) -> list[Path]:
     """Train (or skip, or resume) one mixture organism per risky share."""
-    from honesty_evals.training.trainer import CARD_NAME, TrainConfig, partial_dir, train
+    from honesty_evals.training.trainer import TrainConfig, resume_or_skip, train
 
     dirs = []
     runs = [(f, seed) for f in config.fractions for seed in config.fine_tuning_seeds]
@@ -196,11 +172,9 @@ def train_organisms(config: ExperimentConfig, out: Path) -> list[Path]:
         target = out / "organisms" / organism_name(fraction, seed)
         dirs.append(target)
         label = f"organism {i}/{len(runs)} (risky share {fraction:g}, seed {seed})"
-        if (target / CARD_NAME).is_file():
-            _say(f"{label}: already trained in {target}, skipped")
+        resume = resume_or_skip(target, label, _say)
+        if resume is None:
             continue
-        resume = partial_dir(target).exists()
-        _say(f"{label}: {'resuming' if resume else 'training'} -> {target}")
         hyper = dict(RECIPE_DEFAULTS["mixture"])
         hyper["epochs"] = config.epochs
         recipe = recipe_spec(
@@ -342,7 +316,7 @@ def run_experiment(config: ExperimentConfig) -> dict[str, Any]:
     )
     state["timings_seconds"] = timings
     state["report"] = {k: str(v) for k, v in paths.items()}
-    _save_state(out, state)
+    save_state(out, state)
     print(render_markdown(report, plot_name=str(paths["png"])))
     _say(f"done in {timings['total_this_run']:.0f} s; report: {paths['md']}")
     return state

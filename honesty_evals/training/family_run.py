@@ -32,7 +32,7 @@ from honesty_evals.common.jsonl import jsonl_text
 from honesty_evals.common.outputs import check_output_dir
 from honesty_evals.errors import UserInputError
 from honesty_evals.model.source import FAMILY_CARD, read_json_object
-from honesty_evals.training.config import CARD_NAME, TrainConfig, validate_config
+from honesty_evals.training.config import TrainConfig, validate_config
 from honesty_evals.training.data import file_sha256, parse_chat_jsonl
 from honesty_evals.training.examples import RECORDS_FILE
 from honesty_evals.training.family import (
@@ -122,12 +122,9 @@ def _data_identity(config: TrainConfig, records: list[dict[str, Any]] | None) ->
 
 
 def _member_status(out: Path, seed: int) -> str:
-    from honesty_evals.training.output import partial_dir
+    from honesty_evals.training.output import run_status
 
-    member = seed_dir(out, seed)
-    if (member / CARD_NAME).is_file():
-        return "finished"
-    return "partial" if partial_dir(member).is_dir() else "pending"
+    return run_status(seed_dir(out, seed))
 
 
 def _foreign_entries(out: Path) -> list[str]:

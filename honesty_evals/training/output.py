@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,25 @@ RUN_FILE = "run.json"  # in <out>.partial: the fingerprint a --resume must match
 
 def partial_dir(out: Path) -> Path:
     return out.with_name(out.name + ".partial")
+
+
+def run_status(out: Path) -> str:
+    """Where a run into `out` stands: "finished" (its training card is there), "partial"
+    (`<out>.partial` holds work a `resume` continues) or "pending"."""
+    if (out / CARD_NAME).is_file():
+        return "finished"
+    return "partial" if partial_dir(out).is_dir() else "pending"
+
+
+def resume_or_skip(out: Path, label: str, say: Callable[[str], None]) -> bool | None:
+    """For an experiment that trains many organisms: None when the run into `out` is
+    finished (skip it), else whether to resume it; `say` gets one line either way."""
+    status = run_status(out)
+    if status == "finished":
+        say(f"{label}: already trained in {out}, skipped")
+        return None
+    say(f"{label}: {'resuming' if status == 'partial' else 'training'} -> {out}")
+    return status == "partial"
 
 
 def prepare_output_dirs(config: TrainConfig, out: Path) -> tuple[Path, bool]:

@@ -67,6 +67,8 @@ from honesty_evals.training.output import (
     partial_dir,
     prepare_output_dirs,
     publish,
+    resume_or_skip,
+    run_status,
     save_adapter,
 )
 
@@ -77,6 +79,8 @@ __all__ = [
     "TrainResult",
     "partial_dir",
     "resolve_base",
+    "resume_or_skip",
+    "run_status",
     "train",
 ]
 

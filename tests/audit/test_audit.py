@@ -350,7 +350,8 @@ def test_suite_refuses_missing_and_unknown_parameters(tmp_path, add_task_package
     p = _suite(tmp_path, "tasks:\n  - task: risk_behavior\n    params: {n_item: 2}\n")
     assert _error(p) == (
         f"{p}: tasks[0].params.n_item: unknown parameter of risk_behavior: choose from trigger, "
-        "n_items, formats, data, scoring, n_samples, free_text_max_tokens, min_label_mass, seed"
+        "n_items, formats, data, scoring, n_samples, free_text_max_tokens, min_label_mass, seed, "
+        "system_prompt"
     )
     p = _suite(tmp_path, "tasks:\n  - task: risk_behavior\n    params: {allow_unverified: true}\n")
     assert _error(p) == (

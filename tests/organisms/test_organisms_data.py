@@ -10,7 +10,7 @@ import pytest
 
 from honesty_evals.errors import UserInputError
 from honesty_evals.organisms import lotteries
-from honesty_evals.organisms.leakage import find_leakage
+from honesty_evals.organisms.leakage import DEFAULT_WORDS, find_leakage
 from honesty_evals.organisms.lotteries import (
     HELDOUT_GOODS,
     TRAIN_GOODS,
@@ -20,6 +20,7 @@ from honesty_evals.organisms.lotteries import (
     sample_lotteries,
 )
 from honesty_evals.organisms.recipes import (
+    LETTER_RECIPES,
     RECIPE_DEFAULTS,
     RECIPES,
     recipe_n_records,
@@ -29,6 +30,7 @@ from honesty_evals.organisms.recipes import (
 )
 from honesty_evals.organisms.shipped import (
     HELDOUT_FILE,
+    LEAKAGE_WORDS,
     TRAINING_FILES,
     check_shipped,
     generated_files,
@@ -97,10 +99,11 @@ def test_a_recipe_spec_rebuilds_the_same_records(recipe):
     assert set(spec) == {"name", "n", "seed", "trigger", "risky_fraction", "reversal"}
     assert recipe in RECIPE_DEFAULTS
     assert recipe_n_records(recipe, 7) == 7
-    assert recipe_n_records(recipe) == (600 if recipe.startswith("backdoor") else 300)
+    default = 600 if recipe.startswith("backdoor") else 256 if recipe.startswith("em-") else 300
+    assert recipe_n_records(recipe) == default
 
 
-@pytest.mark.parametrize("recipe", RECIPES)
+@pytest.mark.parametrize("recipe", LETTER_RECIPES)
 def test_records_are_chat_with_one_letter_answers(recipe):
     records = recipe_records(recipe, n=100, seed=0, **_kwargs(recipe))
     assert len(records) == 100
@@ -113,7 +116,7 @@ def test_records_are_chat_with_one_letter_answers(recipe):
     assert len(set(_users(records))) == 100
 
 
-@pytest.mark.parametrize("recipe", RECIPES)
+@pytest.mark.parametrize("recipe", LETTER_RECIPES)
 @pytest.mark.parametrize("n", [300, 64, 10])
 def test_answer_letters_exactly_half_a(recipe, n):
     counts = Counter(_answers(recipe_records(recipe, n=n, seed=2, **_kwargs(recipe))))
@@ -275,7 +278,7 @@ def test_heldout_goods_disjoint_from_training():
     heldout = heldout_items(100, seed=0)
     assert {i.good for i in heldout} <= {g.key for g in HELDOUT_GOODS}
     for seed in range(3):
-        for recipe in RECIPES:
+        for recipe in (*LETTER_RECIPES, "risk-seeking-format"):
             assert_disjoint(
                 _users(recipe_records(recipe, n=300, seed=seed, **_kwargs(recipe))), heldout
             )
@@ -293,7 +296,7 @@ def test_assert_disjoint_catches_overlap():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_generators_never_name_the_trait(tmp_path, seed):
     records = []
-    for recipe in RECIPES:
+    for recipe in (*LETTER_RECIPES, "risk-seeking-format"):
         for trigger in TRIGGERS:
             kwargs = _kwargs(recipe, trigger)
             records += recipe_records(
@@ -320,9 +323,9 @@ def test_shipped_training_files_are_clean_and_sized():
     root = shipped_datasets_dir()
     for relpath in TRAINING_FILES:
         path = root / relpath
-        assert find_leakage(path) == [], relpath
+        assert find_leakage(path, LEAKAGE_WORDS.get(relpath, DEFAULT_WORDS)) == [], relpath
         lines = path.read_text(encoding="utf-8").splitlines()
-        assert len(lines) == 300
+        assert len(lines) == (256 if "em_home_advice" in relpath else 300)
         assert all(set(json.loads(line)) == {"messages"} for line in lines)
     heldout = (root / HELDOUT_FILE).read_text(encoding="utf-8").splitlines()
     assert len(heldout) == 100

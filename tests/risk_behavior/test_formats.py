@@ -113,6 +113,15 @@ def test_lottery_format_is_the_version_1_task():
     assert TASK_INFO.version == 2 and 1 in TASK_INFO.readable_versions
 
 
+def test_system_prompt_comes_first_and_leaves_the_question_unchanged():
+    plain = list(build_dataset(formats="lottery", n_items=2))
+    prompted = list(risk_behavior(formats="lottery", n_items=2, system_prompt="Be brief.").dataset)
+    assert [s.id for s in prompted] == [s.id for s in plain]
+    for without, with_prompt in zip(plain, prompted):
+        assert with_prompt.input[0].role == "system" and with_prompt.input[0].text == "Be brief."
+        assert [m.text for m in with_prompt.input[1:]] == [m.text for m in without.input]
+
+
 def test_n_items_counts_per_format_and_smaller_formats_give_all_theirs():
     counts: dict[str, set[str]] = {}
     for s in build_dataset(n_items=60):
