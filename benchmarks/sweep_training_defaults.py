@@ -71,21 +71,26 @@ def dataset_file(out: Path, name: str) -> Path:
 
 
 def run_one(out: Path, dataset: str, setting: str, seed: int, threads: int | None) -> dict:
-    from honesty_evals.training.trainer import TrainConfig, train
+    from honesty_evals.training.output import resume_or_skip
+    from honesty_evals.training.trainer import CARD_NAME, TrainConfig, train
 
     lr, epochs = parse_setting(setting)
     run_dir = out / "runs" / f"{dataset}-{setting}-s{seed}"
-    config = TrainConfig(
-        data=str(dataset_file(out, dataset)),
-        out=str(run_dir),
-        seed=seed,
-        lr=lr,
-        epochs=epochs,
-        threads=threads,
-        resume=True,
-    )
-    result = train(config)
-    card = result.card
+    label = f"{dataset} {setting} seed {seed}"
+    resume = resume_or_skip(run_dir, label, lambda line: print(line, file=sys.stderr))
+    if resume is None:  # finished: read its card back
+        card = json.loads((run_dir / CARD_NAME).read_text(encoding="utf-8"))
+    else:
+        config = TrainConfig(
+            data=str(dataset_file(out, dataset)),
+            out=str(run_dir),
+            seed=seed,
+            lr=lr,
+            epochs=epochs,
+            threads=threads,
+            resume=resume,
+        )
+        card = train(config).card
     fit = card["fit_check"]
     return {
         "dataset": dataset,
@@ -98,7 +103,8 @@ def run_one(out: Path, dataset: str, setting: str, seed: int, threads: int | Non
         "mean_loss_last_10pct": card["loss"]["mean_last_10pct"],
         "wall_seconds": card["wall_seconds"],
         "tokens_per_second": card["tokens_per_second"],
-        "load_at_end": os.getloadavg()[0],
+        # the 1-minute load as this run ended; None for a run read back from its card
+        "load_at_end": None if resume is None else os.getloadavg()[0],
         "accuracy": fit["greedy_exact_match"]["organism"],
         "base_accuracy": fit["greedy_exact_match"]["base"],
         "p_trained_answer": fit["p_trained_answer"],
