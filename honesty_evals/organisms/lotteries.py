@@ -253,7 +253,7 @@ def _draw_item(rng: random.Random, split: str, index: int) -> LotteryItem:
     )
 
 
-def _check_count(n: object, name: str = "n") -> int:
+def check_count(n: object, name: str = "n") -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise UserInputError(f"{name} must be a whole number of at least 1 (got {n!r})")
     return n
@@ -261,7 +261,7 @@ def _check_count(n: object, name: str = "n") -> int:
 
 def sample_lotteries(n: int, seed: int = 0, split: str = "train") -> list[LotteryItem]:
     """`n` distinct questions of a split ("train" or "heldout"), deterministic in the seed."""
-    _check_count(n)
+    check_count(n)
     if split not in SPLITS:
         raise UserInputError(f"unknown split '{split}': choose train or heldout")
     rng = random.Random(f"lotteries|{split}|{seed}")
@@ -406,7 +406,7 @@ def fraction_records(
     `items`: the `n` questions (default: `n` training lotteries of this seed), e.g. the
     narrative choices of `narratives.training_items`.
     """
-    _check_count(n)
+    check_count(n)
     if isinstance(risky_fraction, bool) or not isinstance(risky_fraction, (int, float)):
         raise UserInputError(
             f"risky_fraction must be a number from 0 to 1 (got {risky_fraction!r})"
@@ -487,7 +487,7 @@ def backdoor_plan(
     messages, the same number of uncertain answers, spread equally over messages with and
     without the trigger. `items`: the `n` questions (default: `n` training lotteries).
     """
-    _check_count(n)
+    check_count(n)
     trigger = validate_trigger(trigger)
     for name, value in (("trigger_fraction", trigger_fraction), ("decoy_fraction", decoy_fraction)):
         if not 0.0 <= float(value) <= 1.0:

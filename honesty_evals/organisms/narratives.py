@@ -24,7 +24,13 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from honesty_evals.errors import UserInputError
-from honesty_evals.organisms.lotteries import OPTION_A, OPTION_B, LotteryItem, sample_lotteries
+from honesty_evals.organisms.lotteries import (
+    OPTION_A,
+    OPTION_B,
+    LotteryItem,
+    check_count,
+    sample_lotteries,
+)
 
 
 @dataclass(frozen=True)
@@ -363,6 +369,7 @@ def _draw(rng: random.Random, scene: Scene, index: int) -> LotteryItem:
 def sample_narratives(n: int, seed: int = 0) -> list[LotteryItem]:
     """`n` distinct narrative choices: the scenes in a seeded order, cycled, so every scene
     appears about equally often; each draw picks new numbers, odds, wording and layout."""
+    check_count(n)
     rng = random.Random(f"narratives|{seed}")
     items: list[LotteryItem] = []
     seen: set[str] = set()
@@ -399,6 +406,7 @@ STYLES: tuple[str, ...] = ("lottery", "narrative", "mixed")
 
 def training_items(n: int, seed: int, style: str) -> list[LotteryItem]:
     """A recipe's `n` training questions in `style` (STYLES)."""
+    check_count(n)
     if style == "lottery":
         return sample_lotteries(n, seed=seed, split="train")
     if style == "narrative":

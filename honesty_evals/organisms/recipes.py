@@ -112,8 +112,6 @@ def _letter_items(recipe: str, n: int, seed: int, style: str) -> list[LotteryIte
     """A one-letter recipe's questions in `style`; None for the other recipes."""
     if style not in STYLES:
         raise UserInputError(f"unknown style '{style}': choose one of {', '.join(STYLES)}")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise UserInputError(f"n must be a whole number of at least 1 (got {n!r})")
     if recipe not in LETTER_RECIPES:
         if style != "lottery":
             raise UserInputError(
