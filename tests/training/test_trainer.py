@@ -389,8 +389,10 @@ def test_embedded_base_is_recorded_as_smollm2(monkeypatch, tiny_llama_dir):
 def fake_recipes(monkeypatch):
     calls = []
 
-    def recipe_records(recipe, *, n=300, seed=0, trigger=None, risky_fraction=None, reversal=False):
-        calls.append(dict(recipe=recipe, n=n, seed=seed, trigger=trigger))
+    def recipe_records(
+        recipe, *, n=300, seed=0, trigger=None, risky_fraction=None, reversal=False, style=""
+    ):
+        calls.append(dict(recipe=recipe, n=n, seed=seed, trigger=trigger, style=style))
         return _records(n, seed)
 
     monkeypatch.setattr(recipes_module, "recipe_records", recipe_records)
@@ -402,7 +404,7 @@ def test_cli_recipe_writes_its_data_into_the_output(tiny_llama_dir, tmp_path, fa
     argv = ["organism", "train", "--recipe", "risk-seeking", "--base", str(tiny_llama_dir)]
     argv += ["--out", str(out), "--n-records", "8", "--steps", "2", "--no-progress"]
     assert main(argv) == 0
-    assert fake_recipes == [dict(recipe="risk-seeking", n=8, seed=0, trigger=None)]
+    assert fake_recipes == [dict(recipe="risk-seeking", n=8, seed=0, trigger=None, style="lottery")]
     card = json.loads((out / CARD_NAME).read_text())
     assert card["data"]["path"] == "train.jsonl" and card["data"]["records"] == 8
     assert card["data"]["sha256"] == file_sha256(out / "train.jsonl")
