@@ -88,6 +88,66 @@ def tiny_llama_dir(tmp_path_factory) -> Path:
     return path
 
 
+def write_tiny_lora(
+    model_dir: Path, out: Path, seed: int, recorded_base: str, marker: str | None = None
+) -> Path:
+    """A non-zero LoRA (so it changes every output) on `model_dir`'s architecture, saved to
+    `out` with `recorded_base` as its base_model_name_or_path (a model folder, or an
+    organism's adapter folder); with `marker`, a training card saying it is a persona
+    trained after it."""
+    import json
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    torch.manual_seed(seed)
+    config = LoraConfig(
+        r=4,
+        lora_alpha=8,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj"],
+        init_lora_weights=False,
+    )
+    get_peft_model(model, config).save_pretrained(out)
+    config_path = out / "adapter_config.json"
+    saved = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({**saved, "base_model_name_or_path": recorded_base}))
+    if marker is not None:
+        card = {"hyperparameters": {"persona_marker": marker}}
+        (out / "training_card.json").write_text(json.dumps(card))
+    return out
+
+
+def train_tiny(base: Path, out: Path, records: list[dict] | None, **overrides):
+    """One quiet trainer run of `records` (None: the `data` override's file) on `base` (a
+    model or an organism folder): one step of two records in float32 on one thread, no
+    checkpoints; `overrides` are TrainConfig fields."""
+    from honesty_evals.training.trainer import TrainConfig, train
+
+    settings: dict = dict(
+        data="train.jsonl",
+        out=str(out),
+        base=str(base),
+        steps=1,
+        batch_size=2,
+        dtype="float32",
+        checkpoint_every=0,
+        progress=False,
+        threads=1,
+    )
+    settings.update(overrides)
+    return train(TrainConfig(**settings), records=records, print_fn=lambda _msg: None)
+
+
+@pytest.fixture(scope="session")
+def tiny_organism_dir(tiny_llama_dir, tmp_path_factory) -> Path:
+    """An organism: a LoRA adapter folder over the tiny model, recording it as its base."""
+    return write_tiny_lora(
+        tiny_llama_dir, tmp_path_factory.mktemp("tiny-organism"), 11, str(tiny_llama_dir)
+    )
+
+
 # -- scripted mock outputs ---------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -914,11 +915,26 @@ def _load_model(
     if source.kind == "adapter":
         from peft import PeftModel
 
+        # the organisms under the adapter are merged always: only the top one may stay apart
+        model = merge_adapters(model, source.stacked_on)
         model = PeftModel.from_pretrained(model, str(source.path), is_trainable=False)
         if merge_adapter:
             # merged weights run at base-model speed; the adapter files are untouched
             model = model.merge_and_unload()
     _contiguous_head_input(model)
+    return model
+
+
+def merge_adapters(model: Any, adapters: Sequence[Path]) -> Any:
+    """`model` (a transformers model) with each peft adapter folder of `adapters` merged
+    into its weights, in order: an organism that another adapter was trained over (the
+    trainer and the `local` provider both build the organism this way, so the adapter over
+    it sees the same weights in training and at evaluation)."""
+    from peft import PeftModel
+
+    for adapter in adapters:
+        model = PeftModel.from_pretrained(model, str(adapter), is_trainable=False)
+        model = model.merge_and_unload()
     return model
 
 

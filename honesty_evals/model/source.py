@@ -17,6 +17,9 @@ EMBEDDED_ALIASES = {
     "smollm2-135m-instruct",
     "huggingfacetb/smollm2-135m-instruct",
 }
+# how many adapters may stack (an adapter over an organism over an organism ...): a deeper
+# chain is far more likely a mistake than a model
+MAX_ADAPTER_CHAIN = 4
 # a seed family's card (`organism train --seeds`): its folder holds one adapter per seed in
 # seed-K/, so it is several models, which one provider instance cannot be
 FAMILY_CARD = "family.json"
@@ -24,16 +27,28 @@ FAMILY_CARD = "family.json"
 
 @dataclass(frozen=True)
 class ModelSource:
-    """Where a local model's weights are: a full model directory, or an adapter on a base."""
+    """Where a local model's weights are: a full model directory, or an adapter on a base.
+
+    An adapter may have been trained over another adapter (an organism, issue 16): then
+    `stacked_on` holds the adapters under it, innermost first, and the model is `base_path`
+    with each of them merged in order, then `path`'s adapter on top (`adapters`).
+    """
 
     kind: Literal["model", "adapter"]
     path: Path
-    base_path: Path | None = None  # set for adapters
+    base_path: Path | None = None  # set for adapters: the full model at the bottom
+    stacked_on: tuple[Path, ...] = ()  # adapters between base_path and path, innermost first
 
     @property
     def model_path(self) -> Path:
         """The directory holding the full (base) model weights and tokenizer."""
         return self.base_path if self.kind == "adapter" and self.base_path else self.path
+
+    @property
+    def adapters(self) -> tuple[Path, ...]:
+        """The adapter folders applied to `model_path`, in order (`path`'s last); none for a
+        full model."""
+        return (*self.stacked_on, self.path) if self.kind == "adapter" else ()
 
 
 def is_embedded_alias(name: str) -> bool:
@@ -41,15 +56,18 @@ def is_embedded_alias(name: str) -> bool:
 
 
 def resolve_model_source(
-    name: str, base: str | None = None, base_flag: str = "-M base"
+    name: str, base: str | None = None, base_flag: str | None = "-M base"
 ) -> ModelSource:
     """Map the part after `local/` to a model or adapter directory.
 
     `smollm2` is the embedded model. Anything else is a directory holding either a Hugging
-    Face model (config.json) or a peft adapter (adapter_config.json), whose base is taken
-    from `base` when given, else from the adapter's own config. The folders are diagnosed
-    before anything loads: a half-copied model or a corrupt config is one line naming the
-    file (`base_flag` is how the calling command spells the base-model option).
+    Face model (config.json) or a peft adapter (adapter_config.json). An adapter's base is
+    the one its own config records; a base that is itself an adapter folder (an organism) is
+    followed down to a full model (`ModelSource.stacked_on`), and `base`, when given,
+    replaces the innermost adapter's base (the full model). The folders are diagnosed before
+    anything loads: a half-copied model or a corrupt config is one line naming the file
+    (`base_flag` is how the calling command spells the base-model option; None where there
+    is no such option).
     """
     if is_embedded_alias(name):
         return ModelSource(kind="model", path=ensure_embedded_model())
@@ -77,8 +95,8 @@ def resolve_model_source(
         )
     if adapter_config.is_file():
         check_adapter_files(path)  # its own files first: the base may need converting
-        base_path = _resolve_adapter_base(path, adapter_config, base, base_flag)
-        return ModelSource(kind="adapter", path=path, base_path=base_path)
+        stacked_on, base_path = _resolve_adapter_chain(path, base, base_flag)
+        return ModelSource(kind="adapter", path=path, base_path=base_path, stacked_on=stacked_on)
     if (path / "config.json").is_file():
         diagnose_model_dir(path)
         return ModelSource(kind="model", path=path)
@@ -141,6 +159,12 @@ def diagnose_model_dir(path: Path) -> None:
         )
 
 
+def adapter_weights_file(adapter_dir: Path) -> Path:
+    """The weights file of a peft adapter folder (diagnosed: none is one line)."""
+    check_adapter_files(adapter_dir)
+    return next(adapter_dir / n for n in ADAPTER_WEIGHT_FILES if (adapter_dir / n).is_file())
+
+
 def check_adapter_files(adapter_dir: Path) -> None:
     if not any((adapter_dir / name).is_file() for name in ADAPTER_WEIGHT_FILES):
         raise UserInputError(
@@ -150,28 +174,94 @@ def check_adapter_files(adapter_dir: Path) -> None:
         )
 
 
-def _resolve_adapter_base(
-    adapter_dir: Path, adapter_config: Path, base: str | None, base_flag: str
-) -> Path:
-    config = read_json_object(
-        adapter_config, "adapter config", "copy the adapter folder again, or retrain it"
-    )
-    if base is None:
-        base = config.get("base_model_name_or_path")
-        if not isinstance(base, str) or not base.strip():
+def _resolve_adapter_chain(
+    top: Path, base: str | None, base_flag: str | None
+) -> tuple[tuple[Path, ...], Path]:
+    """(the adapters under `top`, innermost first; the full model at the bottom), following
+    each adapter's recorded base while it is another adapter folder. A cycle, or more than
+    MAX_ADAPTER_CHAIN adapters, is one line."""
+    chain = [top]
+    current = top
+    while True:
+        recorded = _recorded_base(current, base_flag if base is None else None)
+        link = _adapter_link(current, recorded) if recorded is not None else None
+        if link is None:
+            base_path = _full_model_base(current, base or recorded, base_flag)
+            return tuple(reversed(chain[1:])), base_path
+        seen = {p.resolve() for p in chain}
+        if link.resolve() in seen:
             raise UserInputError(
-                f"{adapter_config} names no base model (no base_model_name_or_path): pass "
-                f"{base_flag}=<model dir or smollm2>"
+                f"adapter '{current}' is trained over '{link}', which is already in its chain "
+                f"({' -> '.join(str(p) for p in chain)}): a cycle; set base_model_name_or_path "
+                "in one of their adapter_config.json files to the full model"
             )
-    if is_embedded_alias(base):
-        return ensure_embedded_model()
+        if len(chain) >= MAX_ADAPTER_CHAIN:
+            raise UserInputError(
+                f"adapter '{top}' stacks more than {MAX_ADAPTER_CHAIN} adapters "
+                f"({' -> '.join(str(p) for p in [*chain, link])} -> ...): merge some of "
+                "them into a model folder first"
+            )
+        check_adapter_files(link)
+        chain.append(link)
+        current = link
+
+
+def _recorded_base(adapter_dir: Path, base_flag: str | None) -> str | None:
+    """The base model an adapter's config records; with `base_flag`, a config that records
+    none is one line (without, the caller has a base of its own to use)."""
+    config = read_json_object(
+        adapter_dir / "adapter_config.json",
+        "adapter config",
+        "copy the adapter folder again, or retrain it",
+    )
+    recorded = config.get("base_model_name_or_path")
+    if isinstance(recorded, str) and recorded.strip():
+        return recorded
+    if base_flag is None:
+        return None
+    raise UserInputError(
+        f"{adapter_dir / 'adapter_config.json'} names no base model (no "
+        f"base_model_name_or_path): pass {base_flag}=<model dir or smollm2>"
+    )
+
+
+def _base_candidate(adapter_dir: Path, base: str) -> Path:
+    """Where a recorded base points: a path as given, else relative to the adapter."""
     base_path = Path(base).expanduser()
     if not base_path.is_absolute() and not base_path.exists():
         base_path = adapter_dir / base_path
-    if not (base_path / "config.json").is_file():
+    return base_path
+
+
+def _adapter_link(adapter_dir: Path, recorded: str) -> Path | None:
+    """The adapter folder an adapter was trained over, or None when its base is not one."""
+    if is_embedded_alias(recorded):
+        return None
+    candidate = _base_candidate(adapter_dir, recorded)
+    return candidate if (candidate / "adapter_config.json").is_file() else None
+
+
+def _full_model_base(adapter_dir: Path, base: str | None, base_flag: str | None) -> Path:
+    """The full model at the bottom of an adapter chain, diagnosed."""
+    if base is None:  # only without a base flag: there is nothing to pass
         raise UserInputError(
-            f"the base model '{base}' of adapter '{adapter_dir}' is not a local model directory "
-            f"(nothing is downloaded): pass {base_flag}=<model dir> or {base_flag}=smollm2"
+            f"{adapter_dir / 'adapter_config.json'} names no base model (no "
+            "base_model_name_or_path): retrain that adapter, or write its base model's "
+            "folder into that field"
+        )
+    if is_embedded_alias(base):
+        return ensure_embedded_model()
+    base_path = _base_candidate(adapter_dir, base)
+    if not (base_path / "config.json").is_file():
+        fix = (
+            f"pass {base_flag}=<model dir> or {base_flag}=smollm2"
+            if base_flag
+            else "put that model there, or write its folder into base_model_name_or_path "
+            f"in {adapter_dir / 'adapter_config.json'}"
+        )
+        raise UserInputError(
+            f"the base model '{base}' of adapter '{adapter_dir}' is not a local model "
+            f"directory (nothing is downloaded): {fix}"
         )
     diagnose_model_dir(base_path)
     return base_path
