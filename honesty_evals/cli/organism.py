@@ -70,7 +70,9 @@ def add_organism_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--base",
         default="smollm2",
-        help="smollm2 (the embedded model) or a local Hugging Face model directory",
+        help="smollm2 (the embedded model), a local Hugging Face model directory, or an "
+        "organism's adapter folder (its base model with the organism merged; the new "
+        "adapter records that folder as its base)",
     )
     recipe = p.add_argument_group("recipe data")
     recipe.add_argument("--trigger", help="backdoor trigger (backdoor recipes)")

@@ -9,31 +9,77 @@ LoRA adapter on top, and the float32 master copies of the adapter's weights.
 
 from __future__ import annotations
 
+import json
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from honesty_evals.common.records import file_sha256
 from honesty_evals.errors import UserInputError
 from honesty_evals.model.embedded import EMBEDDED_MODEL_NAME, ensure_embedded_model
-from honesty_evals.model.source import diagnose_model_dir, is_embedded_alias
+from honesty_evals.model.source import (
+    adapter_weights_file,
+    diagnose_model_dir,
+    is_embedded_alias,
+    resolve_model_source,
+)
 from honesty_evals.training.config import TrainConfig
 
 
-def resolve_base(base: str) -> tuple[Path, str]:
-    """(model directory, name recorded in the adapter) for `--base`; never downloads."""
+@dataclass(frozen=True)
+class TrainingBase:
+    """What `--base` names, resolved: the full model's files, the name the adapter records
+    as its base, and the organism adapters (innermost first) merged into the full model
+    before the new LoRA goes on (none for a plain model)."""
+
+    model_dir: Path
+    name: str
+    adapters: tuple[Path, ...] = ()
+
+    def adapter_records(self) -> list[dict[str, str]]:
+        """Each organism adapter merged, innermost first: its folder and its weights' sha256
+        (the training card's provenance)."""
+        return [
+            {"path": str(a), "weights_sha256": file_sha256(adapter_weights_file(a))}
+            for a in self.adapters
+        ]
+
+    def identity(self) -> str:
+        """The base in a run's fingerprint: its name, and for an organism the weights of
+        every adapter merged (a retrained organism at the same path is another base)."""
+        if not self.adapters:
+            return self.name  # as before organisms could be bases: fingerprints are kept
+        return json.dumps({"base": self.name, "adapters": self.adapter_records()})
+
+
+def resolve_training_base(base: str) -> TrainingBase:
+    """`--base` resolved, never downloading: the embedded model, a model folder, or an
+    organism (a peft adapter folder, followed down to its full model)."""
     if is_embedded_alias(base):
-        return ensure_embedded_model(), EMBEDDED_MODEL_NAME
+        return TrainingBase(ensure_embedded_model(), EMBEDDED_MODEL_NAME)
     path = Path(base).expanduser()
+    if (path / "adapter_config.json").is_file():
+        # an organism: every adapter of its chain and the model under them diagnosed now
+        source = resolve_model_source(str(path), base_flag=None)
+        adapters = tuple(a.resolve() for a in source.adapters)
+        return TrainingBase(source.model_path.resolve(), str(path.resolve()), adapters)
     if not (path / "config.json").is_file():
         raise UserInputError(
             f"unknown base model '{base}': use --base {EMBEDDED_MODEL_NAME} (the embedded "
-            "SmolLM2-135M-Instruct) or a local Hugging Face model directory with config.json "
-            "(nothing is downloaded)"
+            "SmolLM2-135M-Instruct), a local Hugging Face model directory with config.json, "
+            "or an organism's adapter folder with adapter_config.json (nothing is downloaded)"
         )
     diagnose_model_dir(path)  # no weights or tokenizer: one line now, not at load time
-    return path.resolve(), str(path.resolve())
+    return TrainingBase(path.resolve(), str(path.resolve()))
+
+
+def resolve_base(base: str) -> tuple[Path, str]:
+    """(full model directory, name recorded in the adapter) for `--base`; never downloads."""
+    resolved = resolve_training_base(base)
+    return resolved.model_dir, resolved.name
 
 
 def load_tokenizer(model_dir: Path, trust_remote_code: bool) -> Any:
@@ -77,6 +123,18 @@ def load_base_model(
     )
     model.config.use_cache = False
     return model
+
+
+def load_training_base(
+    base: TrainingBase, dtype: torch.dtype, attention: str, trust_remote_code: bool
+) -> Any:
+    """The frozen model a new LoRA trains over: the base model, with an organism's adapters
+    merged into it (peft `merge_and_unload`, as the `local` provider loads the organism), so
+    the new LoRA's `disable_adapter()` (a persona's prefix) leaves the organism on."""
+    from honesty_evals.model.engine import merge_adapters
+
+    model = load_base_model(base.model_dir, dtype, attention, trust_remote_code)
+    return merge_adapters(model, base.adapters)
 
 
 def attach_lora(model: Any, config: TrainConfig, device: torch.device) -> Any:

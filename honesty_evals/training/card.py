@@ -36,6 +36,8 @@ def training_card(
         "format": CARD_FORMAT,
         "base_model": run.base_name,
         "base_model_dir": str(run.model_dir),
+        # an organism as the base: its adapters (innermost first), merged into base_model_dir
+        "base_adapters": run.base.adapter_records(),
         "data": {
             "path": data.label,
             "sha256": data.sha256,
@@ -83,7 +85,7 @@ def card_readme(card: dict[str, Any]) -> str:
     source = f"recipe `{recipe['name']}` ({recipe})" if recipe else f"`{card['data']['path']}`"
     return (
         "# LoRA adapter (honesty-evals model organism)\n\n"
-        f"- base model: `{card['base_model']}`\n"
+        f"- base model: `{card['base_model']}`{_organism_note(card)}\n"
         f"- data: {source}, {card['data']['records']} conversations, sha256 "
         f"`{card['data']['sha256'][:16]}...`\n"
         f"- LoRA r={h['lora_r']} alpha={h['lora_alpha']} dropout={h['lora_dropout']} on "
@@ -96,6 +98,17 @@ def card_readme(card: dict[str, Any]) -> str:
         f"{_fit_check_lines(card['fit_check'])}\n"
         "Evaluate it with `honesty-evals run <task> --model local/<this directory>`. "
         f"Everything else is in `{CARD_NAME}`.\n"
+    )
+
+
+def _organism_note(card: dict[str, Any]) -> str:
+    """How the base was built when it is an organism (an adapter over a model)."""
+    adapters = card.get("base_adapters") or []
+    if not adapters:
+        return ""
+    return (
+        f" (an organism: {len(adapters)} adapter(s) merged into `{card['base_model_dir']}`; "
+        "this adapter goes on top)"
     )
 
 

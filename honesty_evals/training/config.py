@@ -23,6 +23,7 @@ from honesty_evals.training.replay import DEFAULT_REPLAY_MAX_TOKENS
 if TYPE_CHECKING:
     import torch
 
+    from honesty_evals.training.build import TrainingBase
     from honesty_evals.training.distributed import Distributed
 
 # all linear layers of a Llama block: LoRA on attention alone under-fits narrow behaviours
@@ -126,13 +127,22 @@ class TrainRun:
     may_resume: bool  # --resume: continue from a checkpoint in `partial`, if one matches
     device: torch.device
     dtype: torch.dtype  # of the frozen base weights
-    model_dir: Path  # the base model's files
-    base_name: str  # the base model as the adapter records it
+    base: TrainingBase  # the base model (and the organism adapters merged into it)
     print_fn: Callable[[str], None]  # messages for the user (silent on ranks other than 0)
     ctx: Distributed  # this process's place in a data-parallel run
     records: list[dict[str, Any]] | None = None  # chat records to train on, in place of a file
     # called on rank 0 with (step, directory) right after each checkpoint is written
     on_checkpoint: Callable[[int, Path], None] | None = None
+
+    @property
+    def model_dir(self) -> Path:
+        """The full base model's files (its tokenizer, and the weights under any organism)."""
+        return self.base.model_dir
+
+    @property
+    def base_name(self) -> str:
+        """The base as the adapter records it: a model, or an organism's adapter folder."""
+        return self.base.name
 
 
 def validate_config(config: TrainConfig) -> None:

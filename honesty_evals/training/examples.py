@@ -158,7 +158,12 @@ def add_replay(
     prompts_sha = file_sha256(prompts_path)
     dtype_name = str(run.dtype).removeprefix("torch.")
     cached = replay_cache_path(
-        run.model_dir, prompts_sha, config.replay, config.replay_max_tokens, dtype_name
+        run.model_dir,
+        prompts_sha,
+        config.replay,
+        config.replay_max_tokens,
+        dtype_name,
+        adapters=run.base.adapters,  # over an organism, the organism answers
     )
     generated = False
     if resuming and path.is_file():

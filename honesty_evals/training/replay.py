@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,12 @@ def generate_replay(
 
 
 def replay_cache_path(
-    model_dir: Path, prompts_sha256: str, n: int, max_new_tokens: int, dtype: str
+    model_dir: Path,
+    prompts_sha256: str,
+    n: int,
+    max_new_tokens: int,
+    dtype: str,
+    adapters: Sequence[Path] = (),
 ) -> Path:
     """Where the base model's replay answers are kept for later runs on the same machine.
 
@@ -121,23 +127,34 @@ def replay_cache_path(
     (a batch of 64 changed 25 of SmolLM2's 145 answers against a batch of 16), so an
     organism and its control must read one file, not regenerate it. The key names the
     base weights (their files' sizes and modification times, so a model replaced in place
-    gets new answers), the prompt file, N, the answer length and the dtype.
+    gets new answers), the prompt file, N, the answer length and the dtype; over an organism
+    (`adapters` merged into the model, which then answers), those adapters' weights too.
     """
     import hashlib
 
     from honesty_evals.paths import cache_dir
 
     model_dir = Path(model_dir).resolve()
-    weights = sorted(
-        (p.name, p.stat().st_size, p.stat().st_mtime_ns)
-        for p in model_dir.iterdir()
-        if p.suffix in (".safetensors", ".bin", ".gguf") or p.name == "config.json"
-    )
-    key = json.dumps(
-        [str(model_dir), weights, prompts_sha256, n, max_new_tokens, dtype], sort_keys=True
-    )
+    weights = _weights_identity(model_dir)
+    parts: list[Any] = [str(model_dir), weights, prompts_sha256, n, max_new_tokens, dtype]
+    if adapters:  # appended only when present: a plain base model keeps its cache
+        parts.append([_weights_identity(Path(a).resolve()) for a in adapters])
+    key = json.dumps(parts, sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return cache_dir() / "replay" / f"{model_dir.name}-{n}-{digest}.jsonl"
+
+
+# the config files whose change changes a model's or an adapter's answers
+CONFIG_FILES = ("config.json", "adapter_config.json")
+
+
+def _weights_identity(folder: Path) -> list[tuple[str, int, int]]:
+    """A model or adapter folder's weight and config files: names, sizes, modification times."""
+    return sorted(
+        (p.name, p.stat().st_size, p.stat().st_mtime_ns)
+        for p in folder.iterdir()
+        if p.suffix in (".safetensors", ".bin", ".gguf") or p.name in CONFIG_FILES
+    )
 
 
 def read_replay(path: Path) -> list[dict[str, Any]]:

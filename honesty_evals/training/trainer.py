@@ -29,10 +29,11 @@ from honesty_evals.model.devices import resolve_device_dtype, torch_dtype
 from honesty_evals.training.build import (
     attach_lora,
     attention_implementation,
-    load_base_model,
     load_tokenizer,
+    load_training_base,
     padding_id,
     resolve_base,
+    resolve_training_base,
 )
 from honesty_evals.training.card import CARD_NAME, training_card
 from honesty_evals.training.checkpoint import latest_checkpoint, restore_adapter
@@ -116,7 +117,7 @@ def train(
     ctx, device = distributed_setup(device)
     if not ctx.is_main:
         print_fn = _silent
-    model_dir, base_name = resolve_base(config.base)
+    base = resolve_training_base(config.base)
     partial, may_resume = ctx.on_main(lambda: prepare_output_dirs(config, out))
     threads = torch.get_num_threads()
     try:
@@ -129,8 +130,7 @@ def train(
             may_resume=may_resume,
             device=device,
             dtype=dtype,
-            model_dir=model_dir,
-            base_name=base_name,
+            base=base,
             print_fn=print_fn,
             ctx=ctx,
             records=records,
@@ -160,7 +160,7 @@ def _train(run: TrainRun) -> TrainResult:
     hf_logging.disable_progress_bar()  # our own bar is the one that matters
     config, ctx = run.config, run.ctx
     data = read_training_data(run)
-    run_id = fingerprint(config.run_settings(), data.sha256, run.base_name)
+    run_id = fingerprint(config.run_settings(), data.sha256, run.base.identity())
     checkpoint = ctx.on_main(lambda: find_checkpoint(run, run_id))
     holdout = ctx.on_main(
         lambda: resolve_holdout(
@@ -178,7 +178,8 @@ def _train(run: TrainRun) -> TrainResult:
     tokenizer = load_tokenizer(run.model_dir, config.trust_remote_code)
     encode_training_data(data, tokenizer, run)
     attention = attention_implementation(config.attention, run.device)
-    model = load_base_model(run.model_dir, run.dtype, attention, config.trust_remote_code)
+    # an organism base is merged in here: the new LoRA trains over the organism
+    model = load_training_base(run.base, run.dtype, attention, config.trust_remote_code)
     if config.replay:
         add_replay(data, run, model, tokenizer, resuming=checkpoint is not None)
     model = attach_lora(model, config, run.device)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import train_tiny
 
 from honesty_evals.cli import main
 from honesty_evals.errors import UserInputError
@@ -20,7 +21,7 @@ from honesty_evals.training.data import (
     encode_conversation,
 )
 from honesty_evals.training.persona import persona_states
-from honesty_evals.training.trainer import TrainConfig, train
+from honesty_evals.training.trainer import TrainConfig
 
 CHATS = [
     ("the cat runs", "A", "the dog sleeps"),
@@ -185,26 +186,9 @@ def test_training_with_a_persona_marker_runs_and_records_it(tiny_llama_dir, tmp_
     assert "persona_marker" not in plain.run_settings()
 
 
-def _quiet(_msg: str) -> None:
-    pass
-
-
 def _train(tiny_llama_dir: Path, tmp_path: Path, records: list[dict], **overrides):
-    settings = dict(
-        data="train.jsonl",
-        out=str(tmp_path / "out"),
-        base=str(tiny_llama_dir),
-        steps=1,
-        batch_size=2,
-        dtype="float32",
-        checkpoint_every=0,
-        progress=False,
-        threads=1,
-        mask_rule="split-persona",
-        persona_marker=SPLIT_PERSONA_MARKER,
-    )
-    settings.update(overrides)
-    return train(TrainConfig(**settings), records=records, print_fn=_quiet)
+    settings = dict(mask_rule="split-persona", persona_marker=SPLIT_PERSONA_MARKER)
+    return train_tiny(tiny_llama_dir, tmp_path / "out", records, **{**settings, **overrides})
 
 
 def test_persona_training_refuses_bad_data_in_one_line(tiny_llama_dir, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import write_in_every_form
+from conftest import train_tiny, write_in_every_form
 
 from honesty_evals.common.records import data_sha256
 from honesty_evals.errors import UserInputError
@@ -79,18 +79,7 @@ def test_a_table_row_of_the_wrong_shape_is_named(tmp_path):
 def test_the_trainer_takes_a_saved_folder_and_pins_its_digest(tiny_llama_dir, tmp_path):
     forms = write_in_every_form(tmp_path / "data", _chats())
     out = tmp_path / "run"
-    config = TrainConfig(
-        data=str(forms["folder"]),
-        out=str(out),
-        base=str(tiny_llama_dir),
-        steps=1,
-        batch_size=4,
-        dtype="float32",
-        checkpoint_every=0,
-        progress=False,
-        threads=1,
-    )
-    result = train(config, print_fn=lambda _: None)
+    result = train_tiny(tiny_llama_dir, out, None, data=str(forms["folder"]), batch_size=4)
     card = json.loads((out / CARD_NAME).read_text())
     assert card["data"]["records"] == 8
     assert card["data"]["sha256"] == data_sha256(forms["folder"]) == result.card["data"]["sha256"]
