@@ -77,7 +77,12 @@ def add_confession_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=Path,
         help="transcripts: .jsonl, .parquet or a save_to_disk folder (default: shipped)",
     )
-    tr.add_argument("--base", default="smollm2", help="base model (default: %(default)s)")
+    tr.add_argument(
+        "--base",
+        default="smollm2",
+        help="base model: smollm2, a model folder, or an organism's adapter folder (the "
+        "reviewer then trains over that organism merged; default: %(default)s)",
+    )
     tr.add_argument(
         "--steps", type=int, default=DEFAULT_STEPS, help="optimizer steps (%(default)s)"
     )

@@ -4,7 +4,8 @@
   line, `SPLIT_PERSONA_MARKER` and the intervention sentence on one line, then the review
   and `FLAG: PASS|FAIL`. Loss: the review, flag and end-of-turn token only (mask rule
   `split-persona`). The LoRA is a persona active only after the marker, in training
-  (`TrainConfig.persona_marker`) and at evaluation (`-M persona=DIR` over the base model).
+  (`TrainConfig.persona_marker`) and at evaluation (`-M persona=DIR` over the base model,
+  or over the organism it was trained on).
 - `split_all_tokens`: the same records and loss, with the LoRA on every token and merged at
   evaluation (the split format before the persona was isolated; kept for the ablation).
 - `followup`: the transcript as is, then the intervention as a user turn and the review +
@@ -92,7 +93,11 @@ def render(transcript: Transcript, fmt: str) -> list[Message]:
 def evaluation_model(fmt: str, adapter: Path, base_model: str) -> tuple[str, dict[str, str]]:
     """The Inspect model and -M arguments that evaluate format `fmt`'s adapter trained on
     `base_model` (what follows `local/`): a persona over the base model, active only after
-    its marker, or the adapter merged into the base model."""
+    its marker, or the adapter merged into the base model. `base_model` may be an organism's
+    adapter folder (issue 16: the reviewer trained over the organism that wrote the
+    transcripts): the persona then runs over `local/<organism>` (the organism merged), and a
+    merged format's adapter records the organism as its base, so `local/<adapter>` loads
+    base model, organism and adapter in turn (`model.source.ModelSource.stacked_on`)."""
     check_format(fmt)
     if fmt in PERSONA_MARKERS:
         return f"local/{base_model}", {
