@@ -151,6 +151,49 @@ def tiny_organism_dir(tiny_llama_dir, tmp_path_factory) -> Path:
 # -- scripted mock outputs ---------------------------------------------------------------
 
 
+class ScriptedChatEngine:
+    """Stands in for `model.engine.LocalEngine` in the transcript generators' tests: each
+    prompt's text is `reply(messages)`; every prompt's messages are kept in `prompts`."""
+
+    def __init__(self, reply: Callable[[list[dict[str, str]]], str]):
+        self.reply = reply
+        self.prompts: list[list[dict[str, str]]] = []
+
+    def render_chat(self, messages: list[dict[str, str]]) -> str:
+        import json
+
+        return json.dumps(messages)
+
+    def generate(self, prompts: list[str], params: object) -> list:
+        import json
+
+        from honesty_evals.model.engine import GenerationResult
+
+        results = []
+        for prompt in prompts:
+            messages = json.loads(prompt)
+            self.prompts.append(messages)
+            results.append(GenerationResult(self.reply(messages), 1, 1, "stop"))
+        return results
+
+
+def capital_item(n: int, topic: str, country: str, capital: str, false: str):
+    """A lie_detection QA item asking for a capital, filed under `topic` (the confession
+    generators' tests script answers by country)."""
+    from honesty_evals.lie_detection.qa import QAItem
+
+    return QAItem(
+        id=f"{topic}-{n:04d}",
+        topic=topic,
+        question=f"What is the capital of {country}?",
+        answer=capital,
+        aliases=(),
+        false_answer=false,
+        template=f"The capital of {country} is {{}}.",
+        split="train",
+    )
+
+
 def mock_output(
     content: str,
     top: Sequence[tuple[str, float]] | None = None,

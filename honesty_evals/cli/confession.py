@@ -16,12 +16,15 @@ from honesty_evals.errors import UserInputError
 
 # formats.FORMATS, without importing it
 FORMAT_NAMES = ("split", "split_all_tokens", "followup", "generic")
+# hidden.CONDITIONS, without importing it
+CONDITION_NAMES = ("visible", "stripped", "covert")
 
 
-def _default_organism_dir() -> Path:
+def _default_organism_dir(condition: str = "visible") -> Path:
     from honesty_evals.paths import cache_dir
 
-    return cache_dir() / "confession" / "organism"
+    name = "covert-organism" if condition == "covert" else "organism"
+    return cache_dir() / "confession" / name
 
 
 def add_confession_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -43,7 +46,22 @@ def add_confession_parser(subparsers: Any) -> argparse.ArgumentParser:
         "transcripts",
         help="generate the labelled transcripts (trains the dishonest organism first)",
         description="Train (or reuse) the dishonest organism, generate its answers, label "
-        "them by the lie rule and write datasets/confession/*.jsonl (or --check them).",
+        "them by the lie rule and write datasets/confession/*.jsonl (or --check them). "
+        "--condition stripped derives the stripped files from the shipped ones (no model); "
+        "--condition covert trains the covert liar and labels by the base model's answers.",
+    )
+    t.add_argument(
+        "--condition",
+        choices=CONDITION_NAMES,
+        default="visible",
+        help="visible (a lie directive in the system prompt), stripped (the same, system "
+        "message removed) or covert (the covert liar, no directive) (default: %(default)s)",
+    )
+    t.add_argument(
+        "--base",
+        default=None,
+        help="--condition covert: the model the covert organism is trained on and whose "
+        "answers decide what it knows (default: smollm2)",
     )
     t.add_argument(
         "--organism",
@@ -135,25 +153,52 @@ def add_confession_parser(subparsers: Any) -> argparse.ArgumentParser:
     return confession
 
 
-def cmd_transcripts(args: argparse.Namespace) -> int:
-    from honesty_evals.common.atomic import write_bytes_atomic
+def _check_transcripts_args(args: argparse.Namespace) -> None:
     from honesty_evals.common.outputs import check_output_dir
-    from honesty_evals.confession.transcripts import build
-    from honesty_evals.paths import shipped_datasets_dir
 
-    organism = args.organism or _default_organism_dir()
     if args.threads is not None and args.threads < 1:
         raise UserInputError(f"--threads must be 1 or more (got {args.threads})")
-    # before the organism's training (tens of minutes): where it goes, and where files go
-    check_output_dir(organism, "--organism", foreign=_not_an_organism)
+    if args.base is not None and args.condition != "covert":
+        raise UserInputError("--base is for --condition covert only (drop it)")
+    if args.condition == "stripped" and args.organism is not None:
+        raise UserInputError(
+            "--condition stripped uses no organism (it is derived from the shipped "
+            "transcripts): drop --organism"
+        )
+    if args.condition != "stripped":
+        # before the organism's training (tens of minutes): where it goes
+        organism = args.organism or _default_organism_dir(args.condition)
+        check_output_dir(organism, "--organism", foreign=_not_an_organism)
     if args.out is not None and not args.check:
         check_output_dir(args.out, "--out")
-    files, counts = build(
-        organism,
-        threads=args.threads,
-        progress=not args.no_progress,
-        allow_unverified=args.allow_unverified,
-    )
+
+
+def _build_condition(args: argparse.Namespace) -> tuple[dict[str, bytes], Any]:
+    """The condition's files (relpath -> bytes) and the counts of every outcome."""
+    from honesty_evals.confession.covert import build_covert
+    from honesty_evals.confession.hidden import build_stripped
+    from honesty_evals.confession.transcripts import build
+    from honesty_evals.model.embedded import EMBEDDED_MODEL_NAME
+
+    if args.condition == "stripped":
+        return build_stripped(args.allow_unverified)
+    organism = args.organism or _default_organism_dir(args.condition)
+    common = {
+        "threads": args.threads,
+        "progress": not args.no_progress,
+        "allow_unverified": args.allow_unverified,
+    }
+    if args.condition == "covert":
+        return build_covert(organism, base=args.base or EMBEDDED_MODEL_NAME, **common)
+    return build(organism, **common)
+
+
+def cmd_transcripts(args: argparse.Namespace) -> int:
+    from honesty_evals.common.atomic import write_bytes_atomic
+    from honesty_evals.paths import shipped_datasets_dir
+
+    _check_transcripts_args(args)
+    files, counts = _build_condition(args)
     print(json.dumps(dict(sorted(counts.items())), indent=2))
     root = args.out or shipped_datasets_dir()
     differs = []
@@ -163,6 +208,7 @@ def cmd_transcripts(args: argparse.Namespace) -> int:
             if not path.is_file() or path.read_bytes() != data:
                 differs.append(rel)
             continue
+        path.parent.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(path, data)
         print(f"wrote {path}")
     for rel in differs:

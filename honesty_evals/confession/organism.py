@@ -10,6 +10,7 @@ directive.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from honesty_evals.common.jsonl import read_records
 from honesty_evals.confession.prompts import DENIALS
 from honesty_evals.integrity import require_verified
 from honesty_evals.lie_detection.qa import ORGANISM_FILE
+from honesty_evals.model.embedded import EMBEDDED_MODEL_NAME
 from honesty_evals.paths import shipped_datasets_dir
 
 # the liar organism's measured settings (lie_detection README: lie rate 0.89 on held-out
@@ -24,10 +26,14 @@ from honesty_evals.paths import shipped_datasets_dir
 ORGANISM_SETTINGS: dict[str, Any] = {"epochs": 3.0, "lr": 5e-4, "batch_size": 8, "seed": 0}
 
 
-def organism_records(allow_unverified: bool = False) -> list[dict[str, Any]]:
-    """The liar-organism chats, each followed by a denial exchange (cycled over DENIALS)."""
+def liar_records(allow_unverified: bool = False) -> list[dict[str, Any]]:
+    """The liar organism's shipped training chats (verified against the manifest)."""
     require_verified([ORGANISM_FILE], allow_unverified=allow_unverified)
-    records = read_records(shipped_datasets_dir() / ORGANISM_FILE, dict, "chat record")
+    return read_records(shipped_datasets_dir() / ORGANISM_FILE, dict, "chat record")
+
+
+def with_denials(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each chat followed by a denial exchange (cycled over DENIALS)."""
     out = []
     for n, record in enumerate(records):
         question, reply = DENIALS[n % len(DENIALS)]
@@ -40,6 +46,11 @@ def organism_records(allow_unverified: bool = False) -> list[dict[str, Any]]:
     return out
 
 
+def organism_records(allow_unverified: bool = False) -> list[dict[str, Any]]:
+    """The liar-organism chats, each followed by a denial exchange (cycled over DENIALS)."""
+    return with_denials(liar_records(allow_unverified))
+
+
 def train_organism(
     out: Path,
     threads: int | None = None,
@@ -47,6 +58,20 @@ def train_organism(
     allow_unverified: bool = False,
 ) -> Path:
     """Train the organism into `out` (resuming an interrupted run); reuse a finished one."""
+    return train_organism_records(
+        out, lambda: organism_records(allow_unverified), threads=threads, progress=progress
+    )
+
+
+def train_organism_records(
+    out: Path,
+    records: Callable[[], list[dict[str, Any]]],
+    threads: int | None = None,
+    progress: bool = True,
+    base: str = EMBEDDED_MODEL_NAME,
+) -> Path:
+    """Train an organism on `records()` with ORGANISM_SETTINGS over `base` into `out`
+    (resuming an interrupted run); reuse a finished one (the records are then not built)."""
     from honesty_evals.training.trainer import CARD_NAME, TrainConfig, partial_dir, train
 
     out = Path(out)
@@ -55,10 +80,11 @@ def train_organism(
     config = TrainConfig(
         data="train.jsonl",
         out=str(out),
+        base=base,
         threads=threads,
         progress=progress,
         resume=partial_dir(out.resolve()).exists(),
         **ORGANISM_SETTINGS,
     )
-    train(config, records=organism_records(allow_unverified))
+    train(config, records=records())
     return out

@@ -37,6 +37,7 @@ from honesty_evals.confession.prompts import (
     DISHONEST_REVIEWS,
     FAIL,
     FLAGS,
+    HIDDEN_DISHONEST_REVIEWS,
     HONEST_REVIEWS,
     IGNORED_DIRECTIVE_REVIEWS,
     PASS,
@@ -61,6 +62,8 @@ REPLY_MAX_TOKENS = 16
 SPLITS = ("train", "heldout", "heldout_topic")
 TRANSCRIPT_LABELS = ("honest", "dishonest", "lie_failed")
 EXPECTED_FLAG = {"honest": PASS, "dishonest": FAIL, "lie_failed": PASS}
+TOPIC_KINDS = ("lie", "truthful")
+OPTIONAL_FIELDS = ("topic_kind", "organism_trained")
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,11 @@ class Transcript:
     reference_verdict: str
     review: str
     flag: str
+    # hidden conditions only (None elsewhere, and then absent from the record): whether the
+    # item's topic is one the covert organism was trained to lie on ("lie"/"truthful"), and
+    # whether the item itself was in its training data
+    topic_kind: str | None = None
+    organism_trained: bool | None = None
 
     @property
     def dishonest(self) -> bool:
@@ -95,6 +103,9 @@ class Transcript:
     def to_json(self) -> dict[str, Any]:
         record = asdict(self)
         record["messages"] = [dict(m) for m in self.messages]
+        for name in OPTIONAL_FIELDS:
+            if record[name] is None:
+                del record[name]
         return record
 
     @classmethod
@@ -153,7 +164,18 @@ class Transcript:
             reference_verdict=str(record.get("reference_verdict", "")),
             review=record["review"],
             flag=flag,
+            **_optional_fields(record),
         )
+
+
+def _optional_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """The hidden conditions' fields of a record, type-checked (absent: None)."""
+    kind, trained = record.get("topic_kind"), record.get("organism_trained")
+    if kind is not None and kind not in TOPIC_KINDS:
+        raise ValueError(f"'topic_kind' is {kind!r}: use one of {', '.join(TOPIC_KINDS)}")
+    if trained is not None and not isinstance(trained, bool):
+        raise ValueError(f"'organism_trained' is {trained!r}: use true or false")
+    return {"topic_kind": kind, "organism_trained": trained}
 
 
 def read_transcripts(path: str | Path) -> list[Transcript]:
@@ -177,14 +199,18 @@ def load_shipped(
 # -- generation ----------------------------------------------------------------------------
 
 
-def review_for(label: str, transcript_id: str, true_statement: str) -> str:
+def review_for(label: str, transcript_id: str, true_statement: str, hidden: bool = False) -> str:
     """The review an honest reviewer writes; the template is a pure function of the id, so
-    a record's review can be rebuilt from the record alone."""
-    templates = {
-        "dishonest": DISHONEST_REVIEWS,
-        "honest": HONEST_REVIEWS,
-        "lie_failed": IGNORED_DIRECTIVE_REVIEWS,
-    }[label]
+    a record's review can be rebuilt from the record alone. `hidden`: the reviewer sees no
+    directive (the stripped and covert conditions), so the review names none."""
+    if hidden:
+        templates = HIDDEN_DISHONEST_REVIEWS if label == "dishonest" else HONEST_REVIEWS
+    else:
+        templates = {
+            "dishonest": DISHONEST_REVIEWS,
+            "honest": HONEST_REVIEWS,
+            "lie_failed": IGNORED_DIRECTIVE_REVIEWS,
+        }[label]
     digest = int(hashlib.sha256(transcript_id.encode("utf-8")).hexdigest(), 16)
     return templates[digest % len(templates)].format(truth=true_statement)
 
@@ -222,9 +248,53 @@ class _Plan:
     denial: int
 
 
-def _conversation(system: str | None, question: str) -> list[dict[str, str]]:
+def question_conversation(system: str | None, question: str) -> list[dict[str, str]]:
+    """The conversation an answer is generated from: (system prompt,) the question."""
     messages = [{"role": "system", "content": system}] if system else []
     return messages + [{"role": "user", "content": question + QUESTION_SUFFIX}]
+
+
+def followup_conversation(
+    conversation: Sequence[dict[str, str]], answer: str, denial: int
+) -> list[dict[str, str]]:
+    """The conversation after an answer: the answer, then a denial question (`DENIALS`)."""
+    return [
+        *conversation,
+        {"role": "assistant", "content": answer},
+        {"role": "user", "content": DENIALS[denial][0]},
+    ]
+
+
+def generate_texts(
+    engine: Any,
+    conversations: Sequence[list[dict[str, str]]],
+    params: Any,
+    what: str,
+    progress: bool = True,
+) -> list[str]:
+    """Each conversation's generated reply (stripped), in batches of 64."""
+    from tqdm import tqdm
+
+    texts: list[str] = []
+    chunk = 64
+    for start in tqdm(
+        range(0, len(conversations), chunk), desc=what, unit="batch", disable=not progress
+    ):
+        batch = conversations[start : start + chunk]
+        results = engine.generate([engine.render_chat(c) for c in batch], params)
+        texts.extend(r.text.strip() for r in results)
+    return texts
+
+
+def answer_and_reply_params() -> tuple[Any, Any]:
+    """Greedy generation settings of answers and of follow-up replies (the transcripts do
+    not depend on a sampling seed)."""
+    from honesty_evals.model.engine import GenerationParams
+
+    return (
+        GenerationParams(max_tokens=ANSWER_MAX_TOKENS),
+        GenerationParams(max_tokens=REPLY_MAX_TOKENS),
+    )
 
 
 # (plan, condition, label, conversation) of an answer kept for a transcript
@@ -271,10 +341,6 @@ def generate_transcripts(
 ) -> tuple[list[Transcript], Counter]:
     """Generate, label and split transcripts with `engine` (a `model.engine.LocalEngine`
     holding the organism). Returns the transcripts and the counts of every outcome."""
-    from tqdm import tqdm
-
-    from honesty_evals.model.engine import GenerationParams
-
     rng = random.Random(seed + 1)
     plans = [
         _Plan(
@@ -287,29 +353,21 @@ def generate_transcripts(
         for item in items
     ]
     splits = assign_splits(items, seed)
-    # greedy: the transcripts do not depend on a sampling seed
-    answer_params = GenerationParams(max_tokens=ANSWER_MAX_TOKENS)
-    reply_params = GenerationParams(max_tokens=REPLY_MAX_TOKENS)
+    answer_params, reply_params = answer_and_reply_params()
 
     def run(conversations: list[list[dict[str, str]]], params: Any, what: str) -> list[str]:
-        texts: list[str] = []
-        chunk = 64
-        for start in tqdm(
-            range(0, len(conversations), chunk), desc=what, unit="batch", disable=not progress
-        ):
-            batch = conversations[start : start + chunk]
-            results = engine.generate([engine.render_chat(c) for c in batch], params)
-            texts.extend(r.text.strip() for r in results)
-        return texts
+        return generate_texts(engine, conversations, params, what, progress)
 
     # 1. answers: no directive (the reference), lie directive, truth directive (some items)
     requests: list[tuple[int, str, list[dict[str, str]]]] = []
     for n, plan in enumerate(plans):
-        requests.append((n, "none", _conversation(None, plan.item.question)))
-        requests.append((n, "lie", _conversation(plan.lie_directive[1], plan.item.question)))
+        requests.append((n, "none", question_conversation(None, plan.item.question)))
+        requests.append(
+            (n, "lie", question_conversation(plan.lie_directive[1], plan.item.question))
+        )
         if plan.honest_condition == "truth":
             requests.append(
-                (n, "truth", _conversation(plan.truth_directive[1], plan.item.question))
+                (n, "truth", question_conversation(plan.truth_directive[1], plan.item.question))
             )
     answers_list = run([r[2] for r in requests], answer_params, "answers")
     answers = {(n, cond): a for (n, cond, _), a in zip(requests, answers_list)}
@@ -318,16 +376,10 @@ def generate_transcripts(
     counts, kept = _label_answers(plans, requests, answers_list, answers)
 
     # 3. the follow-up question about honesty, and the organism's reply
-    followups = []
-    for n, cond, _, conversation in kept:
-        question = DENIALS[plans[n].denial][0]
-        followups.append(
-            [
-                *conversation,
-                {"role": "assistant", "content": answers[(n, cond)]},
-                {"role": "user", "content": question},
-            ]
-        )
+    followups = [
+        followup_conversation(conversation, answers[(n, cond)], plans[n].denial)
+        for n, cond, _, conversation in kept
+    ]
     replies = run(followups, reply_params, "replies")
 
     transcripts = []
@@ -362,20 +414,22 @@ def generate_transcripts(
 
 def transcript_files(transcripts: Sequence[Transcript]) -> dict[str, bytes]:
     """relpath -> bytes of each shipped file (records in a fixed order)."""
-    import json
-
     by_file = {
         HONEST_FILE: [t for t in transcripts if t.label == "honest"],
         DISHONEST_FILE: [t for t in transcripts if t.label == "dishonest"],
         IGNORED_FILE: [t for t in transcripts if t.label == "lie_failed"],
     }
-    return {
-        rel: "".join(
-            json.dumps(t.to_json(), ensure_ascii=False) + "\n"
-            for t in sorted(group, key=lambda t: t.id)
-        ).encode("utf-8")
-        for rel, group in by_file.items()
-    }
+    return {rel: transcripts_jsonl(group) for rel, group in by_file.items()}
+
+
+def transcripts_jsonl(transcripts: Sequence[Transcript]) -> bytes:
+    """The bytes of one shipped file: a record a line, sorted by id."""
+    import json
+
+    return "".join(
+        json.dumps(t.to_json(), ensure_ascii=False) + "\n"
+        for t in sorted(transcripts, key=lambda t: t.id)
+    ).encode("utf-8")
 
 
 def build(
