@@ -390,3 +390,15 @@ def test_the_task_reads_a_hidden_condition(fake_hidden, tmp_path):
     with pytest.raises(UserInputError, match="condition=covert picks shipped transcripts"):
         confession(condition="covert", data=str(data))
 
+
+def test_the_pre_release_confession_gate_reads_the_stripped_condition(fake_hidden):
+    from honesty_evals.audit.runner import build_tasks, plan_evals
+    from honesty_evals.audit.suite import load_suite, resolve_suite_path
+
+    suite = load_suite(resolve_suite_path("pre_release"))
+    (spec,) = [t for t in suite.tasks if t.task == "confession"]
+    assert spec.params["condition"] == "stripped"
+    planned = [p for p in plan_evals(suite) if p.task == "confession"]
+    (task,) = build_tasks(suite, planned, False)
+    assert task.metadata["condition"] == "stripped"
+    assert all(m.role != "system" for s in task.dataset for m in s.input)
