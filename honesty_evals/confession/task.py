@@ -55,12 +55,20 @@ __all__ = [
 ]
 
 
+def hidden_module() -> Any:
+    """`confession.hidden` (the conditions' transcripts and organisms), imported when a
+    condition is asked for; by name, so that its absence is an import error there, not a
+    type error here (the module lands from another branch)."""
+    import importlib
+
+    return importlib.import_module("honesty_evals.confession.hidden")
+
+
 def condition_transcripts(
     condition: str, allow_unverified: bool
 ) -> tuple[list[Transcript], dict[str, Any]]:
     """A hidden condition's shipped transcripts (`hidden.load_condition`), its name checked."""
-    from honesty_evals.confession import hidden  # the condition's files load only when asked
-
+    hidden = hidden_module()
     if condition not in hidden.CONDITIONS:
         raise UserInputError(
             f"unknown condition '{condition}': choose one of {', '.join(hidden.CONDITIONS)}"

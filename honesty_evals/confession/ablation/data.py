@@ -17,7 +17,9 @@ def load_conditions(
     config: AblationConfig,
 ) -> tuple[dict[str, list[Transcript]], dict[str, dict[str, Any]]]:
     """Each condition's transcripts and how they were verified (`hidden.load_condition`)."""
-    from honesty_evals.confession import hidden  # looked up at call time: tests replace it
+    from honesty_evals.confession.task import hidden_module  # at call time: tests replace it
+
+    hidden = hidden_module()
 
     transcripts, verification = {}, {}
     for condition in config.conditions:
@@ -29,10 +31,10 @@ def load_conditions(
 def condition_organism(config: AblationConfig, condition: str, out: Path) -> Path:
     """The organism that wrote the condition's transcripts: reused when finished in `out`,
     else trained there (an interrupted one resumes)."""
-    from honesty_evals.confession import hidden
+    from honesty_evals.confession.task import hidden_module
 
     return Path(
-        hidden.train_condition_organism(
+        hidden_module().train_condition_organism(
             condition,
             out,
             threads=config.threads,
@@ -49,9 +51,9 @@ def lie_topics(transcripts: list[Transcript]) -> set[str] | None:
     kinds = {t.topic: getattr(t, "topic_kind", None) for t in transcripts}
     if any(kind is not None for kind in kinds.values()):
         return {topic for topic, kind in kinds.items() if kind == "lie"}
-    from honesty_evals.confession import hidden
+    from honesty_evals.confession.task import hidden_module
 
-    found = getattr(hidden, "LIE_TOPICS", None)
+    found = getattr(hidden_module(), "LIE_TOPICS", None)
     return set(found) if found is not None else None
 
 
