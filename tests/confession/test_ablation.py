@@ -402,3 +402,16 @@ def test_the_pre_release_confession_gate_reads_the_stripped_condition(fake_hidde
     (task,) = build_tasks(suite, planned, False)
     assert task.metadata["condition"] == "stripped"
     assert all(m.role != "system" for s in task.dataset for m in s.input)
+
+
+def test_the_default_run_has_the_pieces_its_time_estimate_counts(tmp_path):
+    """config.py's time estimate counts 54 evaluations and 12 trainings for one seed."""
+    from honesty_evals.confession.ablation import AblationConfig, AblationPlan
+
+    config = AblationConfig(out=str(tmp_path))
+    pieces = AblationPlan(config).pieces()
+    assert len(pieces) == 54 and config.eval_steps() == [16, 32]
+    assert len(config.conditions) * len(config.formats) * len(config.seeds) == 12
+    assert sum(p.split == "directive_ignored" for p in pieces) == 6  # visible only
+    three = AblationPlan(AblationConfig(out=str(tmp_path), seeds=(0, 1, 2))).pieces()
+    assert len(three) == 54 + 2 * (54 - 14)  # the 14 baseline pieces are shared by the seeds
