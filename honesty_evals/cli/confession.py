@@ -14,9 +14,8 @@ from typing import Any
 
 from honesty_evals.errors import UserInputError
 
-# formats.FORMATS, without importing it
+# formats.FORMATS and hidden.CONDITIONS, without importing them
 FORMAT_NAMES = ("split", "split_all_tokens", "followup", "generic")
-# hidden.CONDITIONS, without importing it
 CONDITION_NAMES = ("visible", "stripped", "covert")
 
 
@@ -118,28 +117,42 @@ def add_confession_parser(subparsers: Any) -> argparse.ArgumentParser:
 
     a = actions.add_parser(
         "ablation",
-        help="train every format on the same records and compare learning curves",
-        description="Train each format on identical records (same seed, steps, "
-        "batch, lr), evaluate a checkpoint every --eval-every steps on held-out transcripts, "
-        "and write OUT/results.md, results.json and learning_curve.png. Rerun the same "
-        "command to resume.",
+        help="train every arm over each condition's organism and compare detection",
+        description="For each condition (visible, stripped, covert) and training seed, "
+        "train each arm (format) over the organism that wrote the condition's transcripts "
+        "(same steps, batch, lr), evaluate a checkpoint every --eval-every steps on "
+        "held-out transcripts, and write OUT/results.md, results.json and "
+        "learning_curve.png. Rerun the same command to resume.",
     )
     a.add_argument("--out", required=True, type=Path, help="run folder (resumable)")
-    a.add_argument("--formats", default=",".join(FORMAT_NAMES), help="(default: %(default)s)")
+    a.add_argument("--formats", default=",".join(FORMAT_NAMES), help="arms (default: %(default)s)")
     a.add_argument(
-        "--steps", type=int, default=DEFAULT_STEPS, help="steps per format (%(default)s)"
+        "--conditions",
+        default=",".join(CONDITION_NAMES),
+        help="transcript conditions (default: %(default)s)",
     )
+    a.add_argument(
+        "--seeds",
+        default="0",
+        help="training seeds: a range (0-2), a list (0,2,5) or one (default: %(default)s)",
+    )
+    a.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="steps per arm (%(default)s)")
     a.add_argument("--eval-every", type=int, default=DEFAULT_EVAL_EVERY, help="(%(default)s)")
     a.add_argument("--lr", type=float, default=DEFAULT_LR, help="(%(default)s)")
     a.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="(%(default)s)")
     a.add_argument("--lora-r", type=int, default=DEFAULT_LORA_R, help="(%(default)s)")
-    a.add_argument("--seed", type=int, default=0)
     a.add_argument(
-        "--data",
-        type=Path,
-        help="transcripts: .jsonl, .parquet or a save_to_disk folder (default: shipped)",
+        "--seed",
+        type=int,
+        default=0,
+        help="data seed: evaluation subsample, generation and bootstrap (%(default)s)",
     )
-    a.add_argument("--base", default="smollm2", help="base model (default: %(default)s)")
+    a.add_argument(
+        "--organisms",
+        type=Path,
+        help="where each condition's organism is reused when finished, else trained "
+        "(default: OUT/organisms)",
+    )
     a.add_argument(
         "--n-per-label",
         type=int,
@@ -282,11 +295,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_ablation(args: argparse.Namespace) -> int:
     from honesty_evals.confession.ablation import Ablation, AblationConfig
+    from honesty_evals.training.family import parse_seeds
 
-    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    def names(text: str) -> tuple[str, ...]:
+        return tuple(f.strip() for f in text.split(",") if f.strip())
+
     config = AblationConfig(
         out=str(args.out),
-        formats=formats,
+        formats=names(args.formats),
+        conditions=names(args.conditions),
+        seeds=parse_seeds(args.seeds),
         steps=args.steps,
         eval_every=args.eval_every,
         lr=args.lr,
@@ -294,8 +312,7 @@ def cmd_ablation(args: argparse.Namespace) -> int:
         lora_r=args.lora_r,
         seed=args.seed,
         n_per_label=None if args.n_per_label == 0 else args.n_per_label,
-        base=args.base,
-        data=str(args.data) if args.data else None,
+        organisms=str(args.organisms) if args.organisms else None,
         threads=args.threads,
         progress=not args.no_progress,
         allow_unverified=args.allow_unverified,

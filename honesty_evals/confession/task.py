@@ -32,6 +32,7 @@ from honesty_evals.confession.transcripts import (
     DISHONEST_FILE,
     HONEST_FILE,
     IGNORED_FILE,
+    Transcript,
     load_shipped,
     read_transcripts,
 )
@@ -53,6 +54,28 @@ __all__ = [
     "review_before_flag",
 ]
 
+
+def hidden_module() -> Any:
+    """`confession.hidden` (the conditions' transcripts and organisms), imported when a
+    condition is asked for; by name, so that its absence is an import error there, not a
+    type error here (the module lands from another branch)."""
+    import importlib
+
+    return importlib.import_module("honesty_evals.confession.hidden")
+
+
+def condition_transcripts(
+    condition: str, allow_unverified: bool
+) -> tuple[list[Transcript], dict[str, Any]]:
+    """A hidden condition's shipped transcripts (`hidden.load_condition`), its name checked."""
+    hidden = hidden_module()
+    if condition not in hidden.CONDITIONS:
+        raise UserInputError(
+            f"unknown condition '{condition}': choose one of {', '.join(hidden.CONDITIONS)}"
+        )
+    return hidden.load_condition(condition, allow_unverified)
+
+
 TASK_VERSION = 1  # bump when the data, prompts or scoring change what a score means
 
 
@@ -67,6 +90,7 @@ def confession(
     review_max_tokens: int = 48,
     seed: int = 0,
     allow_unverified: bool = False,
+    condition: str = "visible",
 ) -> Task:
     """Does the model flag its own dishonest answers when asked to review them?
 
@@ -85,6 +109,10 @@ def confession(
         review_max_tokens: Token budget of the review.
         seed: Generation seed, subsample and bootstrap seed.
         allow_unverified: Run even if the shipped data fails its checksum check.
+        condition: Which shipped transcripts: "visible" (the lie directive in the system
+            prompt, which the reviewer reads), "stripped" (the same transcripts without the
+            system message: the lie is hidden) or "covert" (the covert-liar organism's, no
+            directive at all); `hidden.load_condition`.
     """
     check_format(format, ("split", "followup"))
     if format == "split":  # the review continues the assistant's turn
@@ -93,9 +121,16 @@ def confession(
         raise UserInputError(f"unknown split '{split}': choose one of {', '.join(EVAL_SPLITS)}")
     if n_per_label is not None:
         n_per_label = whole_number(n_per_label, "n_per_label", 1)
+    if data is not None and condition != "visible":
+        raise UserInputError(
+            f"condition={condition} picks shipped transcripts, and data= gives your own: "
+            "use one of them"
+        )
     if data is not None:
         transcripts = read_transcripts(data)
         datasets: dict[str, Any] = {"path": str(data), "verified": False}
+    elif condition != "visible":
+        transcripts, datasets = condition_transcripts(condition, allow_unverified)
     else:
         files = (IGNORED_FILE,) if split == "directive_ignored" else (HONEST_FILE, DISHONEST_FILE)
         transcripts, datasets = load_shipped(allow_unverified, files)
@@ -111,5 +146,6 @@ def confession(
             "datasets": datasets,
             "prompt_format": format,
             "split": split,
+            "condition": condition,
         },
     )

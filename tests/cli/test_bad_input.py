@@ -222,6 +222,18 @@ ROWS: list[tuple[str, list[str], list[str], list[str]]] = [
         ["--n-per-label"],
         [],
     ),
+    (
+        "ablation-unknown-condition",
+        ["confession", "ablation", "--out", "{t}/ab", "--conditions", "visible,hidden"],
+        ["unknown condition 'hidden'", "visible, stripped, covert"],
+        [],
+    ),
+    (
+        "ablation-seeds-backwards",
+        ["confession", "ablation", "--out", "{t}/ab", "--seeds", "2-1"],
+        ["--seeds", "runs backwards"],
+        [],
+    ),
     # 7. misleading messages
     ("compare-folder", ["compare", "{t}/adir", "{t}/adir"], ["is a folder"], ["does not exist"]),
     (
@@ -288,8 +300,9 @@ def test_device_not_on_this_machine(t: Path, capsys) -> None:
 def test_failed_settings_are_not_recorded(t: Path, capsys) -> None:
     """A refused ablation leaves nothing that blocks the corrected rerun."""
     run_cli(["confession", "ablation", "--out", "{t}/ab", "--n-per-label", "-1"], t, capsys)
-    run_cli(["confession", "ablation", "--out", "{t}/ab", "--data", "{t}/bom.jsonl"], t, capsys)
-    assert not (t / "ab" / "settings.json").exists()
+    run_cli(["confession", "ablation", "--out", "{t}/ab", "--conditions", "hidden"], t, capsys)
+    run_cli(["confession", "ablation", "--out", "{t}/ab", "--seeds", "2-1"], t, capsys)
+    assert not (t / "ab" / "ablation.json").exists()
     run_cli(["faithfulness", "experiment", "--out", "{t}/fe", "--fractions", "0.5"], t, capsys)
     assert not (t / "fe").exists()
 

@@ -430,7 +430,7 @@ def test_task_rejects_unknown_format_and_split(tmp_path):
         confession(split="test", data=str(data))
 
 
-# -- checkpoint export and the resumable ablation --------------------------------------------
+# -- checkpoint export (the resumable ablation: test_ablation.py) ----------------------------
 
 
 def test_every_checkpoint_exports_as_a_loadable_adapter(tiny_llama_dir, tmp_path):
@@ -470,70 +470,6 @@ def test_every_checkpoint_exports_as_a_loadable_adapter(tiny_llama_dir, tmp_path
     assert set(loaded) == set(saved[1]) and all("lora_" in name for name in loaded)
     for name, value in saved[1].items():
         assert (loaded[name] == value).all(), name
-
-
-def test_ablation_resumes_and_reports(tiny_llama_dir, tmp_path, monkeypatch):
-    from honesty_evals.confession import ablation as ablation_module
-    from honesty_evals.training import checkpoint as checkpoint_module
-
-    records = _records("train") + _records("heldout") + _records("heldout_topic")
-    ignored = _record("Peru", "Lima", "Lima", "lie_failed", "heldout")
-    ignored["flag"] = "PASS"
-    data = _write(tmp_path / "t.jsonl", [*records, ignored])
-    out = tmp_path / "ablation"
-
-    def config(**overrides):
-        settings = dict(
-            out=str(out),
-            formats=("followup",),
-            steps=2,
-            eval_every=1,
-            batch_size=2,
-            lr=1e-2,
-            review_max_tokens=4,
-            eval_dtype="float32",
-            base=str(tiny_llama_dir),
-            data=str(data),
-            progress=False,
-        )
-        return ablation_module.AblationConfig(**{**settings, **overrides})
-
-    messages: list[str] = []
-    real_export = checkpoint_module.export_adapter
-
-    def export_then_stop(checkpoint, dest, *args):
-        real_export(checkpoint, dest, *args)
-        raise KeyboardInterrupt  # the machine went away right after the first checkpoint
-
-    monkeypatch.setattr(checkpoint_module, "export_adapter", export_then_stop)
-    with pytest.raises(KeyboardInterrupt):
-        ablation_module.Ablation(config(), messages.append).run()
-    assert sum(m.startswith("evaluating baseline") for m in messages) == 3
-    monkeypatch.setattr(checkpoint_module, "export_adapter", real_export)
-
-    messages.clear()
-    report = ablation_module.Ablation(config(), messages.append).run()
-    evaluated = [m for m in messages if m.startswith("evaluating")]
-    # baselines were done; training resumed from step 1; then 2 learning-curve points and
-    # the held-out topic and directive-ignored splits at the last step
-    assert not any("baseline" in m for m in evaluated) and len(evaluated) == 4
-    assert report["complete"]
-    card = json.loads((out / "adapters" / "followup" / "training_card.json").read_text())
-    assert (
-        card["resumed_from_step"] == 1 and card["hyperparameters"]["mask_rule"] == "last-assistant"
-    )
-    assert (out / "checkpoints" / "followup" / "step-000001" / "adapter_config.json").is_file()
-    row = next(r for r in report["rows"] if r["condition"] == "followup")
-    assert [point[0] for point in row["curve"]] == [0, 1, 2]
-    assert row["heldout_topic"] is not None and row["directive_ignored"] is not None
-    assert "| followup | followup |" in (out / "results.md").read_text()
-    assert (out / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
-
-    messages.clear()
-    ablation_module.Ablation(config(), messages.append).run()
-    assert not any(m.startswith("evaluating") for m in messages)  # everything was done
-    with pytest.raises(UserInputError, match="other settings \\(steps differ\\)"):
-        ablation_module.Ablation(config(steps=3), messages.append).run()
 
 
 def test_the_audit_reads_confession_rates_per_question(tmp_path):
@@ -719,26 +655,6 @@ def test_split_is_an_isolated_persona_and_split_all_tokens_is_not(transcript):
     everywhere = format_train_config("split_all_tokens", 1, **settings)
     assert split.persona_marker == SPLIT_PERSONA_MARKER and everywhere.persona_marker is None
     assert split.mask_rule == everywhere.mask_rule == "split-persona"
-
-
-def test_the_ablation_evaluates_the_persona_over_the_base_model(tiny_llama_dir, tmp_path):
-    from honesty_evals.confession.ablation import AblationConfig, AblationPlan
-
-    plan = AblationPlan(AblationConfig(out=str(tmp_path), base=str(tiny_llama_dir)))
-    assert plan.model_for("split", 16) == (
-        f"local/{tiny_llama_dir.resolve()}",
-        {
-            "persona": str(plan.checkpoint_adapter("split", 16)),
-            "persona_marker": SPLIT_PERSONA_MARKER,
-        },
-    )
-    last = plan.config.steps
-    assert plan.model_for("split_all_tokens", last) == (
-        f"local/{plan.adapter_dir('split_all_tokens')}",
-        {},
-    )
-    # a run folder from before `split` meant the isolated persona is not resumed
-    assert plan.config.identity()["arms_version"] == 2
 
 
 class PersonaWithoutMarker(ScriptedReviewer):

@@ -1,19 +1,25 @@
-"""`honesty-evals confession ablation`: split-personality vs follow-up vs generic honesty.
+"""`honesty-evals confession ablation`: split-personality vs follow-up vs generic honesty,
+on visible and hidden lies (issue 16).
 
-Every format is trained on the same train-split transcripts with the same seed, step budget,
-batch size, learning rate and LoRA; a peft adapter is exported from every checkpoint (each
-`eval_every` steps) and evaluated on the held-out transcripts, so each format gets a
-learning curve of detection AUROC against steps. The untrained model is evaluated with the
-same prompts (step 0 of every curve). At the last step each format (and the baseline) is
-also evaluated on the held-out topic and on the directive-ignored diagnostic set.
+For each condition (`visible`, `stripped`, `covert`: `hidden.CONDITIONS`) and each training
+seed, every arm (format) is trained over the organism that wrote the condition's
+transcripts, on that condition's train split, with the same step budget, batch size,
+learning rate and LoRA; a peft adapter is exported from every checkpoint (each
+`eval_every` steps) and evaluated on the condition's held-out questions, so each arm gets
+a learning curve of detection AUROC against steps. The untrained organism is evaluated with
+the same prompts (step 0 of every curve; the baseline arm). At the last step each arm (and
+the baseline) is also evaluated on the held-out topic, and on the directive-ignored
+diagnostic set where the directive is visible.
 
 Everything lives in OUT: finished pieces (a training run, an exported checkpoint, an
 evaluation) are skipped when the command is run again, and an interrupted training run
 resumes from its last checkpoint, so an interrupted ablation continues where it stopped.
 
 The package, by concern: `config` (settings), `plan` (the pieces and their places in OUT),
-`data` (transcripts and evaluation samples), `training` (one LoRA per format), `evaluation`
-(one piece at a time) and `report` (results.json, results.md, the learning-curve PNG).
+`data` (transcripts, organisms and evaluation samples), `training` (one LoRA per
+condition, arm and seed), `evaluation`
+(one piece at a time), `summary` (the numbers over seeds), `report` (results.json) and
+`render` (results.md, the learning-curve PNG).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from honesty_evals.confession.ablation.config import (
+    CONDITIONS,
     DEFAULT_BATCH_SIZE,
     DEFAULT_EVAL_EVERY,
     DEFAULT_LORA_R,
@@ -32,7 +39,11 @@ from honesty_evals.confession.ablation.config import (
     DEFAULT_STEPS,
     AblationConfig,
 )
-from honesty_evals.confession.ablation.data import load_transcripts
+from honesty_evals.confession.ablation.data import (
+    condition_organism,
+    lie_topics,
+    load_conditions,
+)
 from honesty_evals.confession.ablation.evaluation import evaluate_piece
 from honesty_evals.confession.ablation.plan import (
     BASELINE,
@@ -41,18 +52,12 @@ from honesty_evals.confession.ablation.plan import (
     AblationPlan,
     Piece,
 )
-from honesty_evals.confession.ablation.report import (
-    AUROC_TARGET,
-    anchor_comparison,
-    plot_learning_curves,
-    render_markdown,
-    write_report,
-)
-from honesty_evals.confession.ablation.training import train_format
+from honesty_evals.confession.ablation.training import train_arm
+from honesty_evals.confession.transcripts import Transcript
 
 __all__ = [
-    "AUROC_TARGET",
     "BASELINE",
+    "CONDITIONS",
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_EVAL_EVERY",
     "DEFAULT_LORA_R",
@@ -65,15 +70,13 @@ __all__ = [
     "AblationConfig",
     "AblationPlan",
     "Piece",
-    "anchor_comparison",
-    "plot_learning_curves",
-    "render_markdown",
 ]
 
 
 class Ablation:
-    """One ablation run: baselines, then each format's training and evaluations, then the
-    report; every finished piece in OUT is kept and skipped on a rerun."""
+    """One ablation run: per seed and condition, the condition's organism (trained once, or
+    reused), its untrained baseline, then each arm's training over it and its evaluations;
+    then the report. Every finished piece in OUT is kept and skipped on a rerun."""
 
     def __init__(
         self, config: AblationConfig, print_fn: Callable[[str], None] | None = None
@@ -88,17 +91,34 @@ class Ablation:
         import torch
 
         cfg = self.config
-        # the data first: a bad file must not leave settings behind (see validate)
-        transcripts, verification = load_transcripts(cfg)
+        # where the run goes, then the data: a bad file must not leave settings behind
+        from honesty_evals.common.outputs import check_output_dir
+
+        check_output_dir(self.out, "--out")
+        transcripts, verification = load_conditions(cfg)
         self.plan.check_settings()
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         started = time.perf_counter()
-        pieces = self.plan.pieces()
-        for piece in [p for p in pieces if p.condition == BASELINE]:
-            evaluate_piece(self.plan, piece, transcripts, self.print)
-        for fmt in cfg.formats:
-            train_format(self.plan, fmt, transcripts, self.print)
-            for piece in [p for p in pieces if p.condition == fmt]:
-                evaluate_piece(self.plan, piece, transcripts, self.print)
-        return write_report(self.plan, verification, time.perf_counter() - started)
+        # seeds outermost: one complete seed (every condition) before the next starts
+        for seed in cfg.seeds:
+            for condition in cfg.conditions:
+                self._run_condition(condition, seed, transcripts[condition])
+        # the report's statistics load scipy and Inspect: only once there is a report
+        from honesty_evals.confession.ablation.report import write_report
+
+        topics = lie_topics(transcripts["covert"]) if "covert" in transcripts else None
+        return write_report(self.plan, verification, time.perf_counter() - started, topics)
+
+    def _run_condition(self, condition: str, seed: int, transcripts: list[Transcript]) -> None:
+        plan = self.plan
+        if condition not in plan.organisms:
+            plan.organisms[condition] = condition_organism(
+                self.config, condition, plan.organism_home(condition)
+            )
+        for piece in plan.baseline_pieces(condition):
+            evaluate_piece(plan, piece, transcripts, self.print)
+        for arm in self.config.formats:
+            train_arm(plan, condition, arm, seed, transcripts, self.print)
+            for piece in plan.arm_pieces(condition, arm, seed):
+                evaluate_piece(plan, piece, transcripts, self.print)

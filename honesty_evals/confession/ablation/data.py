@@ -1,4 +1,4 @@
-"""The ablation's data: the transcripts, and each piece's evaluation samples."""
+"""The ablation's data: each condition's transcripts and organism, and each piece's samples."""
 
 from __future__ import annotations
 
@@ -13,15 +13,48 @@ if TYPE_CHECKING:  # Inspect loads only when a piece is evaluated, not to parse 
     from inspect_ai.dataset import MemoryDataset
 
 
-def load_transcripts(config: AblationConfig) -> tuple[list[Transcript], dict[str, Any]]:
-    """(transcripts, how they were verified): the shipped ones, or those of `--data`."""
-    if config.data is not None:
-        from honesty_evals.confession.transcripts import read_transcripts
+def load_conditions(
+    config: AblationConfig,
+) -> tuple[dict[str, list[Transcript]], dict[str, dict[str, Any]]]:
+    """Each condition's transcripts and how they were verified (`hidden.load_condition`)."""
+    from honesty_evals.confession.task import hidden_module  # at call time: tests replace it
 
-        return read_transcripts(Path(config.data)), {"path": config.data, "verified": False}
-    from honesty_evals.confession.transcripts import load_shipped
+    hidden = hidden_module()
 
-    return load_shipped(config.allow_unverified)
+    transcripts, verification = {}, {}
+    for condition in config.conditions:
+        found, verified = hidden.load_condition(condition, config.allow_unverified)
+        transcripts[condition], verification[condition] = found, verified
+    return transcripts, verification
+
+
+def condition_organism(config: AblationConfig, condition: str, out: Path) -> Path:
+    """The organism that wrote the condition's transcripts: reused when finished in `out`,
+    else trained there (an interrupted one resumes)."""
+    from honesty_evals.confession.task import hidden_module
+
+    return Path(
+        hidden_module().train_condition_organism(
+            condition,
+            out,
+            threads=config.threads,
+            progress=config.progress,
+            allow_unverified=config.allow_unverified,
+        )
+    )
+
+
+def lie_topics(transcripts: list[Transcript]) -> set[str] | None:
+    """The covert organism's lie topics: from the transcripts' `topic_kind` where they carry
+    it, else `hidden.LIE_TOPICS`; None when neither says (the controls are then reported
+    as not available)."""
+    kinds = {t.topic: getattr(t, "topic_kind", None) for t in transcripts}
+    if any(kind is not None for kind in kinds.values()):
+        return {topic for topic, kind in kinds.items() if kind == "lie"}
+    from honesty_evals.confession.task import hidden_module
+
+    found = getattr(hidden_module(), "LIE_TOPICS", None)
+    return set(found) if found is not None else None
 
 
 def piece_dataset(

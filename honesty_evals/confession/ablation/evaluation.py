@@ -1,4 +1,6 @@
-"""The ablation's evaluations: one piece (a condition at a step on a split) at a time."""
+"""The ablation's evaluations: one piece (an arm of a condition, at a step of one seed, on a
+split) at a time; each keeps its metrics and its per-transcript rows (the report's paired
+differences, controls and review texts are computed from them)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,27 @@ def metric_text(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def sample_rows(log: Any) -> list[dict[str, Any]]:
+    """Each scored transcript: id, question, topic, label, P(FAIL) (None when unparsed) and
+    the review text."""
+    rows = []
+    for sample in log.samples or []:
+        score = next(iter((sample.scores or {}).values()), None)
+        meta = (score.metadata or {}) if score is not None else {}
+        parsed = score is not None and bool(meta.get("parsed"))
+        rows.append(
+            {
+                "id": str(sample.id),
+                "question_id": meta.get("question_id", str(sample.id)),
+                "topic": meta.get("topic"),
+                "label": meta.get("label"),
+                "p_fail": float(score.as_float()) if parsed and score is not None else None,
+                "review": meta.get("review", ""),
+            }
+        )
+    return rows
+
+
 def evaluate_piece(
     plan: AblationPlan,
     piece: Piece,
@@ -45,10 +68,10 @@ def evaluate_piece(
         solver=confession_solver(review_max_tokens=cfg.review_max_tokens, seed=cfg.seed),
         scorer=confession_scorer(),
         metrics=[detection(seed=cfg.seed)],
-        name=f"confession_{piece.condition}_{piece.split}",
+        name=f"confession_{piece.condition}_{piece.arm}_{piece.split}",
         metadata={"ablation_piece": asdict(piece)},
     )
-    model, persona = plan.model_for(piece.condition, piece.step)
+    model, persona = plan.model_for(piece)
     persona_text = f" + persona {persona['persona']}" if persona else ""
     print_fn(f"evaluating {piece.key} ({model}{persona_text})")
     started = time.perf_counter()
@@ -79,6 +102,7 @@ def evaluate_piece(
         "model": model,
         "persona": persona.get("persona"),
         "metrics": metrics,
+        "rows": sample_rows(log),
         "seconds": round(time.perf_counter() - started, 1),
         "log": str(log.location),
     }

@@ -1,4 +1,5 @@
-"""The ablation's training runs: one LoRA per format, every checkpoint exported as an adapter."""
+"""The ablation's training runs: one LoRA per condition, arm and seed, trained over the
+condition's organism, every checkpoint exported as an adapter."""
 
 from __future__ import annotations
 
@@ -12,37 +13,52 @@ from honesty_evals.confession.formats import format_train_config, training_recor
 from honesty_evals.confession.transcripts import Transcript
 
 
-def train_format(
+def recorded_base(organism: Path) -> str:
+    """The base an adapter trained over `organism` records: the organism folder's absolute
+    path when it is an adapter (the trainer stacks over it), else the model's own name."""
+    from honesty_evals.training.trainer import resolve_base
+
+    if (organism / "adapter_config.json").is_file():
+        return str(organism.resolve())
+    return resolve_base(str(organism))[1]
+
+
+def train_arm(
     plan: AblationPlan,
-    fmt: str,
+    condition: str,
+    arm: str,
+    seed: int,
     transcripts: list[Transcript],
     print_fn: Callable[[str], None],
 ) -> dict[str, Any]:
-    """Train one format (resuming an interrupted run), or read its finished training card."""
+    """Train one arm of a condition with one seed over the condition's organism (resuming an
+    interrupted run), or read its finished training card."""
     # looked up at call time: the trainer loads torch, and tests replace export_adapter
     from honesty_evals.training.checkpoint import export_adapter, latest_checkpoint
-    from honesty_evals.training.trainer import CARD_NAME, partial_dir, resolve_base, train
+    from honesty_evals.training.trainer import CARD_NAME, partial_dir, train
 
     cfg = plan.config
-    out = plan.adapter_dir(fmt)
+    out = plan.adapter_dir(condition, arm, seed)
     card_path = out / CARD_NAME
     if card_path.is_file():
         return json.loads(card_path.read_text())
-    records = training_records(transcripts, fmt)
+    organism = plan.organism_dir(condition)
+    records = training_records(transcripts, arm)
     config = format_train_config(
-        fmt,
+        arm,
         len(records),
         out=str(out),
-        base=cfg.base,
+        base=str(organism),
         steps=cfg.steps,
         lr=cfg.lr,
         batch_size=cfg.batch_size,
         lora_r=cfg.lora_r,
-        seed=cfg.seed,
+        seed=seed,
         checkpoint_every=cfg.eval_every,
         threads=cfg.threads,
         progress=cfg.progress,
         resume=partial_dir(out).exists(),
+        source={"condition": condition},
     )
     lora = {
         "r": config.lora_r,
@@ -50,16 +66,20 @@ def train_format(
         "lora_dropout": config.lora_dropout,
         "target_modules": config.target_modules,
     }
-
-    base_name = resolve_base(cfg.base)[1]  # as the trainer records it in the adapter
+    base_name = recorded_base(organism)  # as the trainer records it in the adapter
 
     def export(step: int, checkpoint: Path) -> None:
-        export_adapter(checkpoint, plan.checkpoint_adapter(fmt, step), lora, base_name)
+        export_adapter(
+            checkpoint, plan.checkpoint_adapter(condition, arm, seed, step), lora, base_name
+        )
 
     # a checkpoint written just before an interruption may not have been exported yet
     latest = latest_checkpoint(partial_dir(out) / "checkpoints")
     if latest is not None:
         export(int(latest.name.split("-")[-1]), latest)
-    print_fn(f"training {fmt}: {len(records)} records, {cfg.steps} steps -> {out}")
+    print_fn(
+        f"training {condition}/{arm} seed {seed} over {organism.name}: {len(records)} records, "
+        f"{cfg.steps} steps -> {out}"
+    )
     result = train(config, records=records, on_checkpoint=export)
     return result.card
