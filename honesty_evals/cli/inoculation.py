@@ -47,8 +47,9 @@ def add_inoculation_parser(subparsers: Any) -> argparse.ArgumentParser:
     exp.add_argument(
         "--quick",
         action="store_true",
-        help="120 records, 3 epochs, 20 lotteries, 8 EM questions x 1 answer: about 90 min "
-        "on 2 idle cores (estimated); overrides those five settings",
+        help="120 records, 3 epochs, 20 lotteries, 8 EM questions x 1 answer: about 60 min "
+        "with --threads 2 on 2 idle cores, 90 with --threads 1 (measured in parts, README); "
+        "overrides those five settings",
     )
     exp.add_argument("--n-records", type=int, help="records per organism (recipe default)")
     exp.add_argument("--epochs", type=float, default=3.0, help="epochs per organism (3)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,6 +31,8 @@ CONTRAST_NAMES = {
 def _interval(cell: Cell) -> str:
     if cell.value is None:
         return "n/a"
+    if math.isnan(cell.value):  # e.g. a misaligned rate whose judge scored no answer
+        return "not measured (no answer scored)"
     if cell.ci_low is None or cell.ci_high is None:
         return f"{cell.value:.3f}"
     return f"{cell.value:.3f} [{cell.ci_low:.3f}, {cell.ci_high:.3f}]"

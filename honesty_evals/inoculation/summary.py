@@ -165,14 +165,19 @@ def _seed_contrast(
     data: str, arm: str, candidate: Sequence[Mapping], baseline: Sequence[Mapping], level: float
 ) -> Contrast | None:
     """The misaligned rate (one value per seed), candidate minus baseline, Welch over seeds."""
-    cand = [float(r["value"]) for r in candidate if r.get("value") is not None]
-    base = [float(r["value"]) for r in baseline if r.get("value") is not None]
+    # a seed whose judge scored no answer has a NaN rate: it is unmeasured, not a value
+    cand = [float(r["value"]) for r in candidate if _finite(r.get("value"))]
+    base = [float(r["value"]) for r in baseline if _finite(r.get("value"))]
     if len(cand) < 2 or len(base) < 2:
         return None
     test = SeedMeansTest(np.array(cand), np.array(base))
     low, high = test.interval(level)
     return Contrast(data, arm, "misalignment", test.estimate, low, high, 0,
                     (len(cand), len(base)))  # fmt: skip
+
+
+def _finite(value: Any) -> bool:
+    return value is not None and math.isfinite(float(value))
 
 
 def summarize(
@@ -213,7 +218,11 @@ def summarize(
             )
             if found is not None:
                 summary.contrasts.append(found)
-        summary.answers[data] = answer(data, summary.contrasts)
+        rates = [
+            r for k, g in groups.items() if k[0] == data and k[3] == "misaligned_rate" for r in g
+        ]
+        unmeasured = bool(rates) and not any(_finite(r.get("value")) for r in rates)
+        summary.answers[data] = answer(data, summary.contrasts, misalignment_unmeasured=unmeasured)
     return summary
 
 
@@ -252,7 +261,9 @@ def _gating_words(c: Contrast | None, name: str) -> str:
     return _words(c, "gating", name)
 
 
-def answer(data: str, contrasts: Sequence[Contrast]) -> str:
+def answer(
+    data: str, contrasts: Sequence[Contrast], misalignment_unmeasured: bool = False
+) -> str:
     """The plain answer for one dataset: does the random string act like the inoculation
     (trait suppressed without it) while gating the capability, as a backdoor would?"""
     rand_s = _find(contrasts, data, "random", "suppression")
@@ -289,5 +300,10 @@ def answer(data: str, contrasts: Sequence[Contrast]) -> str:
         text += (
             f" With its string present the random arm was {more} misaligned than the none "
             f"arm without a prompt ({rand_m.text()}, over seeds)."
+        )
+    elif misalignment_unmeasured:
+        text += (
+            " The misaligned rate was not measured: the judge scored no answer (the offline "
+            "judge's number mass is below the task's threshold; give --grader a real judge)."
         )
     return text

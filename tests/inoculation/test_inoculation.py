@@ -229,6 +229,26 @@ def test_summary_of_em_data_answers_the_trait_half_and_reads_the_misaligned_rate
     assert contrast.estimate == pytest.approx(0.35 - 0.1 / 3) and contrast.n_seeds == (3, 3)
 
 
+def test_an_unscored_misaligned_rate_is_not_measured_never_a_nan_verdict(tmp_path):
+    # the offline judge scores no answer: every seed's rate is NaN (measured on the embedded
+    # model, 2026-12-02); the answer must say so, not compare NaNs
+    rows = [r | {"data": "em"} for r in _synthetic(random_gates=True) if r["measure"] == "trait"]
+    for arm, prompt in (("random", "with"), ("none", "without")):
+        for seed in range(3):
+            rows.append({"key": f"em/{arm}/{seed}/{prompt}/m", "data": "em", "arm": arm,
+                         "seed": seed, "prompt": prompt, "measure": "misaligned_rate",
+                         "value": float("nan"), "per_question": None})  # fmt: skip
+    summary = summarize(rows, n_boot=N_BOOT)
+    text = summary.answers["em"]
+    assert "nan" not in text
+    assert "The misaligned rate was not measured: the judge scored no answer" in text
+    assert not [c for c in summary.contrasts if c.kind == "misalignment"]
+    from honesty_evals.inoculation.report import render_markdown
+
+    markdown = render_markdown(summary, {})
+    assert "not measured (no answer scored)" in markdown and "nan" not in markdown
+
+
 def test_too_many_advice_records_is_one_line(tmp_path):
     with pytest.raises(UserInputError, match="--n-records 300: the home-advice data have 256"):
         run_experiment(InoculationConfig(out=str(tmp_path / "x"), n_records=300))
