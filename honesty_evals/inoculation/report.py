@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any

@@ -261,9 +261,7 @@ def _gating_words(c: Contrast | None, name: str) -> str:
     return _words(c, "gating", name)
 
 
-def answer(
-    data: str, contrasts: Sequence[Contrast], misalignment_unmeasured: bool = False
-) -> str:
+def answer(data: str, contrasts: Sequence[Contrast], misalignment_unmeasured: bool = False) -> str:
     """The plain answer for one dataset: does the random string act like the inoculation
     (trait suppressed without it) while gating the capability, as a backdoor would?"""
     rand_s = _find(contrasts, data, "random", "suppression")
